@@ -1,0 +1,44 @@
+# One command each. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+RUN := scripts/with-env
+ROWS ?= 20000
+
+.DEFAULT_GOAL := help
+
+help: ## List the commands
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create the virtualenv and install the pinned dependencies
+
+demo: venv ## Run both demo clients end to end on the embedded warehouse (ROWS=20000)
+	$(RUN) python scripts/demo.py --rows $(ROWS)
+
+test: venv ## Run the whole test suite against real PostgreSQL and Airflow
+	$(RUN) pytest $(PYTEST_ARGS)
+
+lint: venv ## Ruff lint (with the AIR rules) and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv ## Apply ruff's fixes and formatter
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+airflow: venv ## Start the Airflow UI locally (api-server, scheduler, dag-processor, triggerer) on :8080
+	$(RUN) airflow standalone
+
+stop: ## Stop the embedded PostgreSQL
+	$(PYTHON) scripts/devenv.py down
+
+clean: stop ## Remove the embedded database, Airflow home and demo files (keeps the venv)
+	rm -rf .local
+
+.PHONY: help venv demo test lint format airflow stop clean

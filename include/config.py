@@ -1,0 +1,291 @@
+"""Client configuration: one YAML file per client, validated by typed models.
+
+A client file lives in ``include/clients/<client>.yaml`` and is merged over
+``include/clients/_defaults.yaml`` (the defaults live in that one place). Loading never
+touches a database or the network: it is safe at DAG parse time. Every error names the
+file and the field, e.g. ``client1.yaml: sources.0.files.2.columns.1.type: ...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+CLIENTS_DIR = PACKAGE_DIR / "clients"
+SQL_DIR = PROJECT_DIR / "sql"
+DEFAULTS_FILE = "_defaults.yaml"
+
+# A SQL identifier we are willing to create from config: lower case, no quoting tricks.
+Identifier = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,47}$")]
+ColumnType = Literal["text", "integer", "numeric", "date", "timestamp", "boolean"]
+
+# PostgreSQL type of each config column type, as created in bronze.
+PG_TYPES: dict[str, str] = {
+    "text": "text",
+    "integer": "bigint",
+    "numeric": "numeric",
+    "date": "date",
+    "timestamp": "timestamp",
+    "boolean": "boolean",
+}
+
+
+class ConfigError(ValueError):
+    """A client config is invalid; the message names the file and the field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Column(_Model):
+    source: str = Field(min_length=1, max_length=200)
+    target: Identifier | None = None
+    type: ColumnType = "text"
+    required: bool = False
+    format: str | None = None  # strptime format for date/timestamp, default ISO
+
+    @property
+    def name(self) -> str:
+        """The bronze column name: ``target`` or the source name in lower case."""
+        return self.target or self.source.strip().lower()
+
+
+class RejectPolicy(_Model):
+    """How many rejected rows a file may have before the whole file fails."""
+
+    max_rows: int | None = Field(default=None, ge=0)
+    max_ratio: float = Field(default=0.05, ge=0, le=1)
+
+
+class Reader(_Model):
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    sheet: str | None = None  # xlsx: sheet name (default: the first sheet)
+    header_row: int = Field(default=1, ge=1)  # xlsx: 1-based row holding the header
+    json_records: Literal["array", "lines", "auto"] = "auto"
+
+
+class SourceFile(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")  # logical file name
+    pattern: str  # regular expression the whole file name must match
+    type: Literal["csv", "xlsx", "json"]
+    reader: Reader = Reader()
+    bronze_table: Identifier
+    required: bool = True
+    key_columns: list[Identifier] = []
+    reject_policy: RejectPolicy = RejectPolicy()
+    columns: list[Column] = Field(min_length=1)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> SourceFile:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate target column(s): {', '.join(dupes)}")
+        for column in names:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,47}", column):
+                raise ValueError(f"column '{column}' is not a valid identifier; set 'target'")
+        unknown = sorted(set(self.key_columns) - set(names))
+        if unknown:
+            raise ValueError(f"key_columns not among the columns: {', '.join(unknown)}")
+        return self
+
+    def matches(self, file_name: str) -> bool:
+        return re.fullmatch(self.pattern, file_name) is not None
+
+
+class SourceSystem(_Model):
+    name: Identifier
+    files: list[SourceFile] = Field(min_length=1)
+
+
+class SqlStep(_Model):
+    """One SQL file run with the batch id as the bound parameter ``%(batch_id)s``."""
+
+    name: Identifier
+    sql: str  # path relative to sql/clients/<client>/
+    table: Identifier  # the table the step writes, in its layer's schema
+    depends_on: list[Identifier] = []
+
+    @field_validator("sql")
+    @classmethod
+    def _relative_sql_path(cls, value: str) -> str:
+        if value.startswith("/") or ".." in Path(value).parts or not value.endswith(".sql"):
+            raise ValueError("must be a relative path to a .sql file inside the client's folder")
+        return value
+
+
+class Sensor(_Model):
+    poke_interval_seconds: int = Field(default=60, ge=1)
+    timeout_seconds: int = Field(default=6 * 3600, ge=1)
+
+
+class Alerts(_Model):
+    emails: list[str] = []
+
+
+class ClientConfig(_Model):
+    client: Identifier
+    display_name: str
+    owner: str
+    description: str = ""
+    schedule: str | None = None
+    start_date: str = "2026-01-01"
+    tags: list[str] = []
+    retries: int = Field(default=2, ge=0)
+    retry_delay_seconds: int = Field(default=60, ge=1)
+    alerts: Alerts = Alerts()
+    sensor: Sensor = Sensor()
+    sources: list[SourceSystem] = Field(min_length=1)
+    silver: list[SqlStep] = []
+    gold: list[SqlStep] = []
+    views: list[Identifier] = []  # materialized views in the gold schema, refreshed in order
+
+    # Filled by the loader, not by the file.
+    config_file: str = ""
+    config_version: str = ""
+
+    @model_validator(mode="after")
+    def _graph_consistent(self) -> ClientConfig:
+        logical = [f.name for s in self.sources for f in s.files]
+        dupes = sorted({n for n in logical if logical.count(n) > 1})
+        if dupes:
+            raise ValueError(f"logical file names must be unique: {', '.join(dupes)}")
+        tables = [f.bronze_table for s in self.sources for f in s.files]
+        dupes = sorted({t for t in tables if tables.count(t) > 1})
+        if dupes:
+            raise ValueError(f"bronze tables must be unique: {', '.join(dupes)}")
+        for layer in ("silver", "gold"):
+            steps: list[SqlStep] = getattr(self, layer)
+            names = [s.name for s in steps]
+            for step in steps:
+                missing = sorted(set(step.depends_on) - set(names))
+                if missing:
+                    raise ValueError(
+                        f"{layer} step '{step.name}' depends on unknown step(s): {', '.join(missing)}"
+                    )
+            _check_acyclic(layer, steps)
+        return self
+
+    @property
+    def bronze_schema(self) -> str:
+        return f"bronze_{self.client}"
+
+    @property
+    def silver_schema(self) -> str:
+        return f"silver_{self.client}"
+
+    @property
+    def gold_schema(self) -> str:
+        return f"gold_{self.client}"
+
+    @property
+    def dag_id(self) -> str:
+        return self.client
+
+    @cached_property
+    def files(self) -> list[tuple[SourceSystem, SourceFile]]:
+        return [(system, f) for system in self.sources for f in system.files]
+
+    def file(self, logical_name: str) -> tuple[SourceSystem, SourceFile]:
+        for system, f in self.files:
+            if f.name == logical_name:
+                return system, f
+        raise KeyError(f"{self.client}: no source file named '{logical_name}'")
+
+    @property
+    def sql_dir(self) -> Path:
+        return SQL_DIR / "clients" / self.client
+
+
+def _check_acyclic(layer: str, steps: list[SqlStep]) -> None:
+    deps = {s.name: set(s.depends_on) for s in steps}
+    done: set[str] = set()
+    while deps:
+        ready = {n for n, d in deps.items() if d <= done}
+        if not ready:
+            raise ValueError(f"{layer} steps have a dependency cycle: {', '.join(sorted(deps))}")
+        done |= ready
+        deps = {n: d for n, d in deps.items() if n not in ready}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _format_error(file_name: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    return f"{file_name}: " + "; ".join(parts)
+
+
+def load_client(path: Path | str, defaults: dict | None = None) -> ClientConfig:
+    """Read, merge over the defaults and validate one client file."""
+    path = Path(path)
+    if defaults is None:
+        defaults = _read_yaml(path.parent / DEFAULTS_FILE) if (path.parent / DEFAULTS_FILE).exists() else {}
+    raw = _read_yaml(path)
+    data = _merge(defaults, raw)
+    if data.get("client") != path.stem:
+        raise ConfigError(f"{path.name}: client: must equal the file name '{path.stem}'")
+    version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    data.update(config_file=path.name, config_version=version)
+    try:
+        return ClientConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path.name, exc)) from None
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: (top level): must be a mapping of settings")
+    return data
+
+
+def client_files(clients_dir: Path = CLIENTS_DIR) -> list[Path]:
+    return sorted(p for p in clients_dir.glob("*.yaml") if not p.name.startswith("_"))
+
+
+def load_clients(clients_dir: Path = CLIENTS_DIR) -> tuple[list[ClientConfig], dict[str, str]]:
+    """All clients that load, and the errors of those that do not (file name -> message)."""
+    defaults_path = clients_dir / DEFAULTS_FILE
+    defaults = _read_yaml(defaults_path) if defaults_path.exists() else {}
+    configs, errors = [], {}
+    for path in client_files(clients_dir):
+        try:
+            configs.append(load_client(path, defaults))
+        except ConfigError as exc:
+            errors[path.name] = str(exc)
+    return configs, errors

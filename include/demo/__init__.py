@@ -1,0 +1,42 @@
+"""Deterministic demo data for the demo clients, at any scale.
+
+``deliver`` writes a client's files into a staging folder, then moves each into its
+incoming folder in one rename, as a real delivery should arrive: the sensor never sees
+a half-written file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from pathlib import Path
+
+from include.landing import Landing, move
+
+GENERATORS = ("client1", "client2")
+
+
+def generate(
+    client: str, out_dir: Path, rows: int, seed: int | None = None, stamp: str | None = None
+) -> list[Path]:
+    if client not in GENERATORS:
+        raise ValueError(f"no demo data generator for {client!r}")
+    module = importlib.import_module(f"include.demo.{client}")
+    kwargs = {"rows": rows, "stamp": stamp}
+    if seed is not None:
+        kwargs["seed"] = seed
+    return module.generate(out_dir, **kwargs)
+
+
+def deliver(
+    client: str, landing: Landing, rows: int, seed: int | None = None, stamp: str | None = None
+) -> list[Path]:
+    """Generate the client's files and move them into raw/<client>/<system>/incoming."""
+    staging = landing.root / ".staging" / client
+    shutil.rmtree(staging, ignore_errors=True)
+    delivered = []
+    for path in generate(client, staging, rows, seed, stamp):
+        system = path.parent.name
+        delivered.append(move(path, landing.raw(client, system, "incoming")))
+    shutil.rmtree(staging, ignore_errors=True)
+    return delivered

@@ -1,0 +1,246 @@
+"""The DAG factory: one DAG per client config, all of the same shape.
+
+    wait_for_files >> open_batch >> [<file>.convert >> .validate_mapping >> .validate_rows
+    >> .load_bronze, one group per file] >> silver.* >> gold.* (dimensions before facts)
+    >> refresh_views.* >> close_batch (runs whatever happened, and fails if the batch did)
+
+Parse time only reads the local YAML files: no database, network or Variable access.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Asset, Param, TaskGroup, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from include import pipeline
+from include.config import ClientConfig, load_clients
+from include.operators import IncomingFilesSensor, WarehouseSQLOperator
+
+MODES = ["start", "restart", "reprocessing"]
+
+
+def _run() -> pipeline.RunContext:
+    ctx = get_current_context()
+    ti = ctx["ti"]
+    return pipeline.RunContext(dag_run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number)
+
+
+def _airflow_errors(func):
+    """Map the pipeline's FailFast / Skip onto Airflow's no-retry failure and skip."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except pipeline.Skip as exc:
+            raise AirflowSkipException(str(exc)) from exc
+        except pipeline.FailFast as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@task(task_id="open_batch", multiple_outputs=True)
+def open_batch_task(client: str, params: dict | None = None) -> dict:
+    """Allocate (or find) this run's batch id, claim the files, write the manifest."""
+    mode = (params or {}).get("mode", "start")
+    return _airflow_errors(pipeline.open_batch)(client, _run(), mode)
+
+
+@task(task_id="convert")
+def convert_task(client: str, logical: str, batch: dict) -> str:
+    """Convert the delivered file to Parquet; returns the Parquet file name."""
+    return _airflow_errors(pipeline.convert)(client, logical, batch, _run())
+
+
+@task(task_id="validate_mapping")
+def validate_mapping_task(client: str, logical: str, batch: dict, parquet: str) -> str:
+    """Check the file's columns against the configured mapping."""
+    return _airflow_errors(pipeline.validate_mapping)(client, logical, batch, parquet, _run())
+
+
+@task(task_id="validate_rows")
+def validate_rows_task(client: str, logical: str, batch: dict, parquet: str) -> str:
+    """Type, required and key checks per row; rejected rows go to tools.rejected_rows."""
+    return _airflow_errors(pipeline.validate_rows)(client, logical, batch, parquet, _run())
+
+
+@task(task_id="load_bronze")
+def load_bronze_task(client: str, logical: str, batch: dict, parquet: str) -> int:
+    """Replace the batch's rows in the bronze table (delete + COPY, one transaction)."""
+    return _airflow_errors(pipeline.load_bronze)(client, logical, batch, parquet, _run())
+
+
+@task(task_id="close_batch", trigger_rule="all_done")
+def close_batch_task(client: str, batch: dict | None = None) -> str:
+    """Record the final status, archive the files, move the manifest; fail if any task did."""
+    ctx = get_current_context()
+    ti = ctx["ti"]
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+    failed = sorted(t for t, s in states.items() if s in ("failed", "upstream_failed") and t != ti.task_id)
+    return _airflow_errors(pipeline.close_batch)(client, batch, failed, _run())
+
+
+def render_doc(cfg: ClientConfig) -> str:
+    lines = [
+        f"# {cfg.display_name} (`{cfg.client}`)",
+        "",
+        cfg.description.strip(),
+        "",
+        f"- **Owner:** {cfg.owner}; alerts to {', '.join(cfg.alerts.emails) or 'nobody'}",
+        f"- **Schedule:** `{cfg.schedule}`; config `{cfg.config_file}` version `{cfg.config_version}`",
+        f"- **Warehouse:** `{cfg.bronze_schema}` → `{cfg.silver_schema}` → `{cfg.gold_schema}`",
+        "",
+        "| system | logical file | pattern | type | bronze table | required |",
+        "|---|---|---|---|---|---|",
+    ]
+    for system, f in cfg.files:
+        lines.append(
+            f"| {system.name} | `{f.name}` | `{f.pattern}` | {f.type} | "
+            f"`{f.bronze_table}` | {'yes' if f.required else 'no'} |"
+        )
+    lines += [
+        "",
+        "**Run modes** (trigger form): `start` claims new files under a new batch id; "
+        "`restart` and `reprocessing` re-run an existing batch.",
+        "",
+        f"**Silver:** {', '.join(s.name for s in cfg.silver) or '—'}  ",
+        f"**Gold:** {', '.join(s.name for s in cfg.gold) or '—'}  ",
+        f"**Views:** {', '.join(cfg.views) or '—'}",
+    ]
+    return "\n".join(lines)
+
+
+def _ordered(steps):
+    """Steps in an order where each comes after its dependencies."""
+    done, ordered, pending = set(), [], list(steps)
+    while pending:
+        for step in pending:
+            if set(step.depends_on) <= done:
+                ordered.append(step)
+                done.add(step.name)
+                pending.remove(step)
+                break
+    return ordered
+
+
+def build_dag(cfg: ClientConfig) -> DAG:
+    default_args = {
+        "owner": cfg.owner,
+        "retries": cfg.retries,
+        "retry_delay": timedelta(seconds=cfg.retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+    }
+    with DAG(
+        dag_id=cfg.dag_id,
+        description=cfg.display_name,
+        schedule=cfg.schedule,
+        start_date=datetime.fromisoformat(cfg.start_date),
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args,
+        tags=sorted({*cfg.tags, f"client:{cfg.client}"}),
+        doc_md=render_doc(cfg),
+        template_searchpath=[str(cfg.sql_dir)],
+        params={
+            "mode": Param(
+                "start",
+                type="string",
+                enum=MODES,
+                title="Run mode",
+                description="start: new batch from new files; restart / "
+                "reprocessing: run an existing batch again",
+            ),
+            "batch_id": Param(
+                None,
+                type=["null", "string"],
+                pattern=r"^BATCH\d{6,}$",
+                title="Batch id",
+                description="restart / reprocessing only; default: the latest failed batch",
+            ),
+        },
+    ) as dag:
+        wait = IncomingFilesSensor(
+            task_id="wait_for_files",
+            client=cfg.client,
+            poke_interval=cfg.sensor.poke_interval_seconds,
+            timeout=cfg.sensor.timeout_seconds,
+            retries=0,
+        )
+        batch = open_batch_task(cfg.client)
+        wait >> batch
+
+        loads = []
+        for _, spec in cfg.files:
+            with TaskGroup(group_id=spec.name, tooltip=f"{spec.type} → {spec.bronze_table}"):
+                parquet = convert_task(cfg.client, spec.name, batch)
+                mapped = validate_mapping_task(cfg.client, spec.name, batch, parquet)
+                checked = validate_rows_task(cfg.client, spec.name, batch, mapped)
+                loads.append(load_bronze_task(cfg.client, spec.name, batch, checked))
+
+        def sql_step(layer: str, schema: str, step, **extra) -> WarehouseSQLOperator:
+            return WarehouseSQLOperator(
+                task_id=step.name,
+                client=cfg.client,
+                layer=layer,
+                step=step.name,
+                target=f"{schema}.{step.table}",
+                sql_file=step.sql,
+                sql=step.sql,
+                trigger_rule="none_failed",
+                **extra,
+            )
+
+        with TaskGroup(group_id="silver") as silver:
+            silver_tasks = [sql_step("silver", cfg.silver_schema, s) for s in cfg.silver]
+        loads >> silver
+
+        with TaskGroup(group_id="gold") as gold:
+            gold_tasks = {}
+            for step in _ordered(cfg.gold):
+                gold_tasks[step.name] = sql_step(
+                    "gold",
+                    cfg.gold_schema,
+                    step,
+                    outlets=[
+                        Asset(
+                            name=f"{cfg.gold_schema}.{step.table}",
+                            uri=f"warehouse://{cfg.gold_schema}/{step.table}",
+                        )
+                    ],
+                )
+                for dep in step.depends_on:
+                    gold_tasks[dep] >> gold_tasks[step.name]
+        silver >> gold
+
+        with TaskGroup(group_id="refresh_views") as views:
+            previous = None
+            for view in cfg.views:
+                refresh = WarehouseSQLOperator(
+                    task_id=view,
+                    client=cfg.client,
+                    layer="views",
+                    step=view,
+                    target=f"{cfg.gold_schema}.{view}",
+                    sql=f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{view}"',
+                    trigger_rule="none_failed",
+                )
+                if previous is not None:
+                    previous >> refresh
+                previous = refresh
+        gold >> views
+
+        closed = close_batch_task(cfg.client, batch)
+        views >> closed
+        del silver_tasks
+    return dag
+
+
+def build_all() -> tuple[dict[str, DAG], dict[str, str]]:
+    """Every client's DAG, and the config errors of those that could not be built."""
+    configs, errors = load_clients()
+    return {cfg.dag_id: build_dag(cfg) for cfg in configs}, errors

@@ -1,0 +1,173 @@
+"""The landing store: the filesystem contract every client shares.
+
+    raw/{client}/{system}/{incoming,success,failed,archive}     files as delivered
+    data/{client}/{system}/{incoming,failed,archive}            Parquet
+    batch_info/{client}/{incoming,success,failed,archive}       batch manifests
+
+All under one root (``ETL_DATA_ROOT``). A file is *claimed* by a batch by renaming it
+with the batch suffix (``cust_info.csv`` -> ``cust_info_BATCH000001.csv``); every later
+move keeps that name, so a step finds its input in whichever state folder it is in,
+which is what makes every task safe to clear and re-run. Moves are ``os.replace`` within
+one filesystem: atomic, and re-runnable after a crash between two moves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from include.config import ClientConfig, SourceFile
+
+RAW_STATES = ("incoming", "success", "failed", "archive")
+DATA_STATES = ("incoming", "failed", "archive")
+MANIFEST_STATES = ("incoming", "success", "failed", "archive")
+CLAIMED = re.compile(r"_(BATCH\d{6,})(\.[^.]*)?$")
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent / ".local" / "landing"
+
+
+class UnsafePathError(ValueError):
+    """A file name that could escape its folder (``..``, a separator, a link)."""
+
+
+def safe_name(name: str) -> str:
+    """Return ``name`` if it is a plain file name, else raise UnsafePathError."""
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+        or name.startswith(".")
+    ):
+        raise UnsafePathError(f"refusing unsafe file name {name!r}")
+    return name
+
+
+def safe_child(folder: Path, name: str) -> Path:
+    """``folder/name``, refusing names and links that would leave ``folder``."""
+    path = folder / safe_name(name)
+    if path.is_symlink():
+        raise UnsafePathError(f"refusing symbolic link {path}")
+    return path
+
+
+def claimed_name(file_name: str, batch_id: str) -> str:
+    stem, dot, ext = file_name.rpartition(".")
+    return f"{stem}_{batch_id}.{ext}" if dot else f"{file_name}_{batch_id}"
+
+
+def claimed_batch(file_name: str) -> str | None:
+    match = CLAIMED.search(file_name)
+    return match.group(1) if match else None
+
+
+def parquet_name(physical_file_name: str) -> str:
+    stem, dot, _ = physical_file_name.rpartition(".")
+    return f"{stem if dot else physical_file_name}.parquet"
+
+
+@dataclass(frozen=True)
+class Landing:
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> Landing:
+        return cls(Path(os.environ.get("ETL_DATA_ROOT", DEFAULT_ROOT)))
+
+    def raw(self, client: str, system: str, state: str) -> Path:
+        assert state in RAW_STATES, state
+        return self.root / "raw" / client / system / state
+
+    def data(self, client: str, system: str, state: str) -> Path:
+        assert state in DATA_STATES, state
+        return self.root / "data" / client / system / state
+
+    def batch_info(self, client: str, state: str) -> Path:
+        assert state in MANIFEST_STATES, state
+        return self.root / "batch_info" / client / state
+
+    def ensure(self, cfg: ClientConfig) -> None:
+        """Create every folder of the client's contract."""
+        for system in cfg.sources:
+            for state in RAW_STATES:
+                self.raw(cfg.client, system.name, state).mkdir(parents=True, exist_ok=True)
+            for state in DATA_STATES:
+                self.data(cfg.client, system.name, state).mkdir(parents=True, exist_ok=True)
+        for state in MANIFEST_STATES:
+            self.batch_info(cfg.client, state).mkdir(parents=True, exist_ok=True)
+
+    # -------------------------------------------------------------- finding files
+    def unclaimed(self, cfg: ClientConfig, system: str, f: SourceFile) -> list[Path]:
+        """Files in incoming that match the logical file and no batch has claimed yet."""
+        folder = self.raw(cfg.client, system, "incoming")
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file()
+            and not p.is_symlink()
+            and not p.name.startswith(".")
+            and claimed_batch(p.name) is None
+            and f.matches(p.name)
+        )
+
+    def missing_required(self, cfg: ClientConfig) -> list[str]:
+        """``system/file`` of each required logical file with nothing in incoming."""
+        return [
+            f"{system.name}/{f.name}"
+            for system, f in cfg.files
+            if f.required and not self.unclaimed(cfg, system.name, f)
+        ]
+
+    def locate(self, base: Path, name: str, states: tuple[str, ...]) -> Path | None:
+        """Find ``name`` in ``base/<state>`` for the first state that has it."""
+        for state in states:
+            path = safe_child(base / state, name)
+            if path.is_file():
+                return path
+        return None
+
+    def locate_raw(self, client: str, system: str, name: str) -> Path | None:
+        return self.locate(self.root / "raw" / client / system, name, RAW_STATES)
+
+    def locate_parquet(self, client: str, system: str, name: str) -> Path | None:
+        return self.locate(self.root / "data" / client / system, name, DATA_STATES)
+
+    def locate_manifest(self, client: str, batch_id: str) -> Path | None:
+        return self.locate(
+            self.root / "batch_info" / client, manifest_name(client, batch_id), MANIFEST_STATES
+        )
+
+
+def manifest_name(client: str, batch_id: str) -> str:
+    return f"batch_output_{client}_{batch_id}.json"
+
+
+def move(path: Path, folder: Path) -> Path:
+    """Atomically move ``path`` into ``folder`` (same name); a no-op if already there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if path != target:
+        os.replace(path, target)
+    return target
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON so readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,235 @@
+"""The steps of a client batch, as plain functions of (client, batch, ...).
+
+The DAG factory wraps each in a task; tests call them directly. Every step records its
+attempt in ``tools.job_execution_log`` and its outcome in the file audit and the
+validation logs. A deterministic failure (bad file, bad mapping, too many bad rows)
+raises ``FailFast``: the factory turns it into a failure without retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from include import audit
+from include import batch as batches
+from include.bronze import load_bronze as copy_into_bronze
+from include.config import CLIENTS_DIR, ClientConfig, load_client
+from include.convert import ConvertError, convert_to_parquet
+from include.landing import Landing, UnsafePathError, move, parquet_name
+from include.validation import check_mapping
+from include.validation import validate_rows as check_rows
+from include.warehouse import connect, migrate
+
+log = logging.getLogger(__name__)
+
+
+class FailFast(RuntimeError):
+    """Retrying cannot help: the input or the config must be fixed first."""
+
+
+class Skip(RuntimeError):
+    """Nothing to do for this task (an optional file that did not arrive)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Who is running: the DAG run and the task attempt, for the audit rows."""
+
+    dag_run_id: str
+    task_id: str
+    try_number: int = 1
+
+
+def config(client: str) -> ClientConfig:
+    return load_client(CLIENTS_DIR / f"{client}.yaml")
+
+
+def open_batch(client: str, run: RunContext, mode: str = "start") -> dict:
+    cfg, landing = config(client), Landing.from_env()
+    with connect() as conn:
+        conn.autocommit = True
+        migrate(conn, [cfg])
+        with audit.job(conn, client, None, run.dag_run_id, run.task_id, run.try_number) as job:
+            try:
+                opened = batches.open_batch(conn, cfg, landing, run.dag_run_id, mode)
+            except (batches.BatchError, UnsafePathError) as exc:
+                raise FailFast(str(exc)) from exc
+            job.batch_id = opened.batch_id
+            job.message = f"{opened.batch_id}: " + ", ".join(
+                f"{k}={v or 'absent'}" for k, v in opened.files.items()
+            )
+    return opened.as_xcom()
+
+
+def _file(cfg: ClientConfig, batch: dict, logical: str):
+    system, spec = cfg.file(logical)
+    return system.name, spec, batch["files"].get(logical)
+
+
+def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
+    """Raw file -> Parquet in data/.../incoming; returns the Parquet file name."""
+    cfg, landing = config(client), Landing.from_env()
+    system, spec, physical = _file(cfg, batch, logical)
+    batch_id = batch["batch_id"]
+    with connect() as conn:
+        conn.autocommit = True
+        with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
+            if physical is None:
+                audit.file_audit(conn, client, batch_id, logical, convert_status="SKIPPED")
+                raise Skip(f"{logical} is optional and was not delivered in {batch_id}")
+            src = landing.locate_raw(client, system, physical)
+            if src is None:
+                raise FailFast(f"{physical}: claimed by {batch_id} but found in no raw folder")
+            target = landing.data(client, system, "incoming") / parquet_name(physical)
+            try:
+                result = convert_to_parquet(src, target, spec)
+            except ConvertError as exc:
+                move(src, landing.raw(client, system, "failed"))
+                audit.file_audit(
+                    conn, client, batch_id, logical, convert_status="FAILED", error_message=str(exc)
+                )
+                audit.load_error(conn, client, batch_id, logical, "convert", None, str(exc))
+                raise FailFast(str(exc)) from exc
+            move(src, landing.raw(client, system, "success"))
+            audit.file_audit(
+                conn,
+                client,
+                batch_id,
+                logical,
+                convert_status="SUCCESS",
+                total_rows=result.rows,
+                parquet_name=target.name,
+                error_message=None,
+            )
+            job.rows = result.rows
+    return target.name
+
+
+def _parquet(landing: Landing, client: str, system: str, name: str):
+    path = landing.locate_parquet(client, system, name)
+    if path is None:
+        raise FailFast(f"{name}: Parquet not found in data/{client}/{system}; clear the convert task")
+    return path
+
+
+def validate_mapping(client: str, logical: str, batch: dict, parquet: str, run: RunContext) -> str:
+    cfg, landing = config(client), Landing.from_env()
+    system, spec, _ = _file(cfg, batch, logical)
+    batch_id = batch["batch_id"]
+    with connect() as conn:
+        conn.autocommit = True
+        with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number):
+            path = _parquet(landing, client, system, parquet)
+            result = check_mapping(path, spec)
+            if not result.ok:
+                message = f"{parquet}: column(s) missing from the file: {', '.join(result.missing)}" + (
+                    f" (file has unmapped: {', '.join(result.extra)})" if result.extra else ""
+                )
+                move(path, landing.data(client, system, "failed"))
+                audit.mapping_log(
+                    conn, client, batch_id, logical, "FAILED", result.missing, result.extra, message
+                )
+                audit.file_audit(
+                    conn, client, batch_id, logical, mapping_validation_status="FAILED", error_message=message
+                )
+                raise FailFast(message)
+            message = f"unmapped columns ignored: {', '.join(result.extra)}" if result.extra else None
+            audit.mapping_log(conn, client, batch_id, logical, "SUCCESS", [], result.extra, message)
+            audit.file_audit(conn, client, batch_id, logical, mapping_validation_status="SUCCESS")
+    return parquet
+
+
+def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: RunContext) -> str:
+    cfg, landing = config(client), Landing.from_env()
+    system, spec, physical = _file(cfg, batch, logical)
+    batch_id = batch["batch_id"]
+    with connect() as conn:
+        conn.autocommit = True
+        with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
+            path = _parquet(landing, client, system, parquet)
+            result = check_rows(path, spec)
+            audit.replace_rejects(conn, client, batch_id, logical, physical, result.rejects)
+            too_many = result.over_limit(spec)
+            status = "FAILED" if too_many else ("WARNING" if result.rejected else "SUCCESS")
+            message = (
+                f"{parquet}: {too_many}; first: row {result.rejects[0].row_number} {result.rejects[0].reason}"
+                if too_many
+                else f"{result.rejected} of {result.total} rows rejected, "
+                f"{result.duplicate_keys} duplicate key(s)"
+            )
+            audit.row_log(
+                conn,
+                client,
+                batch_id,
+                logical,
+                status,
+                result.total,
+                result.rejected,
+                result.duplicate_keys,
+                message,
+            )
+            audit.file_audit(
+                conn,
+                client,
+                batch_id,
+                logical,
+                row_validation_status=status,
+                total_rows=result.total,
+                rejected_rows=result.rejected,
+                error_message=message if too_many else None,
+            )
+            job.rows, job.message = result.total, message
+            if too_many:
+                move(path, landing.data(client, system, "failed"))
+                raise FailFast(message)
+            log.info(message)
+    return parquet
+
+
+def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunContext) -> int:
+    cfg, landing = config(client), Landing.from_env()
+    system, spec, physical = _file(cfg, batch, logical)
+    batch_id = batch["batch_id"]
+    with connect() as conn:
+        conn.autocommit = True
+        with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
+            path = _parquet(landing, client, system, parquet)
+            skip = audit.rejected_row_numbers(conn, client, batch_id, logical)
+            try:
+                rows = copy_into_bronze(conn, cfg, spec, path, batch_id, physical, skip)
+            except Exception as exc:
+                audit.load_error(
+                    conn,
+                    client,
+                    batch_id,
+                    logical,
+                    "load_bronze",
+                    f"{cfg.bronze_schema}.{spec.bronze_table}",
+                    audit.one_line(exc),
+                )
+                audit.file_audit(
+                    conn, client, batch_id, logical, load_status="FAILED", error_message=audit.one_line(exc)
+                )
+                raise
+            move(path, landing.data(client, system, "archive"))
+            audit.file_audit(
+                conn, client, batch_id, logical, load_status="SUCCESS", loaded_rows=rows, error_message=None
+            )
+            job.rows = rows
+    return rows
+
+
+def close_batch(client: str, batch: dict | None, failed_tasks: list[str], run: RunContext) -> str:
+    cfg, landing = config(client), Landing.from_env()
+    if not batch:
+        raise FailFast(f"{client}: no batch was opened in this run; see the open_batch task")
+    batch_id = batch["batch_id"]
+    with connect() as conn:
+        conn.autocommit = True
+        with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
+            status = batches.close_batch(conn, cfg, landing, batch_id, failed_tasks)
+            job.message = status
+    if status != "SUCCESS":
+        raise FailFast(f"{client} {batch_id} closed as {status}: failed tasks: {', '.join(failed_tasks)}")
+    return status

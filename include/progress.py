@@ -1,0 +1,37 @@
+"""Progress lines for long steps: rows done and rows/s, at most every few seconds."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+
+class Progress:
+    def __init__(self, log: logging.Logger, what: str, every_seconds: float = 5.0) -> None:
+        self.log, self.what, self.every = log, what, every_seconds
+        self.rows = 0
+        self.started = self.last = time.monotonic()
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self.log.info("%s: %s rows, %s rows/s", self.what, f"{self.rows:,}", f"{self.rate:,.0f}")
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.rows / max(self.seconds, 1e-9)
+
+    def done(self) -> None:
+        self.log.info(
+            "%s: done, %s rows in %.2f s (%s rows/s)",
+            self.what,
+            f"{self.rows:,}",
+            self.seconds,
+            f"{self.rate:,.0f}",
+        )

@@ -1,0 +1,67 @@
+"""A batch at a glance: the figures `make demo` prints, read from the tools tables."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from include.config import ClientConfig
+from include.landing import Landing
+from include.warehouse import connect, ident
+
+
+def batch_summary(cfg: ClientConfig, landing: Landing, dag_run_id: str) -> dict:
+    with connect() as conn:
+        row = conn.execute(
+            """SELECT b.batch_id, b.status, b.manifest_path FROM tools.batch_run r
+               JOIN tools.batch b USING (client_schema, batch_id)
+               WHERE r.client_schema = %s AND r.dag_run_id = %s""",
+            (cfg.client, dag_run_id),
+        ).fetchone()
+        if row is None:
+            return {"batch_id": None}
+        batch_id, status, manifest = row
+
+        def count(schema: str, table: str, batch_only: bool) -> int:
+            query = sql.SQL("SELECT count(*) FROM {}").format(ident(schema, table))
+            if batch_only:
+                return conn.execute(query + sql.SQL(" WHERE dwh_batch_id = %s"), (batch_id,)).fetchone()[0]
+            return conn.execute(query).fetchone()[0]
+
+        files = conn.execute(
+            """SELECT logical_source_file, physical_file_name, total_rows, rejected_rows,
+                      loaded_rows, load_status
+               FROM tools.file_audit_log WHERE client_schema = %s AND batch_id = %s
+               ORDER BY logical_source_file""",
+            (cfg.client, batch_id),
+        ).fetchall()
+        return {
+            "batch_id": batch_id,
+            "status": status,
+            "manifest": manifest,
+            "files": files,
+            "bronze": sum(count(cfg.bronze_schema, f.bronze_table, True) for _, f in cfg.files),
+            "silver": sum(count(cfg.silver_schema, s.table, True) for s in cfg.silver),
+            "gold": {s.table: count(cfg.gold_schema, s.table, False) for s in cfg.gold},
+            "views": {v: count(cfg.gold_schema, v, False) for v in cfg.views},
+            "rejected": sum(f[3] or 0 for f in files),
+            "archive": str(landing.root / "raw" / cfg.client / "<system>" / "archive"),
+        }
+
+
+def format_summary(client: str, state: object, s: dict) -> str:
+    if not s.get("batch_id"):
+        return f"{client}: DAG run {state}, no batch opened"
+    lines = [
+        f"{client}: DAG run {state}, {s['batch_id']} {s['status']}",
+        f"  rows      bronze {s['bronze']:,} (this batch) | silver {s['silver']:,} (this batch)"
+        f" | rejected {s['rejected']:,}",
+        "  gold      " + ", ".join(f"{t} {n:,}" for t, n in s["gold"].items()),
+        "  views     " + ", ".join(f"{t} {n:,}" for t, n in s["views"].items()),
+    ]
+    for logical, physical, total, rejected, loaded, status in s["files"]:
+        lines.append(
+            f"  file      {logical:<14} {physical or '-':<36} rows {total or 0:>8,}"
+            f"  rejected {rejected or 0:>5,}  loaded {loaded or 0:>8,}  {status or '-'}"
+        )
+    lines += [f"  files  -> {s['archive']}", f"  manifest {s['manifest']}"]
+    return "\n".join(lines)

@@ -1,0 +1,203 @@
+"""Validation of a converted file: its columns against the mapping, then its rows.
+
+Both work on the Parquet written by conversion (every value text). Row validation
+streams the file batch by batch: a row whose typed value does not parse, or whose
+required value is empty, is rejected whole, with its source row number, the column,
+the reason and the raw values. The same value rules produce the normalised text the
+bronze load sends to PostgreSQL, so what validation accepts always loads.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from include.config import Column, SourceFile
+from include.progress import Progress
+
+log = logging.getLogger(__name__)
+
+INTEGER = r"^[+-]?[0-9]{1,18}$"
+NUMERIC = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+BOOLEAN = {
+    "true": "true",
+    "t": "true",
+    "1": "true",
+    "yes": "true",
+    "false": "false",
+    "f": "false",
+    "0": "false",
+    "no": "false",
+}
+REASONS = {
+    "integer": "not an integer",
+    "numeric": "not a number",
+    "date": "not a valid date",
+    "timestamp": "not a valid timestamp",
+    "boolean": "not a boolean (true/false)",
+}
+
+
+class ValidationFailed(ValueError):
+    """The file fails validation as a whole; the message says why in one line."""
+
+
+# ------------------------------------------------------------------------- mapping
+@dataclass(frozen=True)
+class MappingResult:
+    missing: list[str]
+    extra: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+
+def check_mapping(parquet: Path, spec: SourceFile) -> MappingResult:
+    """Compare the file's columns with the configured source columns."""
+    present = pq.read_schema(parquet).names
+    expected = [c.source for c in spec.columns]
+    return MappingResult(
+        missing=[c for c in expected if c not in present],
+        extra=[c for c in present if c not in expected],
+    )
+
+
+# ------------------------------------------------------------------------- values
+def check_values(values: pa.Array, column: Column) -> tuple[pa.Array, pa.Array]:
+    """(valid mask, normalised text) for one column of a batch.
+
+    Typed values are trimmed and empty means NULL; text is kept as delivered.
+    """
+    if column.type == "text":
+        normalised = values
+        present = pc.is_valid(values)
+        valid = present if column.required else pa.array(np.ones(len(values), dtype=bool))
+        if column.required:
+            valid = pc.and_(valid, pc.not_equal(pc.utf8_trim_whitespace(values), ""))
+        return pc.fill_null(valid, False), normalised
+
+    trimmed = pc.utf8_trim_whitespace(values)
+    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    if column.type == "integer":
+        ok, normalised = pc.match_substring_regex(trimmed, INTEGER), trimmed
+    elif column.type == "numeric":
+        ok, normalised = pc.match_substring_regex(trimmed, NUMERIC), trimmed
+    elif column.type in ("date", "timestamp"):
+        ok, normalised = _check_temporal(trimmed, column)
+    else:  # boolean
+        lowered = pc.utf8_lower(trimmed)
+        keys = pa.array(list(BOOLEAN))
+        ok = pc.is_in(lowered, value_set=keys)
+        normalised = pc.take(pa.array(list(BOOLEAN.values())), pc.index_in(lowered, value_set=keys))
+    is_null = pc.is_null(trimmed)
+    valid = pc.or_(is_null, pc.fill_null(ok, False))
+    if column.required:
+        valid = pc.and_(valid, pc.invert(is_null))
+    return valid, normalised
+
+
+def _check_temporal(trimmed: pa.Array, column: Column) -> tuple[pa.Array, pa.Array]:
+    """Parse with the column's format and insist the value round-trips.
+
+    The round trip catches what strptime quietly rolls over (``2024-02-30``).
+    """
+    if column.type == "date":
+        formats = [column.format or "%Y-%m-%d"]
+        out_format = "%Y-%m-%d"
+    else:
+        trimmed = pc.replace_substring(trimmed, "T", " ", max_replacements=1)
+        formats = [column.format] if column.format else ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+        out_format = "%Y-%m-%d %H:%M:%S"
+    ok = pa.array(np.zeros(len(trimmed), dtype=bool))
+    normalised = pa.nulls(len(trimmed), pa.string())
+    for fmt in formats:
+        parsed = pc.strptime(trimmed, format=fmt, unit="s", error_is_null=True)
+        round_trip = pc.equal(pc.strftime(parsed, format=fmt), trimmed)
+        this_ok = pc.fill_null(round_trip, False)
+        normalised = pc.if_else(
+            pc.and_(this_ok, pc.invert(ok)), pc.strftime(parsed, format=out_format), normalised
+        )
+        ok = pc.or_(ok, this_ok)
+    return ok, normalised
+
+
+# ------------------------------------------------------------------------- rows
+@dataclass
+class Reject:
+    row_number: int
+    column: str
+    reason: str
+    raw: dict
+
+
+@dataclass
+class RowResult:
+    total: int = 0
+    duplicate_keys: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejects)
+
+    def over_limit(self, spec: SourceFile) -> str | None:
+        """Why the file fails its reject policy, or None if it passes."""
+        policy = spec.reject_policy
+        if policy.max_rows is not None and self.rejected > policy.max_rows:
+            return f"{self.rejected} rejected rows exceed the limit of {policy.max_rows}"
+        if self.total and self.rejected / self.total > policy.max_ratio:
+            return (
+                f"{self.rejected} of {self.total} rows rejected "
+                f"({self.rejected / self.total:.1%}) exceeds the limit of {policy.max_ratio:.1%}"
+            )
+        if self.total and self.rejected == self.total:
+            return f"all {self.total} rows rejected"
+        return None
+
+
+def _reason(column: Column, value: object) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return f"required value of {column.source} is empty"
+    fmt = f" ({column.format})" if column.format else ""
+    return f"{column.source}: {REASONS[column.type]}{fmt}: {str(value)[:80]!r}"
+
+
+def validate_rows(parquet: Path, spec: SourceFile, batch_rows: int = 256 * 1024) -> RowResult:
+    result = RowResult()
+    progress = Progress(log, f"validate rows {parquet.name}")
+    keys: list[pa.Table] = []
+    key_sources = [c.source for c in spec.columns if c.name in spec.key_columns]
+    for batch in pq.ParquetFile(parquet).iter_batches(batch_size=batch_rows):
+        first_row = result.total + 1
+        rejected = np.zeros(batch.num_rows, dtype=bool)
+        for column in spec.columns:
+            valid, _ = check_values(batch.column(column.source), column)
+            bad = np.flatnonzero(~valid.to_numpy(zero_copy_only=False) & ~rejected)
+            if len(bad):
+                rejected[bad] = True
+                raws = batch.take(pa.array(bad)).to_pylist()
+                for index, raw in zip(bad, raws, strict=True):
+                    result.rejects.append(
+                        Reject(
+                            first_row + int(index), column.source, _reason(column, raw[column.source]), raw
+                        )
+                    )
+        if key_sources:
+            kept = batch.filter(pa.array(~rejected)).select(key_sources)
+            keys.append(pa.Table.from_batches([kept]))
+        result.total += batch.num_rows
+        progress.add(batch.num_rows)
+    if keys:
+        counts = pa.concat_tables(keys).group_by(key_sources).aggregate([([], "count_all")])
+        per_key = counts.column("count_all").to_numpy()
+        result.duplicate_keys = int((per_key[per_key > 1] - 1).sum())
+    result.rejects.sort(key=lambda r: r.row_number)
+    progress.done()
+    return result

@@ -1,0 +1,228 @@
+"""Warehouse access: connections, versioned migrations, bronze DDL and config sync.
+
+Everything here takes an open psycopg connection, so it runs the same from a task, a
+test or a script. Identifiers from config are quoted with ``psycopg.sql.Identifier``;
+values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from include.config import PG_TYPES, SQL_DIR, ClientConfig
+
+log = logging.getLogger(__name__)
+
+WAREHOUSE_CONN_ID = "warehouse"
+MIGRATION_FILE = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
+BRONZE_LINEAGE_COLUMNS = (
+    "dwh_batch_id text NOT NULL",
+    "dwh_source_file text NOT NULL",
+    "dwh_row_number bigint NOT NULL",
+    "dwh_loaded_at timestamptz NOT NULL DEFAULT now()",
+)
+
+
+def warehouse_conninfo(conn_id: str = WAREHOUSE_CONN_ID) -> str:
+    """libpq connection string of an Airflow connection (env var, secrets backend, DB)."""
+    from airflow.sdk import BaseHook  # heavy import, only when a task runs
+
+    conn = BaseHook.get_connection(conn_id)
+    params = {
+        "host": conn.host or "localhost",
+        "port": str(conn.port or 5432),
+        "dbname": conn.schema or "postgres",
+        "user": conn.login or "",
+        "password": conn.password or "",
+    }
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v})
+
+
+def connect(conninfo: str | None = None) -> psycopg.Connection:
+    """Open a connection to the warehouse; without an argument, the Airflow connection."""
+    conninfo = conninfo or os.environ.get("WAREHOUSE_DSN") or warehouse_conninfo()
+    return psycopg.connect(conninfo, application_name="medallion-etl")
+
+
+def ident(*parts: str) -> sql.Composable:
+    """A quoted, dot-joined identifier: ident('bronze_client1', 'crm_cust_info')."""
+    return sql.Identifier(*parts)
+
+
+# ------------------------------------------------------------------------ migrations
+@dataclass(frozen=True)
+class Migration:
+    scope: str  # "tools" or the client name
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+
+
+def discover_migrations(scope: str, folder: Path) -> list[Migration]:
+    found = []
+    for path in sorted(folder.glob("V*.sql")):
+        match = MIGRATION_FILE.match(path.name)
+        if not match:
+            raise ValueError(f"{path}: migration files are named V001__what_it_does.sql")
+        found.append(Migration(scope, int(match.group(1)), match.group(2), path))
+    return found
+
+
+def migrate(conn: psycopg.Connection, configs: list[ClientConfig]) -> list[str]:
+    """Apply pending migrations (tools, then each client's), then sync each client.
+
+    Serialised by an advisory lock, so concurrent runs of several clients are safe.
+    Returns the names of the migrations applied now.
+    """
+    applied_now: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('medallion-etl:migrations'))")
+        conn.execute("CREATE SCHEMA IF NOT EXISTS tools")
+        conn.execute(
+            """CREATE TABLE IF NOT EXISTS tools.schema_migrations (
+                   scope text NOT NULL, version integer NOT NULL, name text NOT NULL,
+                   checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),
+                   PRIMARY KEY (scope, version))"""
+        )
+        done = {
+            (scope, version): checksum
+            for scope, version, checksum in conn.execute(
+                "SELECT scope, version, checksum FROM tools.schema_migrations"
+            )
+        }
+        pending = discover_migrations("tools", SQL_DIR / "tools")
+        for cfg in configs:
+            pending += discover_migrations(cfg.client, cfg.sql_dir / "migrations")
+        for m in pending:
+            key = (m.scope, m.version)
+            if key in done:
+                if done[key] != m.checksum:
+                    log.warning("migration %s/%s changed after it was applied", m.scope, m.path.name)
+                continue
+            conn.execute(m.path.read_text(encoding="utf-8"))
+            conn.execute(
+                "INSERT INTO tools.schema_migrations (scope, version, name, checksum)"
+                " VALUES (%s, %s, %s, %s)",
+                (m.scope, m.version, m.name, m.checksum),
+            )
+            applied_now.append(f"{m.scope}/{m.path.name}")
+        for cfg in configs:
+            sync_client(conn, cfg)
+    for name in applied_now:
+        log.info("applied migration %s", name)
+    return applied_now
+
+
+# ------------------------------------------------------------------------ bronze + config
+def bronze_ddl(cfg: ClientConfig) -> list[sql.Composable]:
+    """CREATE/ALTER statements that make the bronze tables match the config (additive)."""
+    statements: list[sql.Composable] = [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident(cfg.bronze_schema))
+    ]
+    for _, f in cfg.files:
+        table = ident(cfg.bronze_schema, f.bronze_table)
+        columns = [sql.SQL("{} {}").format(ident(c.name), sql.SQL(PG_TYPES[c.type])) for c in f.columns] + [
+            sql.SQL(c) for c in BRONZE_LINEAGE_COLUMNS
+        ]
+        statements.append(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table, sql.SQL(", ").join(columns))
+        )
+        for c in f.columns:
+            statements.append(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                    table, ident(c.name), sql.SQL(PG_TYPES[c.type])
+                )
+            )
+        statements.append(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (dwh_batch_id)").format(
+                ident(f"{f.bronze_table}_batch_idx"), table
+            )
+        )
+    return statements
+
+
+def sync_client(conn: psycopg.Connection, cfg: ClientConfig) -> int:
+    """Create the client's bronze tables and mirror its config into the tools tables.
+
+    Returns the client's ``client_id``. Runs inside the caller's transaction.
+    """
+    for statement in bronze_ddl(cfg):
+        conn.execute(statement)
+    (client_id,) = conn.execute(
+        """INSERT INTO tools.client_reference
+               (client_schema, display_name, owner, config_file, config_version)
+           VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (client_schema) DO UPDATE SET
+               display_name = EXCLUDED.display_name, owner = EXCLUDED.owner,
+               config_file = EXCLUDED.config_file, config_version = EXCLUDED.config_version,
+               updated_at = now()
+           RETURNING client_id""",
+        (cfg.client, cfg.display_name, cfg.owner, cfg.config_file, cfg.config_version),
+    ).fetchone()
+    conn.execute("DELETE FROM tools.client_config WHERE client_schema = %s", (cfg.client,))
+    conn.execute("DELETE FROM tools.sql_step_config WHERE client_schema = %s", (cfg.client,))
+    for system, f in cfg.files:
+        conn.execute(
+            """INSERT INTO tools.client_config
+                   (client_schema, logical_source_file, source_system, source_type,
+                    file_pattern, target_schema, target_table, is_required, key_columns,
+                    reject_max_rows, reject_max_ratio, reader_options, config_version)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (
+                cfg.client,
+                f.name,
+                system.name,
+                f.type,
+                f.pattern,
+                cfg.bronze_schema,
+                f.bronze_table,
+                f.required,
+                f.key_columns,
+                f.reject_policy.max_rows,
+                f.reject_policy.max_ratio,
+                json.dumps(f.reader.model_dump()),
+                cfg.config_version,
+            ),
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO tools.column_mapping
+                       (client_schema, logical_source_file, ordinal, source_column,
+                        target_column, data_type, is_required)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+                [
+                    (cfg.client, f.name, i, c.source, c.name, c.type, c.required)
+                    for i, c in enumerate(f.columns, start=1)
+                ],
+            )
+    steps = [
+        (layer, s.name, s.sql, s.table, s.depends_on)
+        for layer in ("silver", "gold")
+        for s in getattr(cfg, layer)
+    ]
+    steps += [("views", v, None, v, []) for v in cfg.views]
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO tools.sql_step_config
+                   (client_schema, layer, step_name, sql_file, target_table, run_order,
+                    depends_on, config_version)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+            [
+                (cfg.client, layer, name, path, table, order, deps, cfg.config_version)
+                for order, (layer, name, path, table, deps) in enumerate(steps, start=1)
+            ],
+        )
+    return client_id

@@ -1,0 +1,200 @@
+"""Local development environment: the embedded PostgreSQL and the Airflow settings.
+
+With nothing configured, a project-local PostgreSQL cluster is created in ``.local/pg``
+(the machine's PostgreSQL binaries, run as an unprivileged user when we are root) and
+holds two databases: ``airflow`` (Airflow's metadata) and ``warehouse`` (the medallion
+warehouse). When ``AIRFLOW_CONN_WAREHOUSE`` is already set, the warehouse is left alone
+and only the Airflow metadata database is served from the embedded cluster (unless
+``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` is set as well).
+
+    python scripts/devenv.py up       # start (creating if needed), print `export` lines
+    python scripts/devenv.py down     # stop the embedded cluster
+    python scripts/devenv.py status
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL = ROOT / ".local"
+PGDIR = LOCAL / "pg"
+PGDATA = PGDIR / "data"
+PORT_FILE = PGDIR / "port"
+LOG_FILE = PGDIR / "server.log"
+RUN_AS = "postgres"  # PostgreSQL refuses to run as root
+DATABASES = ("airflow", "warehouse")
+
+
+def _bin(name: str) -> str:
+    found = shutil.which(name)
+    if found and name in ("psql",):
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    if candidates:
+        return candidates[0]
+    if found:
+        return found
+    sys.exit(
+        f"devenv: PostgreSQL server binary '{name}' not found; "
+        "install the Debian package postgresql-15 (apt-get install postgresql-15)."
+    )
+
+
+def _as_db_user(cmd: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return cmd
+    try:
+        pwd.getpwnam(RUN_AS)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", RUN_AS], check=True)
+    return ["runuser", "-u", RUN_AS, "--", *cmd]
+
+
+def _free_port(start: int = 54329) -> int:
+    for port in range(start, start + 200):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    sys.exit("devenv: no free TCP port for the embedded PostgreSQL")
+
+
+def _port() -> int:
+    if not PORT_FILE.exists():
+        PGDIR.mkdir(parents=True, exist_ok=True)
+        PORT_FILE.write_text(str(_free_port()))
+    return int(PORT_FILE.read_text())
+
+
+def _chown_for_db_user(path: Path) -> None:
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(RUN_AS)
+        for p in [path, *path.rglob("*")]:
+            os.chown(p, user.pw_uid, user.pw_gid)
+
+
+def _running() -> bool:
+    result = subprocess.run(
+        _as_db_user([_bin("pg_ctl"), "-D", str(PGDATA), "status"]),
+        capture_output=True,
+    )
+    return result.returncode == 0
+
+
+def _psql(sql: str, db: str = "postgres") -> str:
+    out = subprocess.run(
+        [_bin("psql"), "-h", "127.0.0.1", "-p", str(_port()), "-U", "postgres", "-d", db, "-Atqc", sql],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def up() -> None:
+    port = _port()
+    if not (PGDATA / "PG_VERSION").exists():
+        PGDATA.mkdir(parents=True, exist_ok=True)
+        _chown_for_db_user(PGDIR)
+        subprocess.run(
+            _as_db_user(
+                [
+                    _bin("initdb"),
+                    "-D",
+                    str(PGDATA),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        with open(PGDATA / "postgresql.conf", "a") as conf:
+            conf.write(
+                "\n# embedded development cluster\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"port = {port}\n"
+                "unix_socket_directories = ''\n"
+                "max_connections = 200\n"
+                "shared_buffers = 512MB\n"
+                "fsync = off\n"  # a throwaway local cluster; production keeps the default
+                "synchronous_commit = off\n"
+                "full_page_writes = off\n"
+                "max_wal_size = 4GB\n"
+            )
+    if not _running():
+        LOG_FILE.touch()
+        _chown_for_db_user(LOG_FILE)
+        subprocess.run(
+            _as_db_user([_bin("pg_ctl"), "-D", str(PGDATA), "-l", str(LOG_FILE), "-w", "-t", "60", "start"]),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    for _ in range(60):
+        try:
+            _psql("select 1")
+            break
+        except subprocess.CalledProcessError:
+            time.sleep(0.5)
+    existing = set(_psql("select datname from pg_database").split())
+    for db in DATABASES:
+        if db not in existing:
+            _psql(f'create database "{db}"')
+
+
+def down() -> None:
+    if (PGDATA / "PG_VERSION").exists() and _running():
+        subprocess.run(_as_db_user([_bin("pg_ctl"), "-D", str(PGDATA), "-m", "fast", "stop"]), check=True)
+
+
+def env_lines() -> list[str]:
+    """`export` lines for the shell: Airflow settings and the warehouse connection."""
+    port = _port()
+    base = f"postgresql://postgres@127.0.0.1:{port}"
+    env = {
+        "AIRFLOW_HOME": str(LOCAL / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__API__PORT": os.environ.get("AIRFLOW__API__PORT", "8080"),
+        "ETL_DATA_ROOT": os.environ.get("ETL_DATA_ROOT", str(LOCAL / "landing")),
+    }
+    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = (
+            f"postgresql+psycopg2://postgres@127.0.0.1:{port}/airflow"
+        )
+    if "AIRFLOW_CONN_WAREHOUSE" not in os.environ:
+        env["AIRFLOW_CONN_WAREHOUSE"] = f"{base}/warehouse"
+    return [f"export {k}='{v}'" for k, v in env.items()]
+
+
+def main(argv: list[str]) -> None:
+    command = argv[1] if len(argv) > 1 else "up"
+    if command == "up":
+        up()
+        print("\n".join(env_lines()))
+    elif command == "down":
+        down()
+    elif command == "status":
+        print("running" if _running() else "stopped", f"port={_port()}")
+    elif command == "env":
+        print("\n".join(env_lines()))
+    else:
+        sys.exit(f"usage: {argv[0]} up|down|status|env")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
