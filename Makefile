@@ -35,10 +35,13 @@ format: venv ## Apply ruff's fixes and formatter
 airflow: venv ## Start the Airflow UI locally (api-server, scheduler, dag-processor, triggerer) on :8080
 	$(RUN) airflow standalone
 
+psql: venv ## Open psql on the warehouse
+	$(RUN) bash -c 'psql "$${AIRFLOW_CONN_WAREHOUSE/postgres:\/\//postgresql://}"'
+
 stop: ## Stop the embedded PostgreSQL
 	$(PYTHON) scripts/devenv.py down
 
 clean: stop ## Remove the embedded database, Airflow home and demo files (keeps the venv)
 	rm -rf .local
 
-.PHONY: help venv demo test lint format airflow stop clean
+.PHONY: help venv demo test lint format airflow psql stop clean

@@ -46,6 +46,8 @@ def config(client: str) -> ClientConfig:
 
 
 def open_batch(client: str, run: RunContext, mode: str = "start") -> dict:
+    if mode != "start":
+        raise FailFast(f"run mode {mode!r} is not available yet; trigger with mode 'start'")
     cfg, landing = config(client), Landing.from_env()
     with connect() as conn:
         conn.autocommit = True

@@ -1,0 +1,104 @@
+"""Shared fixtures: a fresh warehouse database on the real PostgreSQL, a landing root.
+
+Run through ``make test`` (``scripts/with-env``), which starts the embedded PostgreSQL
+and sets ``AIRFLOW_CONN_WAREHOUSE``. The tests use a database of their own next to it,
+``<warehouse database>_test``, created fresh for each session, so a test run never
+touches the demo warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from include.config import ClientConfig, load_clients
+from include.landing import Landing
+
+
+def _test_database_url() -> str:
+    base = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
+    if not base:
+        pytest.exit("AIRFLOW_CONN_WAREHOUSE is not set: run the tests with `make test`", returncode=2)
+    parts = urlsplit(base)
+    database = parts.path.lstrip("/") or "warehouse"
+    test_database = os.environ.get("WAREHOUSE_TEST_DB", f"{database}_test")
+    return urlunsplit(parts._replace(path=f"/{test_database}"))
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warehouse_url() -> Iterator[str]:
+    """A fresh test warehouse; Airflow's ``warehouse`` connection points at it."""
+    url = _test_database_url()
+    name = urlsplit(url).path.lstrip("/")
+    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    previous = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
+    os.environ["AIRFLOW_CONN_WAREHOUSE"] = url
+    os.environ["WAREHOUSE_DSN"] = _libpq(url)
+    yield url
+    if previous is not None:
+        os.environ["AIRFLOW_CONN_WAREHOUSE"] = previous
+    os.environ.pop("WAREHOUSE_DSN", None)
+
+
+@pytest.fixture
+def conn(warehouse_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(_libpq(warehouse_url), autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def clients() -> dict[str, ClientConfig]:
+    configs, errors = load_clients()
+    assert not errors, errors
+    return {cfg.client: cfg for cfg in configs}
+
+
+@pytest.fixture
+def landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Landing:
+    """An empty landing root for this test; tasks find it through ETL_DATA_ROOT."""
+    root = tmp_path / "landing"
+    root.mkdir()
+    monkeypatch.setenv("ETL_DATA_ROOT", str(root))
+    return Landing(root)
+
+
+def reset_client(conn: psycopg.Connection, cfg: ClientConfig) -> None:
+    """Forget everything the warehouse knows about a client (schemas, tools rows)."""
+    for schema in (cfg.bronze_schema, cfg.silver_schema, cfg.gold_schema):
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    exists = conn.execute("SELECT to_regclass('tools.batch') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return
+    for table in (
+        "rejected_rows",
+        "sql_step_log",
+        "load_error_log",
+        "row_validation_log",
+        "mapping_validation_log",
+        "job_execution_log",
+        "file_audit_log",
+        "batch_run",
+        "batch",
+        "column_mapping",
+        "client_config",
+        "sql_step_config",
+        "client_reference",
+    ):
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE client_schema = %s").format(sql.Identifier("tools", table)),
+            (cfg.client,),
+        )
+    conn.execute("DELETE FROM tools.schema_migrations WHERE scope = %s", (cfg.client,))

@@ -1,0 +1,50 @@
+"""Snapshot of the generated graph: a change to it shows up as a reviewable diff.
+
+Regenerate after an intended change: UPDATE_SNAPSHOTS=1 make test
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from include.factory import build_dag
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+
+
+def structure(dag) -> dict[str, list[str]]:
+    return {t.task_id: sorted(t.downstream_task_ids) for t in sorted(dag.tasks, key=lambda t: t.task_id)}
+
+
+@pytest.mark.parametrize("client", ["client1", "client2"])
+def test_structure_matches_snapshot(clients: dict, client: str) -> None:
+    actual = structure(build_dag(clients[client]))
+    path = SNAPSHOTS / f"{client}.json"
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        path.write_text(json.dumps(actual, indent=2) + "\n")
+    if not path.exists():
+        pytest.fail(f"no snapshot {path.name}: create it with UPDATE_SNAPSHOTS=1 make test")
+    assert actual == json.loads(path.read_text())
+
+
+def test_gold_dimensions_before_facts(clients: dict) -> None:
+    dag = build_dag(clients["client1"])
+    fact = dag.get_task("gold.fact_sales")
+    assert fact.upstream_task_ids == {"gold.dim_customers", "gold.dim_products"}
+
+
+def test_every_file_group_has_the_four_steps_in_order(clients: dict) -> None:
+    cfg = clients["client1"]
+    dag = build_dag(cfg)
+    for _, spec in cfg.files:
+        g = spec.name
+        assert dag.get_task(f"{g}.convert").downstream_task_ids == {f"{g}.validate_mapping"}
+        assert dag.get_task(f"{g}.validate_mapping").downstream_task_ids == {f"{g}.validate_rows"}
+        assert dag.get_task(f"{g}.validate_rows").downstream_task_ids == {f"{g}.load_bronze"}
+        assert dag.get_task(f"{g}.load_bronze").downstream_task_ids == {
+            f"silver.{s.name}" for s in cfg.silver
+        }

@@ -1,0 +1,142 @@
+"""End to end: demo files in incoming -> the client DAG run by Airflow -> gold and views.
+
+Each client's files are generated, their expected counts computed independently from
+the files (tests/expected_<client>.py), the files delivered into incoming, and the DAG
+run with ``dag.test()`` against the test warehouse. Then the outcome is asserted: rows
+per layer, rejected rows, files and manifest where they belong, audit rows present.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from psycopg import sql
+
+from include.demo import generate
+from include.factory import build_all
+from include.landing import Landing
+from include.warehouse import migrate
+from tests.conftest import reset_client
+
+ROWS = 3000
+FILE_AUDIT_QUERY = (Path(__file__).resolve().parents[2] / "sql" / "queries" / "file_history.sql").read_text()
+
+
+def count(conn, schema: str, table: str, batch_id: str | None = None) -> int:
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
+    if batch_id is None:
+        return conn.execute(query).fetchone()[0]
+    return conn.execute(query + sql.SQL(" WHERE dwh_batch_id = %s"), (batch_id,)).fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def dags():
+    built, errors = build_all()
+    assert not errors
+    return built
+
+
+@pytest.mark.parametrize("client", ["client1", "client2"])
+def test_files_to_gold(client, dags, clients, conn, landing: Landing, tmp_path: Path) -> None:
+    cfg = clients[client]
+    reset_client(conn, cfg)
+    migrate(conn, [cfg])
+
+    generated = tmp_path / "generated"
+    files = generate(client, generated, rows=ROWS)
+    expected = importlib.import_module(f"tests.expected_{client}").expected_counts(generated)
+    for path in files:
+        target = landing.raw(client, path.parent.name, "incoming")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.name)
+
+    run = dags[client].test(run_conf={"mode": "start"})
+
+    assert run.state == "success"
+    batch_id = conn.execute(
+        "SELECT batch_id FROM tools.batch_run WHERE client_schema = %s AND dag_run_id = %s",
+        (client, run.run_id),
+    ).fetchone()[0]
+    assert batch_id == "BATCH000001"
+
+    # Rows per layer equal what the files say they should be.
+    for _, spec in cfg.files:
+        assert (
+            count(conn, cfg.bronze_schema, spec.bronze_table, batch_id)
+            == expected[f"bronze.{spec.bronze_table}"]
+        ), spec.name
+    for step in cfg.gold:
+        assert count(conn, cfg.gold_schema, step.table) == expected[f"gold.{step.table}"], step.name
+    rejected = conn.execute(
+        "SELECT count(*) FROM tools.rejected_rows WHERE client_schema = %s AND batch_id = %s",
+        (client, batch_id),
+    ).fetchone()[0]
+    assert rejected == expected["rejected"] > 0
+    for step in cfg.silver:
+        assert count(conn, cfg.silver_schema, step.table, batch_id) > 0, step.name
+    for view in cfg.views:
+        assert count(conn, cfg.gold_schema, view) > 0, view
+
+    # Files: raw in archive with the batch suffix, Parquet archived, nothing left behind.
+    for system in cfg.sources:
+        assert list(landing.raw(client, system.name, "incoming").iterdir()) == []
+        assert list(landing.raw(client, system.name, "failed").iterdir()) == []
+        archived = sorted(p.name for p in landing.raw(client, system.name, "archive").iterdir())
+        assert archived and all(f"_{batch_id}." in name for name in archived)
+        parquet = sorted(p.name for p in landing.data(client, system.name, "archive").iterdir())
+        assert parquet == sorted(name.rsplit(".", 1)[0] + ".parquet" for name in archived)
+    manifest_path = landing.batch_info(client, "success") / f"batch_output_{client}_{batch_id}.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["status"] == "SUCCESS" and manifest["batch_id"] == batch_id
+    assert {f["logical_source_file"] for f in manifest["files"]} == {f.name for _, f in cfg.files}
+    assert list(landing.batch_info(client, "incoming").iterdir()) == []
+
+    # Audit: the batch closed, every task attempt logged once, every SQL step logged.
+    status, ended = conn.execute(
+        "SELECT status, ended_at FROM tools.batch WHERE client_schema = %s AND batch_id = %s",
+        (client, batch_id),
+    ).fetchone()
+    assert status == "SUCCESS" and ended is not None
+    jobs = conn.execute(
+        """SELECT task_id, status FROM tools.job_execution_log
+           WHERE client_schema = %s AND batch_id = %s ORDER BY task_id""",
+        (client, batch_id),
+    ).fetchall()
+    python_tasks = {"open_batch", "close_batch"} | {
+        f"{f.name}.{step}"
+        for _, f in cfg.files
+        for step in ("convert", "validate_mapping", "validate_rows", "load_bronze")
+    }
+    assert sorted(t for t, _ in jobs) == sorted(python_tasks)
+    assert {s for _, s in jobs} == {"SUCCESS"}
+    steps = conn.execute(
+        """SELECT layer, step_name, status FROM tools.sql_step_log
+           WHERE client_schema = %s AND batch_id = %s""",
+        (client, batch_id),
+    ).fetchall()
+    assert sorted((layer, name) for layer, name, _ in steps) == sorted(
+        [("silver", s.name) for s in cfg.silver]
+        + [("gold", s.name) for s in cfg.gold]
+        + [("views", v) for v in cfg.views]
+    )
+    assert {s for _, _, s in steps} == {"SUCCESS"}
+    for table in ("mapping_validation_log", "row_validation_log"):
+        logged = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE client_schema = %s AND batch_id = %s").format(
+                sql.Identifier("tools", table)
+            ),
+            (client, batch_id),
+        ).fetchone()[0]
+        assert logged == len(cfg.files), table
+
+    # The README's "what happened to file X in batch Y" query answers in one row.
+    _, first = cfg.files[0]
+    history = conn.execute(
+        FILE_AUDIT_QUERY, {"client": client, "batch_id": batch_id, "file": first.name}
+    ).fetchall()
+    assert len(history) == 1
+    assert history[0][0] == first.name and history[0][-1] == "SUCCESS"
