@@ -19,12 +19,15 @@ import psycopg
 from include import audit
 from include.config import ClientConfig
 from include.landing import (
+    RAW_STATES,
     Landing,
+    claimed_batch,
     claimed_name,
     manifest_name,
     move,
     parquet_name,
     safe_child,
+    unclaimed_name,
     write_json_atomic,
 )
 
@@ -154,14 +157,13 @@ def _claim(cfg: ClientConfig, landing: Landing, system: str, f, batch_id: str) -
 
 
 def _already_claimed(cfg: ClientConfig, landing: Landing, system: str, f, batch_id: str) -> str | None:
-    suffix = f"_{batch_id}"
-    for state in ("incoming", "success", "failed", "archive"):
+    """The file this batch claimed for ``f`` earlier, in whichever raw folder it is now."""
+    for state in RAW_STATES:
         folder = landing.raw(cfg.client, system, state)
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            stem, _, _ = path.name.rpartition(".")
-            if stem.endswith(suffix) and f.matches(path.name.replace(suffix, "", 1)):
+            if claimed_batch(path.name) == batch_id and f.matches(unclaimed_name(path.name)):
                 return path.name
     return None
 

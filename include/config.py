@@ -38,6 +38,10 @@ PG_TYPES: dict[str, str] = {
 }
 
 
+# Task and group ids the DAG uses itself; a logical file may not take them.
+RESERVED_GROUPS = {"silver", "gold", "refresh_views", "open_batch", "close_batch", "wait_for_files"}
+
+
 class ConfigError(ValueError):
     """A client config is invalid; the message names the file and the field."""
 
@@ -103,6 +107,8 @@ class SourceFile(_Model):
         for column in names:
             if not re.fullmatch(r"[a-z_][a-z0-9_]{0,47}", column):
                 raise ValueError(f"column '{column}' is not a valid identifier; set 'target'")
+            if column.startswith("dwh_"):
+                raise ValueError(f"column '{column}': names starting with dwh_ are reserved for lineage")
         unknown = sorted(set(self.key_columns) - set(names))
         if unknown:
             raise ValueError(f"key_columns not among the columns: {', '.join(unknown)}")
@@ -173,9 +179,18 @@ class ClientConfig(_Model):
         dupes = sorted({t for t in tables if tables.count(t) > 1})
         if dupes:
             raise ValueError(f"bronze tables must be unique: {', '.join(dupes)}")
+        reserved = RESERVED_GROUPS & set(logical)
+        if reserved:
+            raise ValueError(f"logical file names reserved for the DAG: {', '.join(sorted(reserved))}")
+        dupes = sorted({v for v in self.views if self.views.count(v) > 1})
+        if dupes:
+            raise ValueError(f"views listed more than once: {', '.join(dupes)}")
         for layer in ("silver", "gold"):
             steps: list[SqlStep] = getattr(self, layer)
             names = [s.name for s in steps]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{layer} step names must be unique: {', '.join(dupes)}")
             for step in steps:
                 missing = sorted(set(step.depends_on) - set(names))
                 if missing:

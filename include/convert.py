@@ -8,7 +8,6 @@ leaves no half-written Parquet behind.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import json
@@ -65,7 +64,7 @@ def convert_to_parquet(src: Path, dest: Path, spec: SourceFile) -> ConvertResult
                 pending, pending_rows = [], 0
         if writer is None:
             raise ConvertError(f"{src.name}: the file is empty (no header row)")
-        if pending:
+        if pending_rows:
             writer.write_table(pa.Table.from_batches(pending), row_group_size=pending_rows)
         writer.close()
         writer = None
@@ -85,42 +84,37 @@ def _one_line(exc: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------------- CSV
-def _csv_header(src: Path, spec: SourceFile) -> list[str]:
-    encoding = spec.reader.encoding
-    with open(src, encoding=encoding, newline="") as handle:
-        first = next(csv.reader(handle, delimiter=spec.reader.delimiter), None)
-    if not first:
-        raise ConvertError(f"{src.name}: the file is empty (no header row)")
-    if codecs.lookup(encoding).name == "utf-8" and first[0].startswith("\ufeff"):
-        first[0] = first[0][1:]
-    return first
-
-
-def _csv_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
-    header = _csv_header(src, spec)
-    if len(set(header)) != len(header):
-        raise ConvertError(f"{src.name}: duplicate column names in the header")
-    reader = pacsv.open_csv(
-        src,
-        read_options=pacsv.ReadOptions(
-            encoding=spec.reader.encoding,
-            block_size=CSV_BLOCK_BYTES,
-            skip_rows=1,
-            column_names=header,
+def _csv_options(spec: SourceFile, column_types: dict | None = None) -> dict:
+    return {
+        "read_options": pacsv.ReadOptions(encoding=spec.reader.encoding, block_size=CSV_BLOCK_BYTES),
+        "parse_options": pacsv.ParseOptions(
+            delimiter=spec.reader.delimiter,
+            newlines_in_values=True,  # quoted line breaks, wherever a read block ends
         ),
-        parse_options=pacsv.ParseOptions(delimiter=spec.reader.delimiter),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header},
+        "convert_options": pacsv.ConvertOptions(
+            column_types=column_types or {},
             strings_can_be_null=True,
             null_values=[""],
         ),
-    )
+    }
+
+
+def _csv_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
+    if src.stat().st_size == 0:
+        raise ConvertError(f"{src.name}: the file is empty (no header row)")
+    # First pass: the header as the CSV parser reads it (quotes, line breaks and all).
+    with pacsv.open_csv(src, **_csv_options(spec)) as probe:
+        header = probe.schema.names
+    if len(set(header)) != len(header):
+        raise ConvertError(f"{src.name}: duplicate column names in the header")
+    clean = [header[0].removeprefix("\ufeff"), *header[1:]]
+    reader = pacsv.open_csv(src, **_csv_options(spec, {name: pa.string() for name in header}))
     yielded = False
     for batch in reader:
         yielded = True
-        yield batch
+        yield batch.rename_columns(clean) if clean != header else batch
     if not yielded:  # header only: an empty Parquet with the header's columns
-        yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+        yield pa.RecordBatch.from_pylist([], schema=pa.schema([(c, pa.string()) for c in clean]))
 
 
 # ---------------------------------------------------------------------------- XLSX / JSON
@@ -183,6 +177,8 @@ def _xlsx_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
     while header_cells and header_cells[-1] in (None, ""):
         header_cells = header_cells[:-1]
     header = [str(_text(c) or "") for c in header_cells]
+    if len(set(header)) != len(header):
+        raise ConvertError(f"{src.name}: duplicate column names in the header of sheet {sheet_name!r}")
     yield from _chunked(header, (r for r in rows if any(c not in (None, "") for c in r)))
 
 

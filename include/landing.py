@@ -65,6 +65,11 @@ def claimed_batch(file_name: str) -> str | None:
     return match.group(1) if match else None
 
 
+def unclaimed_name(file_name: str) -> str:
+    """The name a claimed file was delivered under (the batch suffix removed)."""
+    return CLAIMED.sub(lambda m: m.group(2) or "", file_name)
+
+
 def parquet_name(physical_file_name: str) -> str:
     stem, dot, _ = physical_file_name.rpartition(".")
     return f"{stem if dot else physical_file_name}.parquet"

@@ -111,9 +111,11 @@ def _check_temporal(trimmed: pa.Array, column: Column) -> tuple[pa.Array, pa.Arr
     if column.type == "date":
         formats = [column.format or "%Y-%m-%d"]
         out_format = "%Y-%m-%d"
-    else:
+    elif column.format:
+        formats, out_format = [column.format], "%Y-%m-%d %H:%M:%S"
+    else:  # ISO, with a space or a T between date and time
         trimmed = pc.replace_substring(trimmed, "T", " ", max_replacements=1)
-        formats = [column.format] if column.format else ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+        formats = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
         out_format = "%Y-%m-%d %H:%M:%S"
     ok = pa.array(np.zeros(len(trimmed), dtype=bool))
     normalised = pa.nulls(len(trimmed), pa.string())
@@ -173,29 +175,29 @@ def validate_rows(parquet: Path, spec: SourceFile, batch_rows: int = 256 * 1024)
     result = RowResult()
     progress = Progress(log, f"validate rows {parquet.name}")
     keys: list[pa.Table] = []
-    key_sources = [c.source for c in spec.columns if c.name in spec.key_columns]
+    key_names = [c.name for c in spec.columns if c.name in spec.key_columns]
     for batch in pq.ParquetFile(parquet).iter_batches(batch_size=batch_rows):
         first_row = result.total + 1
         rejected = np.zeros(batch.num_rows, dtype=bool)
+        key_values: dict[str, pa.Array] = {}
         for column in spec.columns:
-            valid, _ = check_values(batch.column(column.source), column)
+            valid, normalised = check_values(batch.column(column.source), column)
+            if column.name in spec.key_columns:
+                key_values[column.name] = normalised  # keys compare as they will load
             bad = np.flatnonzero(~valid.to_numpy(zero_copy_only=False) & ~rejected)
             if len(bad):
                 rejected[bad] = True
                 raws = batch.take(pa.array(bad)).to_pylist()
                 for index, raw in zip(bad, raws, strict=True):
-                    result.rejects.append(
-                        Reject(
-                            first_row + int(index), column.source, _reason(column, raw[column.source]), raw
-                        )
-                    )
-        if key_sources:
-            kept = batch.filter(pa.array(~rejected)).select(key_sources)
-            keys.append(pa.Table.from_batches([kept]))
+                    reason = _reason(column, raw[column.source])
+                    result.rejects.append(Reject(first_row + int(index), column.source, reason, raw))
+        if key_names:
+            kept = pa.table([key_values[k] for k in key_names], names=key_names)
+            keys.append(kept.filter(pa.array(~rejected)))
         result.total += batch.num_rows
         progress.add(batch.num_rows)
     if keys:
-        counts = pa.concat_tables(keys).group_by(key_sources).aggregate([([], "count_all")])
+        counts = pa.concat_tables(keys).group_by(key_names).aggregate([([], "count_all")])
         per_key = counts.column("count_all").to_numpy()
         result.duplicate_keys = int((per_key[per_key > 1] - 1).sum())
     result.rejects.sort(key=lambda r: r.row_number)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+
+if "--verbose" not in sys.argv:  # before Airflow configures its logging
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
 from include.demo import deliver
 from include.factory import build_all
@@ -22,6 +26,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=20_000, help="sales lines / rows per client")
     parser.add_argument("--clients", nargs="*", default=["client1", "client2"])
+    parser.add_argument("--verbose", action="store_true", help="show every task's log")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -34,6 +39,7 @@ def main() -> int:
     for client in args.clients:
         files = deliver(client, landing, rows=args.rows)
         print(f"[{client}] delivered {len(files)} files into {landing.root}/raw/{client}/*/incoming")
+        print(f"[{client}] running DAG {client} with Airflow ...", flush=True)
         run = dags[client].test(run_conf={"mode": "start"})
         results.append((client, run.state, batch_summary(config(client), landing, run.run_id)))
     print()

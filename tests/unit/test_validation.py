@@ -1,0 +1,255 @@
+"""Validation: value rules per type, row validation of a Parquet file, reject policy, mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from include.config import Column, SourceFile
+from include.validation import Reject, RowResult, check_mapping, check_values, validate_rows
+
+
+def run(values: list[str | None], **column: object) -> tuple[list[bool], list[str | None]]:
+    valid, normalised = check_values(pa.array(values, pa.string()), Column(source="v", **column))
+    return valid.to_pylist(), normalised.to_pylist()
+
+
+def source_file(columns: list[dict], key_columns: list[str] | None = None, **policy: object) -> SourceFile:
+    return SourceFile.model_validate(
+        {
+            "name": "f",
+            "pattern": r".*",
+            "type": "csv",
+            "bronze_table": "f",
+            "key_columns": key_columns or [],
+            "reject_policy": policy,
+            "columns": columns,
+        }
+    )
+
+
+def write_parquet(path: Path, rows: dict[str, list[str | None]]) -> Path:
+    pq.write_table(pa.table({k: pa.array(v, pa.string()) for k, v in rows.items()}), path)
+    return path
+
+
+# ------------------------------------------------------------------ check_values per type
+def test_integer() -> None:
+    values = [" 42 ", "42", "-7", "+3", "007", "", None, "4.2", "abc", "1e3", "4 2", "1234567890123456789"]
+    valid, normalised = run(values, type="integer")
+    assert valid == [True, True, True, True, True, True, True, False, False, False, False, False]
+    assert normalised[:7] == ["42", "42", "-7", "+3", "007", None, None]
+
+
+def test_numeric() -> None:
+    values = ["1.5", " .5 ", "10.", "-3", "+0.001", "", "1,5", "1e5", "NaN", "1.2.3", "."]
+    valid, normalised = run(values, type="numeric")
+    assert valid == [True, True, True, True, True, True, False, False, False, False, False]
+    assert normalised[:6] == ["1.5", ".5", "10.", "-3", "+0.001", None]
+
+
+def test_date_default_format() -> None:
+    values = ["2024-02-29", " 2024-01-05 ", "", None, "2024-02-30", "2023-02-29", "2024-13-01"]
+    values += ["2024-1-5", "05.01.2024", "2024-01-05 10:00:00", "yesterday"]
+    valid, normalised = run(values, type="date")
+    assert valid == [True, True, True, True] + [False] * 7
+    assert normalised[:4] == ["2024-02-29", "2024-01-05", None, None]
+    assert normalised[4:] == [None] * 7
+
+
+def test_date_custom_format() -> None:
+    valid, normalised = run(
+        ["05.01.2024", "29.02.2024", "31.02.2024", "2024-01-05", "5.1.2024"], type="date", format="%d.%m.%Y"
+    )
+    assert valid == [True, True, False, False, False]
+    assert normalised == ["2024-01-05", "2024-02-29", None, None, None]
+
+
+def test_timestamp_with_t_or_space() -> None:
+    values = ["2024-01-15T10:30:00", "2024-01-15 10:30:00", " 2024-01-15 10:30 ", "2024-01-15T10:30", ""]
+    values += ["2024-01-15", "2024-01-15 25:00:00", "2024-02-30 10:00:00", "15/01/2024 10:30"]
+    valid, normalised = run(values, type="timestamp")
+    assert valid == [True] * 5 + [False] * 4
+    assert normalised[:5] == ["2024-01-15 10:30:00"] * 4 + [None]
+
+
+def test_timestamp_custom_format() -> None:
+    valid, normalised = run(
+        ["15/01/2024 10:30", "31/02/2024 10:30", "2024-01-15 10:30:00"],
+        type="timestamp",
+        format="%d/%m/%Y %H:%M",
+    )
+    assert valid == [True, False, False]
+    assert normalised == ["2024-01-15 10:30:00", None, None]
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt"),
+    [("2024-01-15T10:30:00", "%Y-%m-%dT%H:%M:%S"), ("Tue 16 Jan 2024 10:00", "%a %d %b %Y %H:%M")],
+    ids=["literal-T", "weekday"],
+)
+def test_timestamp_custom_format_containing_t(value: str, fmt: str) -> None:
+    valid, normalised = run([value], type="timestamp", format=fmt)
+    assert valid == [True]
+    assert normalised[0] is not None
+
+
+def test_boolean_spellings() -> None:
+    values = ["true", "TRUE", " Yes ", "t", "1", "false", "No", "F", "0", "", None, "y", "2", "on"]
+    valid, normalised = run(values, type="boolean")
+    assert valid == [True] * 11 + [False] * 3
+    assert normalised[:11] == ["true"] * 5 + ["false"] * 4 + [None, None]
+
+
+def test_text_is_kept_as_delivered() -> None:
+    valid, normalised = run([" a ", "", None, "  "])
+    assert valid == [True, True, True, True]
+    assert normalised == [" a ", "", None, "  "]
+
+
+@pytest.mark.parametrize("column_type", ["text", "integer", "numeric", "date", "timestamp", "boolean"])
+def test_required_empty_is_rejected(column_type: str) -> None:
+    good = {
+        "text": "x",
+        "integer": "1",
+        "numeric": "1.5",
+        "date": "2024-01-01",
+        "timestamp": "2024-01-01 00:00:00",
+        "boolean": "true",
+    }[column_type]
+    valid, _ = run([good, "", "   ", None], type=column_type, required=True)
+    assert valid == [True, False, False, False]
+    valid, _ = run([good, "", "   ", None], type=column_type, required=False)
+    assert valid == [True, True, True, True]
+
+
+# ------------------------------------------------------------------ validate_rows
+COLUMNS = [
+    {"source": "Customer ID", "target": "customer_id", "type": "integer", "required": True},
+    {"source": "name", "required": True},
+    {"source": "amount", "type": "numeric"},
+    {"source": "due", "type": "date", "format": "%d.%m.%Y"},
+]
+ROWS = {
+    #             1     2     3     4       5      6       7      8
+    "Customer ID": ["1", "x", "2", "3", "1", " 4 ", "1", "y"],
+    "name": ["a", "b", None, "c", "dup", "d", "dup2", " "],
+    "amount": ["1.5", "2", "2", "abc", "1", "", "3", "1"],
+    "due": ["05.01.2024", "31.02.2024", None, "31.02.2024", None, "", "01.01.2024", None],
+    "unmapped": ["u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"],
+}
+
+
+@pytest.mark.parametrize("batch_rows", [3, 1024])
+def test_validate_rows(tmp_path: Path, batch_rows: int) -> None:
+    parquet = write_parquet(tmp_path / "f.parquet", ROWS)
+    spec = source_file(COLUMNS, key_columns=["customer_id"])
+    result = validate_rows(parquet, spec, batch_rows=batch_rows)
+    assert result.total == 8
+    assert result.rejected == 4
+    assert [(r.row_number, r.column, r.reason) for r in result.rejects] == [
+        (2, "Customer ID", "Customer ID: not an integer: 'x'"),
+        (3, "name", "required value of name is empty"),
+        (4, "amount", "amount: not a number: 'abc'"),  # first bad column only; due is bad too
+        (8, "Customer ID", "Customer ID: not an integer: 'y'"),
+    ]
+    assert result.rejects[0].raw == {
+        "Customer ID": "x",
+        "name": "b",
+        "amount": "2",
+        "due": "31.02.2024",
+        "unmapped": "u2",
+    }
+    assert result.rejects[1].raw["name"] is None
+    # Key 1 is on rows 1, 5 and 7 (two extra); the rejected rows do not count.
+    assert result.duplicate_keys == 2
+    assert result.over_limit(spec) is not None  # 4 of 8 is far over 5 %
+
+
+def test_validate_rows_reason_names_the_format(tmp_path: Path) -> None:
+    parquet = write_parquet(
+        tmp_path / "f.parquet", {"Customer ID": ["1"], "name": ["a"], "amount": ["1"], "due": ["2024-01-05"]}
+    )
+    result = validate_rows(parquet, source_file(COLUMNS))
+    assert [(r.row_number, r.column, r.reason) for r in result.rejects] == [
+        (1, "due", "due: not a valid date (%d.%m.%Y): '2024-01-05'")
+    ]
+    assert result.duplicate_keys == 0
+
+
+def test_validate_rows_of_an_empty_file(tmp_path: Path) -> None:
+    parquet = write_parquet(tmp_path / "f.parquet", {k: [] for k in ROWS})
+    result = validate_rows(parquet, source_file(COLUMNS, key_columns=["customer_id"]))
+    assert (result.total, result.rejected, result.duplicate_keys) == (0, 0, 0)
+
+
+def test_duplicate_keys_over_several_columns(tmp_path: Path) -> None:
+    parquet = write_parquet(
+        tmp_path / "f.parquet",
+        {"ord": ["o1", "o1", "o1", "o2", "o1"], "prd": ["p1", "p2", "p1", "p1", "p1"]},
+    )
+    spec = source_file([{"source": "ord"}, {"source": "prd"}], key_columns=["ord", "prd"])
+    assert validate_rows(parquet, spec, batch_rows=2).duplicate_keys == 2
+
+
+def test_duplicate_keys_compare_normalised_values(tmp_path: Path) -> None:
+    parquet = write_parquet(tmp_path / "f.parquet", {"id": ["1", " 1 ", "2"]})
+    spec = source_file([{"source": "id", "type": "integer"}], key_columns=["id"])
+    assert validate_rows(parquet, spec).duplicate_keys == 1
+
+
+# ------------------------------------------------------------------ reject policy
+def result_with(total: int, rejected: int) -> RowResult:
+    rejects = [Reject(i, "v", "bad", {}) for i in range(1, rejected + 1)]
+    return RowResult(total=total, rejects=rejects)
+
+
+def test_over_limit_max_rows() -> None:
+    spec = source_file([{"source": "v"}], max_rows=2, max_ratio=1)
+    assert result_with(100, 2).over_limit(spec) is None
+    assert result_with(100, 3).over_limit(spec) == "3 rejected rows exceed the limit of 2"
+    zero = source_file([{"source": "v"}], max_rows=0, max_ratio=1)
+    assert result_with(100, 1).over_limit(zero) == "1 rejected rows exceed the limit of 0"
+
+
+def test_over_limit_max_ratio() -> None:
+    spec = source_file([{"source": "v"}], max_ratio=0.05)
+    assert result_with(100, 0).over_limit(spec) is None
+    assert result_with(100, 5).over_limit(spec) is None  # exactly at the limit
+    assert result_with(100, 6).over_limit(spec) == "6 of 100 rows rejected (6.0%) exceeds the limit of 5.0%"
+    default = source_file([{"source": "v"}])
+    assert default.reject_policy.max_ratio == 0.05
+    assert result_with(20, 2).over_limit(default) == "2 of 20 rows rejected (10.0%) exceeds the limit of 5.0%"
+
+
+def test_over_limit_all_rows_rejected() -> None:
+    spec = source_file([{"source": "v"}], max_ratio=1)
+    assert result_with(3, 3).over_limit(spec) == "all 3 rows rejected"
+    assert result_with(3, 2).over_limit(spec) is None
+    assert result_with(0, 0).over_limit(spec) is None  # an empty file is not "all rejected"
+
+
+# ------------------------------------------------------------------ mapping
+def test_check_mapping(tmp_path: Path) -> None:
+    spec = source_file(
+        [{"source": "Customer ID", "target": "customer_id"}, {"source": "name"}, {"source": "amount"}]
+    )
+    missing = check_mapping(
+        write_parquet(tmp_path / "a.parquet", {"Customer ID": [], "name": [], "Extra": []}), spec
+    )
+    assert missing.missing == ["amount"]
+    assert missing.extra == ["Extra"]
+    assert not missing.ok
+    extra_only = check_mapping(
+        write_parquet(tmp_path / "b.parquet", {"amount": [], "name": [], "Customer ID": [], "note": []}), spec
+    )
+    assert (extra_only.missing, extra_only.extra, extra_only.ok) == ([], ["note"], True)
+    # Names are compared exactly: case and spaces matter.
+    exact = check_mapping(
+        write_parquet(tmp_path / "c.parquet", {"customer id": [], "name ": [], "amount": []}), spec
+    )
+    assert exact.missing == ["Customer ID", "name"]
+    assert exact.extra == ["customer id", "name "]
