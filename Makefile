@@ -10,10 +10,10 @@ ROWS ?= 20000
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 venv: $(VENV)/.installed ## Create the virtualenv and install the pinned dependencies
@@ -38,10 +38,16 @@ airflow: venv ## Start the Airflow UI locally (api-server, scheduler, dag-proces
 psql: venv ## Open psql on the warehouse
 	$(RUN) bash -c 'psql "$${AIRFLOW_CONN_WAREHOUSE/postgres:\/\//postgresql://}"'
 
+lock: ## Re-resolve requirements*.txt into constraints.txt (in a scratch virtualenv)
+	rm -rf .local/lock-venv && $(PYTHON) -m venv .local/lock-venv
+	.local/lock-venv/bin/pip install --quiet -r requirements-dev.txt
+	{ head -2 constraints.txt; .local/lock-venv/bin/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .local/lock-venv
+
 stop: ## Stop the embedded PostgreSQL
 	$(PYTHON) scripts/devenv.py down
 
 clean: stop ## Remove the embedded database, Airflow home and demo files (keeps the venv)
 	rm -rf .local
 
-.PHONY: help venv demo test lint format airflow psql stop clean
+.PHONY: help venv demo test lint format airflow psql lock stop clean

@@ -57,7 +57,7 @@ def job(
     try:
         yield record
     except BaseException as exc:
-        status = "SKIPPED" if type(exc).__name__ == "AirflowSkipException" else "FAILED"
+        status = "SKIPPED" if getattr(exc, "is_skip", False) else "FAILED"
         _finish(conn, row_id, status, record, record.message or one_line(exc))
         raise
     _finish(conn, row_id, "SKIPPED" if record.skipped else "SUCCESS", record, record.message)

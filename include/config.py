@@ -9,6 +9,7 @@ file and the field, e.g. ``client1.yaml: sources.0.files.2.columns.1.type: ...``
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from functools import cached_property
 from pathlib import Path
@@ -289,16 +290,28 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def client_files(clients_dir: Path = CLIENTS_DIR) -> list[Path]:
-    return sorted(p for p in clients_dir.glob("*.yaml") if not p.name.startswith("_"))
+def clients_dir() -> Path:
+    """Where the client files are: ``ETL_CLIENTS_DIR`` if set, else include/clients."""
+    return Path(os.environ.get("ETL_CLIENTS_DIR", CLIENTS_DIR))
 
 
-def load_clients(clients_dir: Path = CLIENTS_DIR) -> tuple[list[ClientConfig], dict[str, str]]:
+def client_files(folder: Path | None = None) -> list[Path]:
+    folder = folder or clients_dir()
+    return sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("_"))
+
+
+def config_for(client: str) -> ClientConfig:
+    """One client's config, read from the clients folder (what every task does first)."""
+    return load_client(clients_dir() / f"{client}.yaml")
+
+
+def load_clients(folder: Path | None = None) -> tuple[list[ClientConfig], dict[str, str]]:
     """All clients that load, and the errors of those that do not (file name -> message)."""
-    defaults_path = clients_dir / DEFAULTS_FILE
+    folder = folder or clients_dir()
+    defaults_path = folder / DEFAULTS_FILE
     defaults = _read_yaml(defaults_path) if defaults_path.exists() else {}
     configs, errors = [], {}
-    for path in client_files(clients_dir):
+    for path in client_files(folder):
         try:
             configs.append(load_client(path, defaults))
         except ConfigError as exc:

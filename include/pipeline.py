@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from include import audit
 from include import batch as batches
 from include.bronze import load_bronze as copy_into_bronze
-from include.config import CLIENTS_DIR, ClientConfig, load_client
+from include.config import ClientConfig, config_for
 from include.convert import ConvertError, convert_to_parquet
 from include.landing import Landing, UnsafePathError, move, parquet_name
 from include.validation import check_mapping
@@ -31,6 +31,8 @@ class FailFast(RuntimeError):
 class Skip(RuntimeError):
     """Nothing to do for this task (an optional file that did not arrive)."""
 
+    is_skip = True  # audit.job logs the attempt as SKIPPED
+
 
 @dataclass(frozen=True)
 class RunContext:
@@ -42,7 +44,7 @@ class RunContext:
 
 
 def config(client: str) -> ClientConfig:
-    return load_client(CLIENTS_DIR / f"{client}.yaml")
+    return config_for(client)
 
 
 def open_batch(client: str, run: RunContext, mode: str = "start") -> dict:

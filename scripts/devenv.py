@@ -35,18 +35,16 @@ DATABASES = ("airflow", "warehouse")
 
 
 def _bin(name: str) -> str:
-    found = shutil.which(name)
-    if found and name in ("psql",):
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
-    if candidates:
-        return candidates[0]
-    if found:
-        return found
-    sys.exit(
-        f"devenv: PostgreSQL server binary '{name}' not found; "
-        "install the Debian package postgresql-15 (apt-get install postgresql-15)."
-    )
+    """A PostgreSQL program: the newest Debian server install first, else PATH."""
+    installs = glob.glob(f"/usr/lib/postgresql/*/bin/{name}")
+    installs.sort(key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    found = installs[-1] if installs else shutil.which(name)
+    if not found:
+        sys.exit(
+            f"devenv: PostgreSQL program '{name}' not found; "
+            "install the Debian package postgresql-15 (apt-get install postgresql-15)."
+        )
+    return found
 
 
 def _as_db_user(cmd: list[str]) -> list[str]:
@@ -160,8 +158,6 @@ def down() -> None:
 
 def env_lines() -> list[str]:
     """`export` lines for the shell: Airflow settings and the warehouse connection."""
-    port = _port()
-    base = f"postgresql://postgres@127.0.0.1:{port}"
     env = {
         "AIRFLOW_HOME": str(LOCAL / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -174,17 +170,19 @@ def env_lines() -> list[str]:
     }
     if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = (
-            f"postgresql+psycopg2://postgres@127.0.0.1:{port}/airflow"
+            f"postgresql+psycopg2://postgres@127.0.0.1:{_port()}/airflow"
         )
     if "AIRFLOW_CONN_WAREHOUSE" not in os.environ:
-        env["AIRFLOW_CONN_WAREHOUSE"] = f"{base}/warehouse"
+        env["AIRFLOW_CONN_WAREHOUSE"] = f"postgresql://postgres@127.0.0.1:{_port()}/warehouse"
     return [f"export {k}='{v}'" for k, v in env.items()]
 
 
 def main(argv: list[str]) -> None:
     command = argv[1] if len(argv) > 1 else "up"
     if command == "up":
-        up()
+        configured = {"AIRFLOW_CONN_WAREHOUSE", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"} <= set(os.environ)
+        if not configured:  # both databases given: no embedded cluster needed
+            up()
         print("\n".join(env_lines()))
     elif command == "down":
         down()

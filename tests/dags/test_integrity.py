@@ -89,3 +89,23 @@ def test_parse_needs_no_database_and_is_fast() -> None:
     count, _ = out.stdout.split()[-2:]
     assert int(count) == len(CLIENTS)
     assert time.monotonic() - started < 120  # sanity bound only; speed is measured by the benchmark
+
+
+def test_a_broken_config_is_an_import_error_and_the_others_still_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "clients"
+    folder.mkdir()
+    for path in (ROOT / "include" / "clients").glob("*.yaml"):
+        (folder / path.name).write_text(path.read_text())
+    broken = (folder / "client1.yaml").read_text().replace("client: client1", "client: client9")
+    broken = broken.replace("type: integer, required: true}", "type: intger, required: true}", 1)
+    (folder / "client9.yaml").write_text(broken)
+    monkeypatch.setenv("ETL_CLIENTS_DIR", str(folder))
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+
+    assert sorted(bag.dag_ids) == sorted(CLIENTS)
+    (path, message), *others = bag.import_errors.items()
+    assert not others and path.endswith("client_config_errors.py")
+    assert "client9.yaml: sources.0.files.0.columns.0.type: Input should be" in message

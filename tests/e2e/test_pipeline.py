@@ -140,3 +140,96 @@ def test_files_to_gold(client, dags, clients, conn, landing: Landing, tmp_path: 
     ).fetchall()
     assert len(history) == 1
     assert history[0][0] == first.name and history[0][-1] == "SUCCESS"
+
+
+def _deliver(client: str, landing: Landing, tmp_path: Path, rows: int = 500, drop=(), edit=None) -> Path:
+    generated = tmp_path / "generated"
+    for path in generate(client, generated, rows=rows):
+        if path.stem in drop:
+            continue
+        if edit is not None:
+            edit(path)
+        target = landing.raw(client, path.parent.name, "incoming")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.name)
+    return generated
+
+
+def test_an_optional_file_that_did_not_arrive_skips_its_group(dags, clients, conn, landing, tmp_path):
+    cfg = clients["client2"]
+    optional = [f.name for _, f in cfg.files if not f.required]
+    assert optional == ["plans"]
+    reset_client(conn, cfg)
+    _deliver("client2", landing, tmp_path, drop={"plans"})
+
+    run = dags["client2"].test(run_conf={"mode": "start"})
+
+    assert run.state == "success"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert {t: s for t, s in states.items() if t.startswith("plans.")} == {
+        "plans.convert": "skipped",
+        "plans.validate_mapping": "skipped",
+        "plans.validate_rows": "skipped",
+        "plans.load_bronze": "skipped",
+    }
+    assert all(s == "success" for t, s in states.items() if not t.startswith("plans."))
+    row = conn.execute(
+        """SELECT f.physical_file_name, f.convert_status, b.status FROM tools.file_audit_log f
+           JOIN tools.batch b USING (client_schema, batch_id)
+           WHERE f.client_schema = 'client2' AND f.logical_source_file = 'plans'"""
+    ).fetchone()
+    assert row == (None, "SKIPPED", "SUCCESS")
+    job = conn.execute(
+        """SELECT status, message FROM tools.job_execution_log
+           WHERE client_schema = 'client2' AND task_id = 'plans.convert'"""
+    ).fetchone()
+    assert job[0] == "SKIPPED" and "optional" in job[1]
+
+
+def test_a_file_missing_a_column_fails_alone_and_the_batch_fails_visibly(
+    dags, clients, conn, landing, tmp_path
+):
+    cfg = clients["client1"]
+    reset_client(conn, cfg)
+
+    def drop_gender_column(path: Path) -> None:
+        if path.name == "cust_info.csv":
+            lines = path.read_text().splitlines()
+            path.write_text("\n".join(",".join(line.split(",")[:5] + line.split(",")[6:]) for line in lines))
+
+    _deliver("client1", landing, tmp_path, edit=drop_gender_column)
+
+    run = dags["client1"].test(run_conf={"mode": "start"})
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["cust_info.convert"] == "success"
+    assert states["cust_info.validate_mapping"] == "failed"
+    assert states["cust_info.load_bronze"] == "upstream_failed"
+    for _, spec in cfg.files:  # the other files still loaded
+        if spec.name != "cust_info":
+            assert states[f"{spec.name}.load_bronze"] == "success", spec.name
+    assert states["silver.crm_cust_info"] == "upstream_failed"
+    assert states["close_batch"] == "failed"
+
+    batch_id = "BATCH000001"
+    message = conn.execute(
+        """SELECT message, missing_columns FROM tools.mapping_validation_log
+           WHERE client_schema = 'client1' AND batch_id = %s AND logical_source_file = 'cust_info'""",
+        (batch_id,),
+    ).fetchone()
+    assert message == (
+        "cust_info_BATCH000001.parquet: column(s) missing from the file: cst_gndr",
+        ["cst_gndr"],
+    )
+    status, batch_message = conn.execute(
+        "SELECT status, message FROM tools.batch WHERE client_schema = 'client1' AND batch_id = %s",
+        (batch_id,),
+    ).fetchone()
+    assert status == "FAILED" and "cust_info.validate_mapping" in batch_message
+    assert (landing.data("client1", "crm", "failed") / "cust_info_BATCH000001.parquet").exists()
+    assert (landing.batch_info("client1", "failed") / f"batch_output_client1_{batch_id}.json").exists()
+    assert count(conn, cfg.bronze_schema, "crm_cust_info", batch_id) == 0
+    assert count(conn, cfg.bronze_schema, "crm_sales_details", batch_id) > 0
+    # Nothing was archived: the batch can be restarted from its claimed files.
+    assert list(landing.raw("client1", "crm", "archive").iterdir()) == []
