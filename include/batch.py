@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from include import audit
-from include.config import ClientConfig
+from include.config import ClientConfig, SourceFile
 from include.landing import (
     RAW_STATES,
     Landing,
@@ -46,11 +46,13 @@ class Batch:
     batch_id: str
     manifest_path: str
     files: dict[str, str | None]  # logical name -> claimed physical file name (None: absent)
+    mode: str = "start"
 
     def as_xcom(self) -> dict:
         return {
             "client": self.client,
             "batch_id": self.batch_id,
+            "mode": self.mode,
             "manifest_path": self.manifest_path,
             "files": self.files,
         }
@@ -64,49 +66,72 @@ def _lock_client(conn: psycopg.Connection, client: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('medallion-etl:batch:' || %s))", (client,))
 
 
+MODES = ("start", "restart", "reprocessing")
+
+
 def open_batch(
     conn: psycopg.Connection,
     cfg: ClientConfig,
     landing: Landing,
     dag_run_id: str,
     mode: str = "start",
+    batch_id: str | None = None,
 ) -> Batch:
+    """The batch of this DAG run, opened as ``mode`` says.
+
+    - ``start``: a new batch id; claims the new files in incoming.
+    - ``restart``: an existing batch (``batch_id``, default the latest failed one) runs
+      again from its claimed raw files, wherever they are; a fixed file put back into
+      incoming under its claimed name (``cust_info_BATCH000003.csv``) wins.
+    - ``reprocessing``: an existing batch runs again from its Parquet; no raw file is read.
+
+    A DAG run that already owns a batch gets it back, whatever it asks for.
+    """
+    if mode not in MODES:
+        raise BatchError(f"unknown run mode {mode!r}: use one of {', '.join(MODES)}")
+    if batch_id is not None and not BATCH_ID.match(batch_id):
+        raise BatchError(f"{batch_id!r} is not a batch id (BATCH and six digits, e.g. BATCH000012)")
+    if mode == "start" and batch_id is not None:
+        raise BatchError(
+            f"mode start opens a new batch: leave batch_id empty, or use restart or "
+            f"reprocessing to run {batch_id} again"
+        )
     landing.ensure(cfg)
+    files: dict[str, str | None] | None = None
     with conn.transaction():
         _lock_client(conn, cfg.client)
-        row = conn.execute(
-            "SELECT batch_id FROM tools.batch_run WHERE client_schema = %s AND dag_run_id = %s",
+        owned = conn.execute(
+            "SELECT batch_id, mode FROM tools.batch_run WHERE client_schema = %s AND dag_run_id = %s",
             (cfg.client, dag_run_id),
         ).fetchone()
-        if row:
-            batch_id = row[0]
-            log.info("DAG run %s already owns %s: reusing it", dag_run_id, batch_id)
+        if owned:
+            batch_id, mode = owned
+            log.info("DAG run %s already owns %s (%s): reusing it", dag_run_id, batch_id, mode)
         else:
-            missing = landing.missing_required(cfg)
-            if missing:
-                raise BatchError(f"{cfg.client}: required file(s) missing in incoming: {', '.join(missing)}")
-            (number,) = conn.execute(
-                """UPDATE tools.client_reference SET last_batch_id = last_batch_id + 1
-                   WHERE client_schema = %s RETURNING last_batch_id""",
-                (cfg.client,),
-            ).fetchone()
-            batch_id = format_batch_id(number)
-            conn.execute(
-                """INSERT INTO tools.batch (client_schema, batch_id, mode, config_version)
-                   VALUES (%s, %s, %s, %s)""",
-                (cfg.client, batch_id, mode, cfg.config_version),
-            )
+            if mode == "start":
+                batch_id = _new_batch(conn, cfg, landing)
+            else:  # every check before the first write: a refused run changes nothing
+                batch_id = _existing_batch(conn, cfg, mode, batch_id)
+                if mode == "reprocessing":
+                    files = _files_with_parquet(conn, cfg, landing, batch_id)
+                _reopen(conn, cfg, mode, batch_id)
             conn.execute(
                 """INSERT INTO tools.batch_run (client_schema, dag_run_id, batch_id, mode)
                    VALUES (%s, %s, %s, %s)""",
                 (cfg.client, dag_run_id, batch_id, mode),
             )
-            log.info("opened %s for %s (DAG run %s)", batch_id, cfg.client, dag_run_id)
+            log.info("%s %s for %s (DAG run %s)", mode, batch_id, cfg.client, dag_run_id)
 
-    files = {f.name: _claim(cfg, landing, system.name, f, batch_id) for system, f in cfg.files}
-    missing = [f.name for _, f in cfg.files if f.required and files[f.name] is None]
-    if missing:
-        raise BatchError(f"{cfg.client} {batch_id}: required file(s) not found: {', '.join(missing)}")
+    if mode == "reprocessing":
+        files = files or _files_with_parquet(conn, cfg, landing, batch_id)
+    else:
+        files = {
+            f.name: _claim(cfg, landing, system.name, f, batch_id, new_files=mode == "start")
+            for system, f in cfg.files
+        }
+        missing = [f.name for _, f in cfg.files if f.required and files[f.name] is None]
+        if missing:
+            raise BatchError(f"{cfg.client} {batch_id}: required file(s) not found: {', '.join(missing)}")
 
     manifest = _manifest(cfg, batch_id, dag_run_id, mode, files)
     path = landing.locate_manifest(cfg.client, batch_id) or (
@@ -130,13 +155,90 @@ def open_batch(
             parquet_name(physical) if physical else None,
             raw.stat().st_size if raw else None,
         )
-    return Batch(cfg.client, batch_id, str(path), files)
+    return Batch(cfg.client, batch_id, str(path), files, mode)
 
 
-def _claim(cfg: ClientConfig, landing: Landing, system: str, f, batch_id: str) -> str | None:
-    """The physical name this batch uses for a logical file, claiming it if needed."""
+def _new_batch(conn: psycopg.Connection, cfg: ClientConfig, landing: Landing) -> str:
+    missing = landing.missing_required(cfg)
+    if missing:
+        raise BatchError(f"{cfg.client}: required file(s) missing in incoming: {', '.join(missing)}")
+    (number,) = conn.execute(
+        """UPDATE tools.client_reference SET last_batch_id = last_batch_id + 1
+           WHERE client_schema = %s RETURNING last_batch_id""",
+        (cfg.client,),
+    ).fetchone()
+    batch_id = format_batch_id(number)
+    conn.execute(
+        """INSERT INTO tools.batch (client_schema, batch_id, mode, config_version)
+           VALUES (%s, %s, 'start', %s)""",
+        (cfg.client, batch_id, cfg.config_version),
+    )
+    return batch_id
+
+
+def _existing_batch(conn: psycopg.Connection, cfg: ClientConfig, mode: str, batch_id: str | None) -> str:
+    """The batch to run again: the one asked for, or the client's latest failed batch."""
+    verb = {"restart": "restart", "reprocessing": "reprocess"}[mode]
+    if batch_id is None:
+        row = conn.execute(
+            """SELECT batch_id FROM tools.batch WHERE client_schema = %s AND status = 'FAILED'
+               ORDER BY length(batch_id) DESC, batch_id DESC LIMIT 1""",
+            (cfg.client,),
+        ).fetchone()
+        if row is None:
+            raise BatchError(f"{cfg.client}: no failed batch to {verb}; give the batch_id to {verb}")
+        return row[0]
+    if not conn.execute(
+        "SELECT 1 FROM tools.batch WHERE client_schema = %s AND batch_id = %s", (cfg.client, batch_id)
+    ).fetchone():
+        raise BatchError(f"{batch_id} is not a batch of {cfg.client}")
+    return batch_id
+
+
+def _reopen(conn: psycopg.Connection, cfg: ClientConfig, mode: str, batch_id: str) -> None:
+    conn.execute(
+        """UPDATE tools.batch SET status = 'RUNNING', mode = %s, message = NULL, ended_at = NULL,
+               config_version = %s
+           WHERE client_schema = %s AND batch_id = %s""",
+        (mode, cfg.config_version, cfg.client, batch_id),
+    )
+
+
+def _files_with_parquet(
+    conn: psycopg.Connection, cfg: ClientConfig, landing: Landing, batch_id: str
+) -> dict[str, str | None]:
+    """The batch's files for reprocessing: each delivered file must still have its Parquet."""
+    delivered = dict(
+        conn.execute(
+            """SELECT logical_source_file, physical_file_name FROM tools.file_audit_log
+               WHERE client_schema = %s AND batch_id = %s""",
+            (cfg.client, batch_id),
+        ).fetchall()
+    )
+    files, without = {}, []
+    for system, f in cfg.files:
+        physical = delivered.get(f.name)
+        files[f.name] = physical
+        if physical is None:
+            has_parquet = not f.required  # an optional file that was not delivered is fine
+        else:
+            has_parquet = landing.locate_parquet(cfg.client, system.name, parquet_name(physical)) is not None
+        if not has_parquet:
+            without.append(f.name)
+    if without:
+        raise BatchError(
+            f"cannot reprocess {cfg.client} {batch_id}: no Parquet for {', '.join(without)}; "
+            "restart the batch to convert its files again"
+        )
+    return files
+
+
+def _claim(
+    cfg: ClientConfig, landing: Landing, system: str, f: SourceFile, batch_id: str, new_files: bool
+) -> str | None:
+    """The physical name this batch uses for a logical file, claiming a new one if allowed."""
     already = _already_claimed(cfg, landing, system, f, batch_id)
-    if already:
+    if already or not new_files:
         return already
     candidates = landing.unclaimed(cfg, system, f)
     if not candidates:

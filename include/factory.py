@@ -15,10 +15,9 @@ from airflow.sdk import DAG, Asset, Param, TaskGroup, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include import pipeline
+from include.batch import MODES
 from include.config import ClientConfig, load_clients
 from include.operators import IncomingFilesSensor, WarehouseSQLOperator
-
-MODES = ["start", "restart", "reprocessing"]
 
 
 def _run() -> pipeline.RunContext:
@@ -46,8 +45,9 @@ def _airflow_errors(func):
 @task(task_id="open_batch", multiple_outputs=True)
 def open_batch_task(client: str, params: dict | None = None) -> dict:
     """Allocate (or find) this run's batch id, claim the files, write the manifest."""
-    mode = (params or {}).get("mode", "start")
-    return _airflow_errors(pipeline.open_batch)(client, _run(), mode)
+    params = params or {}
+    mode, batch_id = params.get("mode", "start"), params.get("batch_id") or None
+    return _airflow_errors(pipeline.open_batch)(client, _run(), mode, batch_id)
 
 
 @task(task_id="convert")
@@ -105,7 +105,9 @@ def render_doc(cfg: ClientConfig) -> str:
     lines += [
         "",
         "**Run modes** (trigger form): `start` claims new files under a new batch id; "
-        "`restart` and `reprocessing` re-run an existing batch.",
+        "`restart` runs a batch again from its claimed files (a fixed file goes back into "
+        "incoming under its claimed name); `reprocessing` runs it again from its Parquet. "
+        "Without `batch_id`, both take the latest failed batch.",
         "",
         f"**Silver:** {', '.join(s.name for s in cfg.silver) or '—'}  ",
         f"**Gold:** {', '.join(s.name for s in cfg.gold) or '—'}  ",
@@ -150,7 +152,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
             "mode": Param(
                 "start",
                 type="string",
-                enum=MODES,
+                enum=list(MODES),
                 title="Run mode",
                 description="start: new batch from new files; restart / "
                 "reprocessing: run an existing batch again",

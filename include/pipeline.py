@@ -47,20 +47,18 @@ def config(client: str) -> ClientConfig:
     return config_for(client)
 
 
-def open_batch(client: str, run: RunContext, mode: str = "start") -> dict:
-    if mode != "start":
-        raise FailFast(f"run mode {mode!r} is not available yet; trigger with mode 'start'")
+def open_batch(client: str, run: RunContext, mode: str = "start", batch_id: str | None = None) -> dict:
     cfg, landing = config(client), Landing.from_env()
     with connect() as conn:
         conn.autocommit = True
         migrate(conn, [cfg])
         with audit.job(conn, client, None, run.dag_run_id, run.task_id, run.try_number) as job:
             try:
-                opened = batches.open_batch(conn, cfg, landing, run.dag_run_id, mode)
+                opened = batches.open_batch(conn, cfg, landing, run.dag_run_id, mode, batch_id)
             except (batches.BatchError, UnsafePathError) as exc:
                 raise FailFast(str(exc)) from exc
             job.batch_id = opened.batch_id
-            job.message = f"{opened.batch_id}: " + ", ".join(
+            job.message = f"{opened.mode} {opened.batch_id}: " + ", ".join(
                 f"{k}={v or 'absent'}" for k, v in opened.files.items()
             )
     return opened.as_xcom()
@@ -82,6 +80,11 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
             if physical is None:
                 audit.file_audit(conn, client, batch_id, logical, convert_status="SKIPPED")
                 raise Skip(f"{logical} is optional and was not delivered in {batch_id}")
+            if batch.get("mode") == "reprocessing":
+                existing = _parquet(landing, client, system, parquet_name(physical))
+                audit.file_audit(conn, client, batch_id, logical, convert_status="REUSED")
+                job.message = f"reprocessing: reusing {existing}"
+                return existing.name
             src = landing.locate_raw(client, system, physical)
             if src is None:
                 raise FailFast(f"{physical}: claimed by {batch_id} but found in no raw folder")

@@ -233,3 +233,91 @@ def test_a_file_missing_a_column_fails_alone_and_the_batch_fails_visibly(
     assert count(conn, cfg.bronze_schema, "crm_sales_details", batch_id) > 0
     # Nothing was archived: the batch can be restarted from its claimed files.
     assert list(landing.raw("client1", "crm", "archive").iterdir()) == []
+
+
+def table_checksums(conn, cfg) -> dict[str, tuple[int, str]]:
+    """Row count and an order-independent content checksum of every silver and gold table.
+
+    The load timestamps (``dwh_*_at``) say when a row was written, not what it holds, so
+    they are left out.
+    """
+    sums = {}
+    for schema, steps in ((cfg.silver_schema, cfg.silver), (cfg.gold_schema, cfg.gold)):
+        for step in steps:
+            query = sql.SQL(
+                "SELECT count(*), coalesce(sum(hashtext((to_jsonb(t) - %s::text[])::text)::bigint), 0)::text"
+                " FROM {} t"
+            ).format(sql.Identifier(schema, step.table))
+            timestamps = ["dwh_loaded_at", "dwh_created_at", "dwh_updated_at"]
+            sums[f"{schema}.{step.table}"] = tuple(conn.execute(query, (timestamps,)).fetchone())
+    return sums
+
+
+def test_restart_after_fixing_a_file_completes_the_same_batch(dags, clients, conn, landing, tmp_path):
+    cfg = clients["client1"]
+    reset_client(conn, cfg)
+    generated = tmp_path / "generated"
+    originals = {p.name: p.read_bytes() for p in generate("client1", generated, rows=500)}
+
+    def truncate_header(path: Path) -> None:
+        if path.name == "cust_info.csv":
+            lines = path.read_text().splitlines()
+            path.write_text("\n".join(",".join(line.split(",")[:5] + line.split(",")[6:]) for line in lines))
+
+    _deliver("client1", landing, tmp_path / "broken", edit=truncate_header)
+    failed = dags["client1"].test(run_conf={"mode": "start"})
+    assert failed.state == "failed"
+
+    # The operator puts the fixed file back into incoming under its claimed name ...
+    fixed = landing.raw("client1", "crm", "incoming") / "cust_info_BATCH000001.csv"
+    fixed.write_bytes(originals["cust_info.csv"])
+    # ... and triggers restart (batch id defaults to the latest failed batch).
+    restarted = dags["client1"].test(run_conf={"mode": "restart"})
+
+    assert restarted.state == "success"
+    batches = conn.execute(
+        "SELECT batch_id, status FROM tools.batch WHERE client_schema = 'client1'"
+    ).fetchall()
+    assert batches == [("BATCH000001", "SUCCESS")]
+    runs = conn.execute(
+        "SELECT mode FROM tools.batch_run WHERE client_schema = 'client1' ORDER BY created_at"
+    ).fetchall()
+    assert runs == [("start",), ("restart",)]
+    expected = importlib.import_module("tests.expected_client1").expected_counts(generated)
+    for _, spec in cfg.files:
+        assert (
+            count(conn, cfg.bronze_schema, spec.bronze_table, "BATCH000001")
+            == expected[f"bronze.{spec.bronze_table}"]
+        ), spec.name
+    for step in cfg.gold:
+        assert count(conn, cfg.gold_schema, step.table) == expected[f"gold.{step.table}"], step.name
+    assert (landing.raw("client1", "crm", "archive") / "cust_info_BATCH000001.csv").read_bytes() == (
+        originals["cust_info.csv"]
+    )
+    assert (landing.batch_info("client1", "success") / "batch_output_client1_BATCH000001.json").exists()
+    assert list(landing.batch_info("client1", "failed").iterdir()) == []
+
+
+def test_reprocessing_reruns_a_batch_from_its_parquet_and_changes_nothing(
+    dags, clients, conn, landing, tmp_path
+):
+    cfg = clients["client1"]
+    reset_client(conn, cfg)
+    _deliver("client1", landing, tmp_path)
+    assert dags["client1"].test(run_conf={"mode": "start"}).state == "success"
+    before = table_checksums(conn, cfg)
+    bronze_before = {f.bronze_table: count(conn, cfg.bronze_schema, f.bronze_table) for _, f in cfg.files}
+
+    run = dags["client1"].test(run_conf={"mode": "reprocessing", "batch_id": "BATCH000001"})
+
+    assert run.state == "success"
+    assert table_checksums(conn, cfg) == before
+    assert {f.bronze_table: count(conn, cfg.bronze_schema, f.bronze_table) for _, f in cfg.files} == (
+        bronze_before
+    )
+    converts = conn.execute(
+        """SELECT DISTINCT convert_status FROM tools.file_audit_log
+           WHERE client_schema = 'client1' AND batch_id = 'BATCH000001'"""
+    ).fetchall()
+    assert converts == [("REUSED",)]
+    assert conn.execute("SELECT count(*) FROM tools.batch WHERE client_schema = 'client1'").fetchone()[0] == 1

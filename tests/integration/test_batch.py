@@ -422,3 +422,81 @@ def test_reopen_finds_a_claimed_file_without_extension(conn: psycopg.Connection,
         assert again.files == first.files
     finally:
         reset_client(conn, cfg)
+
+
+# ------------------------------------------------------------------ run modes
+@pytest.mark.parametrize(
+    ("mode", "batch_id", "message"),
+    [
+        ("start", "BATCH000001", "mode start opens a new batch: leave batch_id empty"),
+        ("restart", "batch1", "'batch1' is not a batch id (BATCH and six digits"),
+        ("reprocessing", "BATCH00001'; drop table x", "is not a batch id"),
+        ("restart", "BATCH000042", "BATCH000042 is not a batch of client1"),
+        ("rerun", None, "unknown run mode 'rerun'"),
+    ],
+)
+def test_a_wrong_mode_and_batch_combination_fails_at_once(
+    conn, cfg, landing: Landing, mode: str, batch_id: str | None, message: str
+) -> None:
+    deliver(landing, cfg)
+    with pytest.raises(BatchError, match=message.replace("(", r"\(")):
+        open_batch(conn, cfg, landing, "run-x", mode, batch_id)
+    assert scalar(conn, "SELECT count(*) FROM tools.batch_run WHERE client_schema = %s", cfg.client) == 0
+
+
+def test_restart_without_a_failed_batch_says_so(conn, cfg, landing: Landing) -> None:
+    deliver(landing, cfg)
+    open_batch(conn, cfg, landing, "run-1")
+    close_batch(conn, cfg, landing, "BATCH000001", [])
+    with pytest.raises(BatchError, match="client1: no failed batch to restart; give the batch_id"):
+        open_batch(conn, cfg, landing, "run-2", "restart")
+
+
+def test_a_batch_id_of_another_client_is_refused(conn, cfg, clients, landing: Landing) -> None:
+    other = clients["client2"]
+    reset_client(conn, other)
+    migrate(conn, [other])
+    deliver(landing, cfg)
+    open_batch(conn, cfg, landing, "run-1")
+    close_batch(conn, cfg, landing, "BATCH000001", ["cust_info.convert"])
+    with pytest.raises(BatchError, match="BATCH000001 is not a batch of client2"):
+        open_batch(conn, other, landing, "run-2", "reprocessing", "BATCH000001")
+    reset_client(conn, other)
+
+
+def test_restart_defaults_to_the_latest_failed_batch_and_claims_no_new_file(
+    conn, cfg, landing: Landing
+) -> None:
+    deliver(landing, cfg)
+    first = open_batch(conn, cfg, landing, "run-1")
+    close_batch(conn, cfg, landing, first.batch_id, ["cust_info.convert"])
+    new_delivery = deliver(landing, cfg, stamp="20260102")  # tomorrow's files, already there
+
+    again = open_batch(conn, cfg, landing, "run-2", "restart")
+
+    assert again.batch_id == first.batch_id and again.mode == "restart"
+    assert again.files == first.files
+    assert all(path.exists() for path in new_delivery.values())  # left for the next batch
+    status = conn.execute(
+        "SELECT status, ended_at FROM tools.batch WHERE client_schema = %s AND batch_id = %s",
+        (cfg.client, first.batch_id),
+    ).fetchone()
+    assert status == ("RUNNING", None)
+
+
+def test_reprocessing_needs_the_batch_parquet(conn, cfg, landing: Landing) -> None:
+    deliver(landing, cfg)
+    opened = open_batch(conn, cfg, landing, "run-1")
+    close_batch(conn, cfg, landing, opened.batch_id, ["cust_info.convert"])
+    with pytest.raises(BatchError, match=r"cannot reprocess client1 BATCH000001: no Parquet for cust_info, "):
+        open_batch(conn, cfg, landing, "run-2", "reprocessing")
+    # The refused run changed nothing: the batch is still FAILED and run-2 owns nothing.
+    assert scalar(conn, "SELECT status FROM tools.batch WHERE batch_id = 'BATCH000001'") == "FAILED"
+    assert scalar(conn, "SELECT count(*) FROM tools.batch_run WHERE dag_run_id = 'run-2'") == 0
+
+    for system, f in cfg.files:  # once every file has its Parquet, reprocessing opens
+        folder = landing.data(cfg.client, system.name, "archive")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / opened.files[f.name].replace(".csv", ".parquet")).write_bytes(b"PAR1")
+    again = open_batch(conn, cfg, landing, "run-3", "reprocessing")
+    assert again.batch_id == opened.batch_id and again.mode == "reprocessing"
