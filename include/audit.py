@@ -33,7 +33,6 @@ class Job:
 
     rows: int | None = None
     message: str | None = None
-    skipped: bool = False
     batch_id: str | None = None  # set by a task that learns its batch while running
 
 
@@ -60,7 +59,7 @@ def job(
         status = "SKIPPED" if getattr(exc, "is_skip", False) else "FAILED"
         _finish(conn, row_id, status, record, record.message or one_line(exc))
         raise
-    _finish(conn, row_id, "SKIPPED" if record.skipped else "SUCCESS", record, record.message)
+    _finish(conn, row_id, "SUCCESS", record, record.message)
 
 
 def _finish(conn: psycopg.Connection, row_id: int, status: str, record: Job, message: str | None) -> None:

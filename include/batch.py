@@ -1,9 +1,10 @@
 """Batches: allocate the id, claim the files, write the manifest; and close them.
 
-A DAG run owns exactly one batch (``tools.batch_run``). Opening is idempotent and
-crash-safe: re-running it for the same DAG run returns the same batch id, finds the
-files it already claimed in whichever folder they are now, claims only what is still
-unclaimed, and rewrites the manifest atomically.
+A DAG run owns exactly one batch (``tools.batch_run``). Opening happens in one
+transaction under the client's advisory lock: every check, the claim (a rename per
+file), the manifest and the audit rows, so two runs never split a delivery and a
+refused run changes nothing. Re-running it for the same DAG run returns the same batch
+and the files it claimed then, wherever they are now; it never claims new files.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 
 from include import audit
-from include.config import ClientConfig, SourceFile
+from include.config import RUN_MODES, ClientConfig, SourceFile
 from include.landing import (
     RAW_STATES,
     Landing,
@@ -33,7 +35,7 @@ from include.landing import (
 
 log = logging.getLogger(__name__)
 
-BATCH_ID = re.compile(r"^BATCH\d{6,}$")
+BATCH_ID = re.compile(r"^BATCH\d{6}$")
 
 
 class BatchError(ValueError):
@@ -59,14 +61,14 @@ class Batch:
 
 
 def format_batch_id(number: int) -> str:
+    """``BATCH`` and six digits: ids compare correctly as text, up to 999,999 per client."""
+    if not 0 < number <= 999_999:
+        raise BatchError(f"batch number {number} is out of range (1 to 999999)")
     return f"BATCH{number:06d}"
 
 
 def _lock_client(conn: psycopg.Connection, client: str) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('medallion-etl:batch:' || %s))", (client,))
-
-
-MODES = ("start", "restart", "reprocessing")
 
 
 def open_batch(
@@ -87,8 +89,8 @@ def open_batch(
 
     A DAG run that already owns a batch gets it back, whatever it asks for.
     """
-    if mode not in MODES:
-        raise BatchError(f"unknown run mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode not in RUN_MODES:
+        raise BatchError(f"unknown run mode {mode!r}: use one of {', '.join(RUN_MODES)}")
     if batch_id is not None and not BATCH_ID.match(batch_id):
         raise BatchError(f"{batch_id!r} is not a batch id (BATCH and six digits, e.g. BATCH000012)")
     if mode == "start" and batch_id is not None:
@@ -97,71 +99,68 @@ def open_batch(
             f"reprocessing to run {batch_id} again"
         )
     landing.ensure(cfg)
-    files: dict[str, str | None] | None = None
     with conn.transaction():
         _lock_client(conn, cfg.client)
         owned = conn.execute(
             "SELECT batch_id, mode FROM tools.batch_run WHERE client_schema = %s AND dag_run_id = %s",
             (cfg.client, dag_run_id),
-        ).fetchone()
+        ).fetchone()  # not batch_of_run: the mode matters too
         if owned:
             batch_id, mode = owned
             log.info("DAG run %s already owns %s (%s): reusing it", dag_run_id, batch_id, mode)
+            files = _batch_files(conn, cfg, landing, batch_id, mode)
+        elif mode == "start":
+            missing = landing.missing_required(cfg)
+            if missing:
+                raise BatchError(f"{cfg.client}: required file(s) missing in incoming: {', '.join(missing)}")
+            batch_id = _allocate(conn, cfg)
+            files = {f.name: _claim(cfg, landing, system.name, f, batch_id) for system, f in cfg.files}
         else:
-            if mode == "start":
-                batch_id = _new_batch(conn, cfg, landing)
-            else:  # every check before the first write: a refused run changes nothing
-                batch_id = _existing_batch(conn, cfg, mode, batch_id)
-                if mode == "reprocessing":
-                    files = _files_with_parquet(conn, cfg, landing, batch_id)
-                _reopen(conn, cfg, mode, batch_id)
+            batch_id = _existing_batch(conn, cfg, mode, batch_id)
+            files = _batch_files(conn, cfg, landing, batch_id, mode)
+        missing = [f.name for _, f in cfg.files if f.required and files[f.name] is None]
+        if missing:
+            raise BatchError(f"{cfg.client} {batch_id}: required file(s) not found: {', '.join(missing)}")
+
+        _reopen(conn, cfg, mode, batch_id)
+        if not owned:
             conn.execute(
                 """INSERT INTO tools.batch_run (client_schema, dag_run_id, batch_id, mode)
                    VALUES (%s, %s, %s, %s)""",
                 (cfg.client, dag_run_id, batch_id, mode),
             )
             log.info("%s %s for %s (DAG run %s)", mode, batch_id, cfg.client, dag_run_id)
-
-    if mode == "reprocessing":
-        files = files or _files_with_parquet(conn, cfg, landing, batch_id)
-    else:
-        files = {
-            f.name: _claim(cfg, landing, system.name, f, batch_id, new_files=mode == "start")
-            for system, f in cfg.files
-        }
-        missing = [f.name for _, f in cfg.files if f.required and files[f.name] is None]
-        if missing:
-            raise BatchError(f"{cfg.client} {batch_id}: required file(s) not found: {', '.join(missing)}")
-
-    manifest = _manifest(cfg, batch_id, dag_run_id, mode, files)
-    path = landing.locate_manifest(cfg.client, batch_id) or (
-        landing.batch_info(cfg.client, "incoming") / manifest_name(cfg.client, batch_id)
-    )
-    write_json_atomic(path, manifest)
-    conn.execute(
-        "UPDATE tools.batch SET manifest_path = %s WHERE client_schema = %s AND batch_id = %s",
-        (str(path), cfg.client, batch_id),
-    )
-    for system, f in cfg.files:
-        physical = files[f.name]
-        raw = landing.locate_raw(cfg.client, system.name, physical) if physical else None
-        audit.register_file(
-            conn,
-            cfg.client,
-            batch_id,
-            f.name,
-            system.name,
-            physical,
-            parquet_name(physical) if physical else None,
-            raw.stat().st_size if raw else None,
+        path = _write_manifest(landing, _manifest(cfg, batch_id, dag_run_id, mode, files))
+        conn.execute(
+            "UPDATE tools.batch SET manifest_path = %s WHERE client_schema = %s AND batch_id = %s",
+            (str(path), cfg.client, batch_id),
         )
+        for system, f in cfg.files:
+            physical = files[f.name]
+            raw = landing.locate_raw(cfg.client, system.name, physical) if physical else None
+            audit.register_file(
+                conn,
+                cfg.client,
+                batch_id,
+                f.name,
+                system.name,
+                physical,
+                parquet_name(physical) if physical else None,
+                raw.stat().st_size if raw else None,
+            )
     return Batch(cfg.client, batch_id, str(path), files, mode)
 
 
-def _new_batch(conn: psycopg.Connection, cfg: ClientConfig, landing: Landing) -> str:
-    missing = landing.missing_required(cfg)
-    if missing:
-        raise BatchError(f"{cfg.client}: required file(s) missing in incoming: {', '.join(missing)}")
+def batch_of_run(conn: psycopg.Connection, client: str, dag_run_id: str) -> str | None:
+    """The batch a DAG run owns, if it opened one."""
+    row = conn.execute(
+        "SELECT batch_id FROM tools.batch_run WHERE client_schema = %s AND dag_run_id = %s",
+        (client, dag_run_id),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _allocate(conn: psycopg.Connection, cfg: ClientConfig) -> str:
     (number,) = conn.execute(
         """UPDATE tools.client_reference SET last_batch_id = last_batch_id + 1
            WHERE client_schema = %s RETURNING last_batch_id""",
@@ -174,6 +173,26 @@ def _new_batch(conn: psycopg.Connection, cfg: ClientConfig, landing: Landing) ->
         (cfg.client, batch_id, cfg.config_version),
     )
     return batch_id
+
+
+def _batch_files(
+    conn: psycopg.Connection, cfg: ClientConfig, landing: Landing, batch_id: str, mode: str
+) -> dict[str, str | None]:
+    """The files an existing batch runs on: its Parquet, or the raw files it claimed."""
+    if mode == "reprocessing":
+        return _files_with_parquet(conn, cfg, landing, batch_id)
+    return {f.name: _already_claimed(cfg, landing, system.name, f, batch_id) for system, f in cfg.files}
+
+
+def _write_manifest(landing: Landing, manifest: dict) -> Path:
+    """Write the (running) batch's manifest into batch_info/incoming, wherever it was."""
+    client, batch_id = manifest["client_schema"], manifest["batch_id"]
+    earlier = landing.locate_manifest(client, batch_id)
+    path = landing.batch_info(client, "incoming") / manifest_name(client, batch_id)
+    write_json_atomic(path, manifest)
+    if earlier is not None and earlier != path:
+        earlier.unlink()
+    return path
 
 
 def _existing_batch(conn: psycopg.Connection, cfg: ClientConfig, mode: str, batch_id: str | None) -> str:
@@ -233,13 +252,8 @@ def _files_with_parquet(
     return files
 
 
-def _claim(
-    cfg: ClientConfig, landing: Landing, system: str, f: SourceFile, batch_id: str, new_files: bool
-) -> str | None:
-    """The physical name this batch uses for a logical file, claiming a new one if allowed."""
-    already = _already_claimed(cfg, landing, system, f, batch_id)
-    if already or not new_files:
-        return already
+def _claim(cfg: ClientConfig, landing: Landing, system: str, f: SourceFile, batch_id: str) -> str | None:
+    """Claim the first unclaimed delivery of a logical file for a new batch."""
     candidates = landing.unclaimed(cfg, system, f)
     if not candidates:
         return None

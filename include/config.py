@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,6 +24,9 @@ PROJECT_DIR = PACKAGE_DIR.parent
 CLIENTS_DIR = PACKAGE_DIR / "clients"
 SQL_DIR = PROJECT_DIR / "sql"
 DEFAULTS_FILE = "_defaults.yaml"
+
+WAREHOUSE_CONN_ID = "warehouse"  # the Airflow connection every client writes through
+RUN_MODES = ("start", "restart", "reprocessing")
 
 # A SQL identifier we are willing to create from config: lower case, no quoting tricks.
 Identifier = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,47}$")]
@@ -38,6 +42,17 @@ PG_TYPES: dict[str, str] = {
     "boolean": "boolean",
 }
 
+
+SCHEDULE_PRESETS = {
+    "@once",
+    "@continuous",
+    "@hourly",
+    "@daily",
+    "@weekly",
+    "@monthly",
+    "@quarterly",
+    "@yearly",
+}
 
 # Task and group ids the DAG uses itself; a logical file may not take them.
 RESERVED_GROUPS = {"silver", "gold", "refresh_views", "open_batch", "close_batch", "wait_for_files"}
@@ -155,7 +170,7 @@ class ClientConfig(_Model):
     owner: str
     description: str = ""
     schedule: str | None = None
-    start_date: str = "2026-01-01"
+    start_date: date = date(2026, 1, 1)
     tags: list[str] = []
     retries: int = Field(default=2, ge=0)
     retry_delay_seconds: int = Field(default=60, ge=1)
@@ -169,6 +184,18 @@ class ClientConfig(_Model):
     # Filled by the loader, not by the file.
     config_file: str = ""
     config_version: str = ""
+    task_timeout_minutes: int = Field(default=120, ge=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str | None) -> str | None:
+        if value is None or value in SCHEDULE_PRESETS:
+            return value
+        from croniter import croniter  # an Airflow dependency
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a cron expression or one of {', '.join(sorted(SCHEDULE_PRESETS))}")
+        return value
 
     @model_validator(mode="after")
     def _graph_consistent(self) -> ClientConfig:

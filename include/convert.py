@@ -183,18 +183,26 @@ def _xlsx_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
 
 
 def _json_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
+    """JSON records as rows: the configured columns, then any other key of the first record.
+
+    A record may leave a configured key out (NULL); keys that appear only later, and
+    are not configured, are ignored with a warning.
+    """
     records = _json_records(src, spec.reader.json_records)
     first = next(records, None)
     if first is None:
         raise ConvertError(f"{src.name}: the JSON holds no records")
-    header = list(first.keys())
+    configured = [c.source for c in spec.columns]
+    header = configured + [k for k in first if k not in configured]
     seen = set(header)
 
     def rows() -> Iterator[list[object]]:
         for record in _prepend(first, records):
             extra = [k for k in record if k not in seen]
             if extra:
-                log.warning("%s: keys not in the first record are ignored: %s", src.name, extra)
+                log.warning(
+                    "%s: keys not configured and not in the first record are ignored: %s", src.name, extra
+                )
                 seen.update(extra)
             yield [record.get(k) for k in header]
 

@@ -2,86 +2,83 @@
 
     wait_for_files >> open_batch >> [<file>.convert >> .validate_mapping >> .validate_rows
     >> .load_bronze, one group per file] >> silver.* >> gold.* (dimensions before facts)
-    >> refresh_views.* >> close_batch (runs whatever happened, and fails if the batch did)
+    >> refresh_views.* >> close_batch (after every other task, whatever happened; fails
+    if the batch did, and publishes the gold Assets if it did not)
 
-Parse time only reads the local YAML files: no database, network or Variable access.
+Parse time only reads the local YAML files: no database, network or Variable access,
+and the heavy modules (pyarrow, psycopg) are imported by the tasks when they run.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Asset, Param, TaskGroup, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from include import pipeline
-from include.batch import MODES
-from include.config import ClientConfig, load_clients
+from include.config import RUN_MODES, ClientConfig, SqlStep, load_clients
 from include.operators import IncomingFilesSensor, WarehouseSQLOperator
 
-
-def _run() -> pipeline.RunContext:
-    ctx = get_current_context()
-    ti = ctx["ti"]
-    return pipeline.RunContext(dag_run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number)
+log = logging.getLogger(__name__)
 
 
-def _airflow_errors(func):
-    """Map the pipeline's FailFast / Skip onto Airflow's no-retry failure and skip."""
+def _call(step: str, *args: object) -> object:
+    """Run ``include.pipeline.<step>(*args, run)`` for the current task.
 
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except pipeline.Skip as exc:
-            raise AirflowSkipException(str(exc)) from exc
-        except pipeline.FailFast as exc:
-            raise AirflowFailException(str(exc)) from exc
+    The pipeline's FailFast / Skip become Airflow's no-retry failure and skip.
+    """
+    from include import pipeline
 
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
+    ti = get_current_context()["ti"]
+    run = pipeline.RunContext(dag_run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number)
+    try:
+        return getattr(pipeline, step)(*args, run)
+    except pipeline.Skip as exc:
+        raise AirflowSkipException(str(exc)) from exc
+    except pipeline.FailFast as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 @task(task_id="open_batch", multiple_outputs=True)
 def open_batch_task(client: str, params: dict | None = None) -> dict:
     """Allocate (or find) this run's batch id, claim the files, write the manifest."""
     params = params or {}
-    mode, batch_id = params.get("mode", "start"), params.get("batch_id") or None
-    return _airflow_errors(pipeline.open_batch)(client, _run(), mode, batch_id)
+    return _call("open_batch", client, params.get("mode", "start"), params.get("batch_id") or None)
 
 
 @task(task_id="convert")
 def convert_task(client: str, logical: str, batch: dict) -> str:
     """Convert the delivered file to Parquet; returns the Parquet file name."""
-    return _airflow_errors(pipeline.convert)(client, logical, batch, _run())
+    return _call("convert", client, logical, batch)
 
 
 @task(task_id="validate_mapping")
 def validate_mapping_task(client: str, logical: str, batch: dict, parquet: str) -> str:
     """Check the file's columns against the configured mapping."""
-    return _airflow_errors(pipeline.validate_mapping)(client, logical, batch, parquet, _run())
+    return _call("validate_mapping", client, logical, batch, parquet)
 
 
 @task(task_id="validate_rows")
 def validate_rows_task(client: str, logical: str, batch: dict, parquet: str) -> str:
     """Type, required and key checks per row; rejected rows go to tools.rejected_rows."""
-    return _airflow_errors(pipeline.validate_rows)(client, logical, batch, parquet, _run())
+    return _call("validate_rows", client, logical, batch, parquet)
 
 
 @task(task_id="load_bronze")
 def load_bronze_task(client: str, logical: str, batch: dict, parquet: str) -> int:
     """Replace the batch's rows in the bronze table (delete + COPY, one transaction)."""
-    return _airflow_errors(pipeline.load_bronze)(client, logical, batch, parquet, _run())
+    return _call("load_bronze", client, logical, batch, parquet)
 
 
 @task(task_id="close_batch", trigger_rule="all_done")
 def close_batch_task(client: str, batch: dict | None = None) -> str:
     """Record the final status, archive the files, move the manifest; fail if any task did."""
-    ctx = get_current_context()
-    ti = ctx["ti"]
+    ti = get_current_context()["ti"]
     states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
     failed = sorted(t for t, s in states.items() if s in ("failed", "upstream_failed") and t != ti.task_id)
-    return _airflow_errors(pipeline.close_batch)(client, batch, failed, _run())
+    return _call("close_batch", client, batch, failed)
 
 
 def render_doc(cfg: ClientConfig) -> str:
@@ -116,17 +113,16 @@ def render_doc(cfg: ClientConfig) -> str:
     return "\n".join(lines)
 
 
-def _ordered(steps):
-    """Steps in an order where each comes after its dependencies."""
-    done, ordered, pending = set(), [], list(steps)
-    while pending:
-        for step in pending:
-            if set(step.depends_on) <= done:
-                ordered.append(step)
-                done.add(step.name)
-                pending.remove(step)
-                break
-    return ordered
+def _wire_steps(steps: list[SqlStep], make: Callable[[SqlStep], WarehouseSQLOperator]) -> None:
+    """One task per step, each downstream of the steps it depends on."""
+    tasks: dict[str, WarehouseSQLOperator] = {}
+    pending = list(steps)
+    while pending:  # the config model has already refused cycles
+        step = next(s for s in pending if set(s.depends_on) <= set(tasks))
+        pending.remove(step)
+        tasks[step.name] = make(step)
+        for dependency in step.depends_on:
+            tasks[dependency] >> tasks[step.name]
 
 
 def build_dag(cfg: ClientConfig) -> DAG:
@@ -136,12 +132,13 @@ def build_dag(cfg: ClientConfig) -> DAG:
         "retry_delay": timedelta(seconds=cfg.retry_delay_seconds),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(minutes=cfg.task_timeout_minutes),
     }
     with DAG(
         dag_id=cfg.dag_id,
         description=cfg.display_name,
         schedule=cfg.schedule,
-        start_date=datetime.fromisoformat(cfg.start_date),
+        start_date=datetime.combine(cfg.start_date, datetime.min.time()),
         catchup=False,
         max_active_runs=1,
         default_args=default_args,
@@ -152,15 +149,15 @@ def build_dag(cfg: ClientConfig) -> DAG:
             "mode": Param(
                 "start",
                 type="string",
-                enum=list(MODES),
+                enum=list(RUN_MODES),
                 title="Run mode",
-                description="start: new batch from new files; restart / "
-                "reprocessing: run an existing batch again",
+                description="start: a new batch from new files; "
+                "restart / reprocessing: run an existing batch again",
             ),
             "batch_id": Param(
                 None,
                 type=["null", "string"],
-                pattern=r"^BATCH\d{6,}$",
+                pattern=r"^BATCH\d{6}$",
                 title="Batch id",
                 description="restart / reprocessing only; default: the latest failed batch",
             ),
@@ -184,41 +181,24 @@ def build_dag(cfg: ClientConfig) -> DAG:
                 checked = validate_rows_task(cfg.client, spec.name, batch, mapped)
                 loads.append(load_bronze_task(cfg.client, spec.name, batch, checked))
 
-        def sql_step(layer: str, schema: str, step, **extra) -> WarehouseSQLOperator:
-            return WarehouseSQLOperator(
-                task_id=step.name,
-                client=cfg.client,
-                layer=layer,
-                step=step.name,
-                target=f"{schema}.{step.table}",
-                sql_file=step.sql,
-                sql=step.sql,
-                trigger_rule="none_failed",
-                **extra,
-            )
+        def sql_step(layer: str, schema: str) -> Callable[[SqlStep], WarehouseSQLOperator]:
+            def make(step: SqlStep) -> WarehouseSQLOperator:
+                return WarehouseSQLOperator(
+                    task_id=step.name,
+                    client=cfg.client,
+                    layer=layer,
+                    step=step.name,
+                    target=f"{schema}.{step.table}",
+                    sql_file=step.sql,
+                    trigger_rule="none_failed",
+                )
+
+            return make
 
         with TaskGroup(group_id="silver") as silver:
-            silver_tasks = [sql_step("silver", cfg.silver_schema, s) for s in cfg.silver]
-        loads >> silver
-
+            _wire_steps(cfg.silver, sql_step("silver", cfg.silver_schema))
         with TaskGroup(group_id="gold") as gold:
-            gold_tasks = {}
-            for step in _ordered(cfg.gold):
-                gold_tasks[step.name] = sql_step(
-                    "gold",
-                    cfg.gold_schema,
-                    step,
-                    outlets=[
-                        Asset(
-                            name=f"{cfg.gold_schema}.{step.table}",
-                            uri=f"warehouse://{cfg.gold_schema}/{step.table}",
-                        )
-                    ],
-                )
-                for dep in step.depends_on:
-                    gold_tasks[dep] >> gold_tasks[step.name]
-        silver >> gold
-
+            _wire_steps(cfg.gold, sql_step("gold", cfg.gold_schema))
         with TaskGroup(group_id="refresh_views") as views:
             previous = None
             for view in cfg.views:
@@ -234,15 +214,27 @@ def build_dag(cfg: ClientConfig) -> DAG:
                 if previous is not None:
                     previous >> refresh
                 previous = refresh
-        gold >> views
+        loads >> silver >> gold >> views
 
-        closed = close_batch_task(cfg.client, batch)
-        views >> closed
-        del silver_tasks
+        closed = close_batch_task.override(
+            outlets=[
+                Asset(name=f"{cfg.gold_schema}.{s.table}", uri=f"warehouse://{cfg.gold_schema}/{s.table}")
+                for s in cfg.gold
+            ]
+        )(cfg.client, batch)
+        # After every other task, so a batch never closes while part of it still runs.
+        closed << [t for t in dag.tasks if t.task_id != "close_batch"]
     return dag
 
 
 def build_all() -> tuple[dict[str, DAG], dict[str, str]]:
-    """Every client's DAG, and the config errors of those that could not be built."""
+    """Every client's DAG, and the errors of the clients that could not be built."""
     configs, errors = load_clients()
-    return {cfg.dag_id: build_dag(cfg) for cfg in configs}, errors
+    dags = {}
+    for cfg in configs:
+        try:
+            dags[cfg.dag_id] = build_dag(cfg)
+        except Exception as exc:  # one client's mistake must not hide the others
+            errors[cfg.config_file] = f"{cfg.config_file}: {' '.join(str(exc).split())}"
+            log.error("client %s not built: %s", cfg.client, errors[cfg.config_file])
+    return dags, errors

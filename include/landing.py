@@ -22,8 +22,10 @@ from pathlib import Path
 
 from include.config import ClientConfig, SourceFile
 
-RAW_STATES = ("incoming", "success", "failed", "archive")
-DATA_STATES = ("incoming", "failed", "archive")
+# Folder names, in the order a step looks for its input: a file put back into incoming
+# wins, and a stale copy left in failed is the last resort.
+RAW_STATES = ("incoming", "success", "archive", "failed")
+DATA_STATES = ("incoming", "archive", "failed")
 MANIFEST_STATES = ("incoming", "success", "failed", "archive")
 CLAIMED = re.compile(r"_(BATCH\d{6,})(\.[^.]*)?$")
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / ".local" / "landing"
@@ -40,7 +42,7 @@ def safe_name(name: str) -> str:
         or name in (".", "..")
         or "/" in name
         or "\\" in name
-        or "\x00" in name
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name)
         or name.startswith(".")
     ):
         raise UnsafePathError(f"refusing unsafe file name {name!r}")

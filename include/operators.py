@@ -7,7 +7,7 @@ from typing import Any
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import BaseSensorOperator
 
-from include.warehouse import WAREHOUSE_CONN_ID
+from include.config import WAREHOUSE_CONN_ID
 
 BATCH_ID_XCOM = "{{ ti.xcom_pull(task_ids='open_batch', key='batch_id') }}"
 
@@ -33,10 +33,23 @@ class IncomingFilesSensor(BaseSensorOperator):
         if context["params"].get("mode", "start") != "start":
             self.log.info("mode %s: no new files needed", context["params"]["mode"])
             return True
+        if self._run_owns_a_batch(context["ti"].run_id):
+            self.log.info("this DAG run already opened its batch: no new files needed")
+            return True
         missing = Landing.from_env().missing_required(config(self.client))
         if missing:
             self.log.info("still waiting for: %s", ", ".join(missing))
         return not missing
+
+    def _run_owns_a_batch(self, run_id: str) -> bool:
+        """A cleared run that already opened its batch must not wait for new files."""
+        from include.batch import batch_of_run
+        from include.warehouse import connect
+
+        with connect() as conn:
+            if not conn.execute("SELECT to_regclass('tools.batch_run') IS NOT NULL").fetchone()[0]:
+                return False
+            return batch_of_run(conn, self.client, run_id) is not None
 
 
 class WarehouseSQLOperator(SQLExecuteQueryOperator):
@@ -58,10 +71,13 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         sql_file: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if sql_file is not None:
+            kwargs.setdefault("sql", sql_file)  # a template file, rendered from template_searchpath
         kwargs.setdefault("conn_id", WAREHOUSE_CONN_ID)
         kwargs.setdefault("parameters", {"batch_id": BATCH_ID_XCOM})
         kwargs.setdefault("autocommit", False)  # all statements of the file, one transaction
         kwargs.setdefault("split_statements", True)  # psycopg 3 binds one statement at a time
+        kwargs.setdefault("do_xcom_push", False)  # nothing downstream reads a step's result set
         super().__init__(**kwargs)
         self.client, self.layer, self.step, self.target = client, layer, step, target
         self.sql_file = sql_file

@@ -19,7 +19,7 @@ from include.convert import ConvertError, convert_to_parquet
 from include.landing import Landing, UnsafePathError, move, parquet_name
 from include.validation import check_mapping
 from include.validation import validate_rows as check_rows
-from include.warehouse import connect, migrate
+from include.warehouse import MigrationError, connect, migrate
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,14 @@ def config(client: str) -> ClientConfig:
     return config_for(client)
 
 
-def open_batch(client: str, run: RunContext, mode: str = "start", batch_id: str | None = None) -> dict:
+def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) -> dict:
     cfg, landing = config(client), Landing.from_env()
     with connect() as conn:
         conn.autocommit = True
-        migrate(conn, [cfg])
+        try:  # first: the job log itself lives in the tools schema
+            migrate(conn, [cfg])
+        except MigrationError as exc:
+            raise FailFast(str(exc)) from exc
         with audit.job(conn, client, None, run.dag_run_id, run.task_id, run.try_number) as job:
             try:
                 opened = batches.open_batch(conn, cfg, landing, run.dag_run_id, mode, batch_id)
@@ -98,7 +101,8 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
                 )
                 audit.load_error(conn, client, batch_id, logical, "convert", None, str(exc))
                 raise FailFast(str(exc)) from exc
-            move(src, landing.raw(client, system, "success"))
+            if src.parent.name in ("incoming", "failed"):  # an archived file stays archived
+                move(src, landing.raw(client, system, "success"))
             audit.file_audit(
                 conn,
                 client,
@@ -229,11 +233,11 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
 
 def close_batch(client: str, batch: dict | None, failed_tasks: list[str], run: RunContext) -> str:
     cfg, landing = config(client), Landing.from_env()
-    if not batch:
-        raise FailFast(f"{client}: no batch was opened in this run; see the open_batch task")
-    batch_id = batch["batch_id"]
     with connect() as conn:
         conn.autocommit = True
+        batch_id = batch["batch_id"] if batch else batches.batch_of_run(conn, client, run.dag_run_id)
+        if batch_id is None:
+            raise FailFast(f"{client}: no batch was opened in this run; failed: {', '.join(failed_tasks)}")
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             status = batches.close_batch(conn, cfg, landing, batch_id, failed_tasks)
             job.message = status

@@ -44,10 +44,6 @@ REASONS = {
 }
 
 
-class ValidationFailed(ValueError):
-    """The file fails validation as a whole; the message says why in one line."""
-
-
 # ------------------------------------------------------------------------- mapping
 @dataclass(frozen=True)
 class MappingResult:

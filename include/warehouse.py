@@ -18,11 +18,24 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from include.config import PG_TYPES, SQL_DIR, ClientConfig
+from include.config import PG_TYPES, SQL_DIR, WAREHOUSE_CONN_ID, ClientConfig
 
 log = logging.getLogger(__name__)
 
-WAREHOUSE_CONN_ID = "warehouse"
+# Connection extras passed on to libpq (TLS above all: sslmode=verify-full must hold).
+LIBPQ_EXTRAS = {
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "connect_timeout",
+    "options",
+    "target_session_attrs",
+    "keepalives",
+    "keepalives_idle",
+    "application_name",
+}
 MIGRATION_FILE = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
 BRONZE_LINEAGE_COLUMNS = (
     "dwh_batch_id text NOT NULL",
@@ -43,7 +56,10 @@ def warehouse_conninfo(conn_id: str = WAREHOUSE_CONN_ID) -> str:
         "dbname": conn.schema or "postgres",
         "user": conn.login or "",
         "password": conn.password or "",
+        "connect_timeout": "30",
     }
+    extras = conn.extra_dejson or {}
+    params.update({k: str(v) for k, v in extras.items() if k in LIBPQ_EXTRAS})
     return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v})
 
 
@@ -59,6 +75,10 @@ def ident(*parts: str) -> sql.Composable:
 
 
 # ------------------------------------------------------------------------ migrations
+class MigrationError(RuntimeError):
+    """A migration failed or was edited after it was applied; the message names the file."""
+
+
 @dataclass(frozen=True)
 class Migration:
     scope: str  # "tools" or the client name
@@ -110,9 +130,16 @@ def migrate(conn: psycopg.Connection, configs: list[ClientConfig]) -> list[str]:
             key = (m.scope, m.version)
             if key in done:
                 if done[key] != m.checksum:
-                    log.warning("migration %s/%s changed after it was applied", m.scope, m.path.name)
+                    raise MigrationError(
+                        f"{m.scope}/{m.path.name} changed after it was applied; "
+                        "put the change in a new migration file instead"
+                    )
                 continue
-            conn.execute(m.path.read_text(encoding="utf-8"))
+            try:
+                conn.execute(m.path.read_text(encoding="utf-8"))
+            except psycopg.Error as exc:
+                message = " ".join(str(exc).split())
+                raise MigrationError(f"{m.scope}/{m.path.name} failed: {message}") from exc
             conn.execute(
                 "INSERT INTO tools.schema_migrations (scope, version, name, checksum)"
                 " VALUES (%s, %s, %s, %s)",
@@ -127,31 +154,48 @@ def migrate(conn: psycopg.Connection, configs: list[ClientConfig]) -> list[str]:
 
 
 # ------------------------------------------------------------------------ bronze + config
-def bronze_ddl(cfg: ClientConfig) -> list[sql.Composable]:
-    """CREATE/ALTER statements that make the bronze tables match the config (additive)."""
-    statements: list[sql.Composable] = [
-        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident(cfg.bronze_schema))
-    ]
+def bronze_ddl(cfg: ClientConfig, existing: dict[str, set[str]] | None = None) -> list[sql.Composable]:
+    """The statements that make the bronze tables match the config (additive only).
+
+    ``existing`` maps each bronze table that exists to its columns; only what is missing
+    is created, so a batch whose config did not change takes no lock on bronze.
+    """
+    existing = existing or {}
+    statements: list[sql.Composable] = []
+    if not existing:
+        statements.append(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident(cfg.bronze_schema)))
     for _, f in cfg.files:
         table = ident(cfg.bronze_schema, f.bronze_table)
-        columns = [sql.SQL("{} {}").format(ident(c.name), sql.SQL(PG_TYPES[c.type])) for c in f.columns] + [
-            sql.SQL(c) for c in BRONZE_LINEAGE_COLUMNS
-        ]
-        statements.append(
-            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table, sql.SQL(", ").join(columns))
-        )
-        for c in f.columns:
+        if f.bronze_table not in existing:
+            columns = [
+                sql.SQL("{} {}").format(ident(c.name), sql.SQL(PG_TYPES[c.type])) for c in f.columns
+            ] + [sql.SQL(c) for c in BRONZE_LINEAGE_COLUMNS]
+            statements.append(sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(columns)))
             statements.append(
-                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                    table, ident(c.name), sql.SQL(PG_TYPES[c.type])
+                sql.SQL("CREATE INDEX {} ON {} (dwh_batch_id)").format(
+                    ident(f"{f.bronze_table}_batch_idx"), table
                 )
             )
-        statements.append(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (dwh_batch_id)").format(
-                ident(f"{f.bronze_table}_batch_idx"), table
-            )
-        )
+            continue
+        for c in f.columns:
+            if c.name not in existing[f.bronze_table]:
+                statements.append(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                        table, ident(c.name), sql.SQL(PG_TYPES[c.type])
+                    )
+                )
     return statements
+
+
+def bronze_columns(conn: psycopg.Connection, cfg: ClientConfig) -> dict[str, set[str]]:
+    """The client's bronze tables that exist, with their columns."""
+    tables: dict[str, set[str]] = {}
+    for table, column in conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s",
+        (cfg.bronze_schema,),
+    ):
+        tables.setdefault(table, set()).add(column)
+    return tables
 
 
 def sync_client(conn: psycopg.Connection, cfg: ClientConfig) -> int:
@@ -159,7 +203,7 @@ def sync_client(conn: psycopg.Connection, cfg: ClientConfig) -> int:
 
     Returns the client's ``client_id``. Runs inside the caller's transaction.
     """
-    for statement in bronze_ddl(cfg):
+    for statement in bronze_ddl(cfg, bronze_columns(conn, cfg)):
         conn.execute(statement)
     (client_id,) = conn.execute(
         """INSERT INTO tools.client_reference

@@ -1,2 +1,22 @@
 -- docker-compose: the warehouse database beside Airflow's metadata database.
-CREATE DATABASE warehouse OWNER airflow;
+--
+-- Least privilege: the pipelines connect as the role `etl`, which owns `warehouse` and
+-- nothing else; the superuser `airflow` (POSTGRES_USER) keeps Airflow's metadata.
+--
+-- The postgres image runs this once, on an empty data volume, as
+-- `psql -v ON_ERROR_STOP=1 --username airflow --dbname airflow -f <this file>`. The
+-- password comes from ETL_DB_PASSWORD in the postgres service's environment, read with
+-- psql's \getenv (PostgreSQL 15+), so no shell wrapper is needed and the password is
+-- quoted as an SQL literal by :'etl_password'.
+\getenv etl_password ETL_DB_PASSWORD
+\if :{?etl_password}
+\else
+DO $$ BEGIN RAISE EXCEPTION 'ETL_DB_PASSWORD is not set in the postgres service environment'; END $$;
+\endif
+
+CREATE ROLE etl LOGIN PASSWORD :'etl_password';
+\unset etl_password
+CREATE DATABASE warehouse OWNER etl;
+-- Only the owner (and superusers) may connect to either database.
+REVOKE ALL ON DATABASE warehouse FROM PUBLIC;
+REVOKE ALL ON DATABASE airflow FROM PUBLIC;

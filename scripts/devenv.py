@@ -3,7 +3,9 @@
 With nothing configured, a project-local PostgreSQL cluster is created in ``.local/pg``
 (the machine's PostgreSQL binaries, run as an unprivileged user when we are root) and
 holds two databases: ``airflow`` (Airflow's metadata) and ``warehouse`` (the medallion
-warehouse). When ``AIRFLOW_CONN_WAREHOUSE`` is already set, the warehouse is left alone
+warehouse). It listens on 127.0.0.1 only (no Unix socket); its superuser ``postgres`` has a
+generated password kept in ``.local/pg/password`` (mode 600), which goes into the exported
+URLs. When ``AIRFLOW_CONN_WAREHOUSE`` is already set, the warehouse is left alone
 and only the Airflow metadata database is served from the embedded cluster (unless
 ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` is set as well).
 
@@ -17,18 +19,22 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import secrets
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
 PGDIR = LOCAL / "pg"
 PGDATA = PGDIR / "data"
 PORT_FILE = PGDIR / "port"
+PASSWORD_FILE = PGDIR / "password"
 LOG_FILE = PGDIR / "server.log"
 RUN_AS = "postgres"  # PostgreSQL refuses to run as root
 DATABASES = ("airflow", "warehouse")
@@ -72,6 +78,29 @@ def _port() -> int:
     return int(PORT_FILE.read_text())
 
 
+def _password() -> str | None:
+    """The superuser's password, or None for a cluster that has none.
+
+    Clusters created before passwords were introduced have no password file and use
+    ``trust`` authentication; they keep working as they are: a throwaway development
+    cluster that listens on 127.0.0.1 only, without a Unix socket. `make clean` and the
+    next `up` recreate it with a password.
+    """
+    try:
+        return PASSWORD_FILE.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _new_password() -> None:
+    """Write a fresh random password to PASSWORD_FILE, readable by its owner only."""
+    PGDIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(24) + "\n")
+    os.chmod(PASSWORD_FILE, 0o600)  # O_CREAT's mode does not apply to an existing file
+
+
 def _chown_for_db_user(path: Path) -> None:
     if os.geteuid() == 0:
         user = pwd.getpwnam(RUN_AS)
@@ -88,11 +117,16 @@ def _running() -> bool:
 
 
 def _psql(sql: str, db: str = "postgres") -> str:
+    env = dict(os.environ)
+    password = _password()
+    if password:
+        env["PGPASSWORD"] = password
     out = subprocess.run(
         [_bin("psql"), "-h", "127.0.0.1", "-p", str(_port()), "-U", "postgres", "-d", db, "-Atqc", sql],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     return out.stdout.strip()
 
@@ -101,7 +135,8 @@ def up() -> None:
     port = _port()
     if not (PGDATA / "PG_VERSION").exists():
         PGDATA.mkdir(parents=True, exist_ok=True)
-        _chown_for_db_user(PGDIR)
+        _new_password()
+        _chown_for_db_user(PGDIR)  # the password file too: initdb reads it as RUN_AS
         subprocess.run(
             _as_db_user(
                 [
@@ -110,7 +145,8 @@ def up() -> None:
                     str(PGDATA),
                     "-U",
                     "postgres",
-                    "--auth=trust",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={PASSWORD_FILE}",
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
                 ]
@@ -156,6 +192,13 @@ def down() -> None:
         subprocess.run(_as_db_user([_bin("pg_ctl"), "-D", str(PGDATA), "-m", "fast", "stop"]), check=True)
 
 
+def _url(scheme: str, db: str) -> str:
+    """A URL of the embedded cluster's superuser (with its password when it has one)."""
+    password = _password()
+    user = f"postgres:{quote(password, safe='')}" if password else "postgres"
+    return f"{scheme}://{user}@127.0.0.1:{_port()}/{db}"
+
+
 def env_lines() -> list[str]:
     """`export` lines for the shell: Airflow settings and the warehouse connection."""
     env = {
@@ -169,12 +212,10 @@ def env_lines() -> list[str]:
         "ETL_DATA_ROOT": os.environ.get("ETL_DATA_ROOT", str(LOCAL / "landing")),
     }
     if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ:
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = (
-            f"postgresql+psycopg2://postgres@127.0.0.1:{_port()}/airflow"
-        )
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = _url("postgresql+psycopg2", "airflow")
     if "AIRFLOW_CONN_WAREHOUSE" not in os.environ:
-        env["AIRFLOW_CONN_WAREHOUSE"] = f"postgresql://postgres@127.0.0.1:{_port()}/warehouse"
-    return [f"export {k}='{v}'" for k, v in env.items()]
+        env["AIRFLOW_CONN_WAREHOUSE"] = _url("postgresql", "warehouse")
+    return [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
 
 
 def main(argv: list[str]) -> None:

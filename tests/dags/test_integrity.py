@@ -62,12 +62,20 @@ def test_sql_steps_bind_the_batch_id(dagbag: DagBag, client: str) -> None:
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_gold_steps_publish_assets(dagbag: DagBag, clients: dict, client: str) -> None:
+def test_gold_tables_are_assets_published_by_a_successful_close(
+    dagbag: DagBag, clients: dict, client: str
+) -> None:
     dag = dagbag.get_dag(client)
     cfg = clients[client]
-    for step in cfg.gold:
-        outlets = dag.get_task(f"gold.{step.name}").outlets
-        assert [o.name for o in outlets] == [f"{cfg.gold_schema}.{step.table}"]
+    outlets = dag.get_task("close_batch").outlets
+    assert [o.name for o in outlets] == [f"{cfg.gold_schema}.{s.table}" for s in cfg.gold]
+    assert all(not dag.get_task(f"gold.{s.name}").outlets for s in cfg.gold)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_close_batch_comes_after_every_task(dagbag: DagBag, client: str) -> None:
+    dag = dagbag.get_dag(client)
+    assert dag.get_task("close_batch").upstream_task_ids == {t for t in dag.task_ids if t != "close_batch"}
 
 
 def test_parse_needs_no_database_and_is_fast() -> None:

@@ -500,3 +500,51 @@ def test_reprocessing_needs_the_batch_parquet(conn, cfg, landing: Landing) -> No
         (folder / opened.files[f.name].replace(".csv", ".parquet")).write_bytes(b"PAR1")
     again = open_batch(conn, cfg, landing, "run-3", "reprocessing")
     assert again.batch_id == opened.batch_id and again.mode == "reprocessing"
+
+
+# ------------------------------------------------------------------ review fixes
+def test_two_runs_opening_at_once_never_split_a_delivery(conn, cfg, landing: Landing, warehouse_url) -> None:
+    import threading
+
+    deliver(landing, cfg)
+    outcomes: dict[str, object] = {}
+
+    def open_in(run_id: str) -> None:
+        with psycopg.connect(warehouse_url.replace("postgres://", "postgresql://"), autocommit=True) as c:
+            try:
+                outcomes[run_id] = open_batch(c, cfg, landing, run_id)
+            except BatchError as exc:
+                outcomes[run_id] = exc
+
+    threads = [threading.Thread(target=open_in, args=(f"run-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    opened = [o for o in outcomes.values() if not isinstance(o, BatchError)]
+    refused = [o for o in outcomes.values() if isinstance(o, BatchError)]
+    assert len(opened) == 1 and len(refused) == 1
+    assert "required file(s) missing in incoming" in str(refused[0])
+    assert all(name is not None for name in opened[0].files.values())
+    assert scalar(conn, "SELECT count(*) FROM tools.batch WHERE client_schema = %s", cfg.client) == 1
+
+
+def test_reopening_a_closed_run_claims_nothing_new_and_reopens_its_manifest(
+    conn, cfg, landing: Landing
+) -> None:
+    deliver(landing, cfg, skip=("PX_CAT_G1V2",))
+    cfg_optional = cfg.model_copy(deep=True)  # PX_CAT_G1V2 is required in client1: relax it here
+    _, spec = cfg_optional.file("PX_CAT_G1V2")
+    object.__setattr__(spec, "required", False)
+    first = open_batch(conn, cfg_optional, landing, "run-1")
+    close_batch(conn, cfg_optional, landing, first.batch_id, [])
+    late = deliver(landing, cfg, stamp="20260102")["PX_CAT_G1V2"]  # arrives after the close
+
+    again = open_batch(conn, cfg_optional, landing, "run-1")  # an operator clears open_batch
+
+    assert again.files == first.files and again.files["PX_CAT_G1V2"] is None
+    assert late.exists()  # left for the next batch
+    assert (landing.batch_info(cfg.client, "incoming") / manifest_name(cfg.client, "BATCH000001")).exists()
+    assert list(landing.batch_info(cfg.client, "success").iterdir()) == []
+    assert scalar(conn, "SELECT status FROM tools.batch WHERE batch_id = 'BATCH000001'") == "RUNNING"

@@ -434,3 +434,46 @@ def test_failed_copy_after_the_delete_is_rolled_back(
     migrate(conn, [client1])  # the additive DDL puts the column back
     assert load_bronze(conn, client1, spec, good, "BATCH000001", "good.csv", {4, 6}) == 4
     assert count(conn, "BATCH000001") == 4
+
+
+# ------------------------------------------------------------------ review fixes
+def test_a_batch_with_an_unchanged_config_runs_no_bronze_ddl(conn: psycopg.Connection, client1) -> None:
+    from include.warehouse import bronze_columns as existing_columns
+    from include.warehouse import bronze_ddl
+
+    assert bronze_ddl(client1, existing_columns(conn, client1)) == []
+    conn.execute("ALTER TABLE bronze_client1.crm_cust_info DROP COLUMN cst_gndr")
+    (statement,) = bronze_ddl(client1, existing_columns(conn, client1))
+    assert (
+        statement.as_string(conn) == 'ALTER TABLE "bronze_client1"."crm_cust_info" ADD COLUMN "cst_gndr" text'
+    )
+
+
+def test_a_migration_edited_after_it_ran_or_failing_names_its_file(
+    fresh_conn: psycopg.Connection, clients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import include.config
+    import include.warehouse
+    from include.warehouse import MigrationError
+
+    sql_root = tmp_path / "sql"
+    shutil.copytree(include.config.SQL_DIR / "tools", sql_root / "tools")
+    shutil.copytree(include.config.SQL_DIR / "clients" / "client1", sql_root / "clients" / "client1")
+    monkeypatch.setattr(include.config, "SQL_DIR", sql_root)
+    monkeypatch.setattr(include.warehouse, "SQL_DIR", sql_root)
+    cfg = clients["client1"]
+    migrate(fresh_conn, [cfg])
+
+    edited = sql_root / "clients" / "client1" / "migrations" / "V001__silver_gold.sql"
+    edited.write_text(edited.read_text() + "\n-- an afterthought\n")
+    with pytest.raises(MigrationError, match=r"^client1/V001__silver_gold.sql changed after it was applied"):
+        migrate(fresh_conn, [cfg])
+
+    edited.write_text(edited.read_text().replace("\n-- an afterthought\n", ""))
+    (edited.parent / "V002__broken.sql").write_text("ALTER TABLE silver_client1.nope ADD COLUMN x int;")
+    with pytest.raises(MigrationError, match=r"^client1/V002__broken.sql failed: relation .* does not exist"):
+        migrate(fresh_conn, [cfg])
+    applied = fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE version = 2").fetchone()
+    assert applied == (0,)

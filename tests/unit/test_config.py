@@ -404,3 +404,17 @@ def test_column_named_like_a_lineage_column_is_refused(clients_dir: Path) -> Non
     the_file(data)["columns"][1]["target"] = "dwh_batch_id"
     message = load_error(clients_dir, "acme", data)
     assert "dwh_batch_id" in message and "reserved for lineage" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("start_date", "2026-13-01", "start_date: Input should be a valid date"),
+        ("schedule", "0 25 * * *", "schedule: Value error, not a cron expression or one of"),
+        ("schedule", "@sometimes", "schedule: Value error, not a cron expression"),
+    ],
+)
+def test_a_bad_start_date_or_schedule_is_a_config_error(clients_dir: Path, field, value, message) -> None:
+    data = minimal("acme")
+    data[field] = value
+    assert message in load_error(clients_dir, "acme", data)

@@ -374,3 +374,20 @@ def test_json_failure_after_many_records_leaves_no_temp_file(tmp_path: Path) -> 
     with pytest.raises(ConvertError, match=r"^big\.jsonl: cannot be read as JSON"):
         convert_to_parquet(src, out / "big.parquet", spec("json", json_records="lines"))
     assert folder_is_empty(out)
+
+
+def test_json_columns_come_from_the_config_not_only_the_first_record(tmp_path: Path) -> None:
+    from include.config import Column, SourceFile
+
+    spec = SourceFile(
+        name="events",
+        pattern=r"events\.jsonl",
+        type="json",
+        bronze_table="events",
+        columns=[Column(source="id"), Column(source="note")],
+    )
+    src = tmp_path / "events.jsonl"
+    src.write_text('{"id": "1"}\n{"id": "2", "note": "x"}\n')
+    dest = tmp_path / "events.parquet"
+    convert_to_parquet(src, dest, spec)
+    assert pq.read_table(dest).to_pylist() == [{"id": "1", "note": None}, {"id": "2", "note": "x"}]
