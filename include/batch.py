@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +79,7 @@ def open_batch(
     dag_run_id: str,
     mode: str = "start",
     batch_id: str | None = None,
+    run_is_active: Callable[[str], bool] = lambda run_id: True,
 ) -> Batch:
     """The batch of this DAG run, opened as ``mode`` says.
 
@@ -87,7 +89,9 @@ def open_batch(
       incoming under its claimed name (``cust_info_BATCH000003.csv``) wins.
     - ``reprocessing``: an existing batch runs again from its Parquet; no raw file is read.
 
-    A DAG run that already owns a batch gets it back, whatever it asks for.
+    A DAG run that already owns a batch gets it back, whatever it asks for. While
+    another DAG run of the client holds the lease and ``run_is_active`` says it is
+    still active, the client is busy and this run is refused.
     """
     if mode not in RUN_MODES:
         raise BatchError(f"unknown run mode {mode!r}: use one of {', '.join(RUN_MODES)}")
@@ -101,6 +105,7 @@ def open_batch(
     landing.ensure(cfg)
     with conn.transaction():
         _lock_client(conn, cfg.client)
+        _check_lease(conn, cfg.client, dag_run_id, run_is_active)
         owned = conn.execute(
             "SELECT batch_id, mode FROM tools.batch_run WHERE client_schema = %s AND dag_run_id = %s",
             (cfg.client, dag_run_id),
@@ -123,6 +128,12 @@ def open_batch(
             raise BatchError(f"{cfg.client} {batch_id}: required file(s) not found: {', '.join(missing)}")
 
         _reopen(conn, cfg, mode, batch_id)
+        conn.execute(
+            """INSERT INTO tools.client_lease (client_schema, dag_run_id, batch_id) VALUES (%s, %s, %s)
+               ON CONFLICT (client_schema) DO UPDATE SET dag_run_id = EXCLUDED.dag_run_id,
+                   batch_id = EXCLUDED.batch_id, acquired_at = now()""",
+            (cfg.client, dag_run_id, batch_id),
+        )
         if not owned:
             conn.execute(
                 """INSERT INTO tools.batch_run (client_schema, dag_run_id, batch_id, mode)
@@ -149,6 +160,23 @@ def open_batch(
                 raw.stat().st_size if raw else None,
             )
     return Batch(cfg.client, batch_id, str(path), files, mode)
+
+
+def _check_lease(
+    conn: psycopg.Connection, client: str, dag_run_id: str, run_is_active: Callable[[str], bool]
+) -> None:
+    held = conn.execute(
+        "SELECT dag_run_id, batch_id FROM tools.client_lease WHERE client_schema = %s", (client,)
+    ).fetchone()
+    if held is None or held[0] == dag_run_id:
+        return
+    holder, held_batch = held
+    if run_is_active(holder):
+        raise BatchError(
+            f"{client} is busy: DAG run {holder} is still working on {held_batch}; "
+            "this run stops here, trigger it again once that run has finished"
+        )
+    log.warning("taking over %s's lease from DAG run %s, which is no longer active", client, holder)
 
 
 def batch_of_run(conn: psycopg.Connection, client: str, dag_run_id: str) -> str | None:
@@ -318,6 +346,7 @@ def close_batch(
     landing: Landing,
     batch_id: str,
     failed_tasks: list[str],
+    dag_run_id: str | None = None,
 ) -> str:
     """Record the batch's final status and move its files and manifest accordingly."""
 
@@ -350,6 +379,10 @@ def close_batch(
         """UPDATE tools.batch SET status = %s, message = %s, ended_at = now(), manifest_path = %s
            WHERE client_schema = %s AND batch_id = %s""",
         (status, message, str(final), cfg.client, batch_id),
+    )
+    conn.execute(  # the client is free again (a run without an id releases whatever holds it)
+        "DELETE FROM tools.client_lease WHERE client_schema = %s AND (dag_run_id = %s OR %s::text IS NULL)",
+        (cfg.client, dag_run_id, dag_run_id),
     )
     log.info("closed %s %s as %s (manifest %s)", cfg.client, batch_id, status, final)
     return status

@@ -32,7 +32,17 @@ def _call(step: str, *args: object) -> object:
     from include import pipeline
 
     ti = get_current_context()["ti"]
-    run = pipeline.RunContext(dag_run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number)
+
+    def run_is_active(run_id: str) -> bool:
+        try:
+            state = ti.get_dagrun_state(dag_id=ti.dag_id, run_id=run_id)
+        except Exception:  # the run is gone (deleted): nothing is active
+            return False
+        return str(getattr(state, "value", state)) in ("running", "queued")
+
+    run = pipeline.RunContext(
+        dag_run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number, run_is_active=run_is_active
+    )
     try:
         return getattr(pipeline, step)(*args, run)
     except pipeline.Skip as exc:

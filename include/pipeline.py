@@ -9,6 +9,7 @@ raises ``FailFast``: the factory turns it into a failure without retries.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from include import audit
@@ -36,11 +37,13 @@ class Skip(RuntimeError):
 
 @dataclass(frozen=True)
 class RunContext:
-    """Who is running: the DAG run and the task attempt, for the audit rows."""
+    """Who is running: the DAG run and the task attempt, for the audit rows; and how to
+    ask Airflow whether another DAG run of the client is still active."""
 
     dag_run_id: str
     task_id: str
     try_number: int = 1
+    run_is_active: Callable[[str], bool] = lambda run_id: True
 
 
 def config(client: str) -> ClientConfig:
@@ -57,7 +60,9 @@ def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) ->
             raise FailFast(str(exc)) from exc
         with audit.job(conn, client, None, run.dag_run_id, run.task_id, run.try_number) as job:
             try:
-                opened = batches.open_batch(conn, cfg, landing, run.dag_run_id, mode, batch_id)
+                opened = batches.open_batch(
+                    conn, cfg, landing, run.dag_run_id, mode, batch_id, run.run_is_active
+                )
             except (batches.BatchError, UnsafePathError) as exc:
                 raise FailFast(str(exc)) from exc
             job.batch_id = opened.batch_id
@@ -239,7 +244,7 @@ def close_batch(client: str, batch: dict | None, failed_tasks: list[str], run: R
         if batch_id is None:
             raise FailFast(f"{client}: no batch was opened in this run; failed: {', '.join(failed_tasks)}")
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
-            status = batches.close_batch(conn, cfg, landing, batch_id, failed_tasks)
+            status = batches.close_batch(conn, cfg, landing, batch_id, failed_tasks, run.dag_run_id)
             job.message = status
     if status != "SUCCESS":
         raise FailFast(f"{client} {batch_id} closed as {status}: failed tasks: {', '.join(failed_tasks)}")

@@ -91,6 +91,7 @@ def reset_client(conn: psycopg.Connection, cfg: ClientConfig) -> None:
         "job_execution_log",
         "file_audit_log",
         "batch_run",
+        "client_lease",
         "batch",
         "column_mapping",
         "client_config",

@@ -211,7 +211,8 @@ def test_a_different_run_gets_the_next_batch(
     deliver(landing, cfg)
     first = open_batch(conn, cfg, landing, "run-1")
     deliver(landing, cfg, stamp="20260102")
-    second = open_batch(conn, cfg, landing, "run-2", mode="start")
+    ended = lambda run_id: False  # noqa: E731 - run-1 is no longer active in Airflow
+    second = open_batch(conn, cfg, landing, "run-2", mode="start", run_is_active=ended)
     assert second.batch_id == "BATCH000002"
     assert second.files == expected_files(cfg, "BATCH000002", stamp="20260102")
     assert raw_names(landing, cfg, "incoming") == set(first.files.values()) | set(second.files.values())
@@ -257,7 +258,7 @@ def test_two_candidates_for_one_file(conn: psycopg.Connection, cfg: ClientConfig
     assert (incoming / "cust_info_20260102.csv").is_file()  # left for the next batch
 
     deliver(landing, cfg, stamp="20260102", skip=("cust_info",))
-    second = open_batch(conn, cfg, landing, "run-2")
+    second = open_batch(conn, cfg, landing, "run-2", run_is_active=lambda run_id: False)
     assert second.batch_id == "BATCH000002"
     assert second.files["cust_info"] == "cust_info_20260102_BATCH000002.csv"
     assert not (incoming / "cust_info_20260102.csv").exists()
@@ -525,7 +526,7 @@ def test_two_runs_opening_at_once_never_split_a_delivery(conn, cfg, landing: Lan
     opened = [o for o in outcomes.values() if not isinstance(o, BatchError)]
     refused = [o for o in outcomes.values() if isinstance(o, BatchError)]
     assert len(opened) == 1 and len(refused) == 1
-    assert "required file(s) missing in incoming" in str(refused[0])
+    assert str(refused[0]).startswith("client1 is busy: DAG run run-")
     assert all(name is not None for name in opened[0].files.values())
     assert scalar(conn, "SELECT count(*) FROM tools.batch WHERE client_schema = %s", cfg.client) == 1
 
@@ -548,3 +549,53 @@ def test_reopening_a_closed_run_claims_nothing_new_and_reopens_its_manifest(
     assert (landing.batch_info(cfg.client, "incoming") / manifest_name(cfg.client, "BATCH000001")).exists()
     assert list(landing.batch_info(cfg.client, "success").iterdir()) == []
     assert scalar(conn, "SELECT status FROM tools.batch WHERE batch_id = 'BATCH000001'") == "RUNNING"
+
+
+# ------------------------------------------------------------------ one active run per client
+def test_a_second_run_of_a_busy_client_is_refused_until_the_first_closes(conn, cfg, landing: Landing) -> None:
+    deliver(landing, cfg)
+    first = open_batch(conn, cfg, landing, "run-1")
+    deliver(landing, cfg, stamp="20260102")
+
+    with pytest.raises(BatchError) as refused:  # forced through Airflow's max_active_runs
+        open_batch(conn, cfg, landing, "run-2", run_is_active=lambda run_id: run_id == "run-1")
+    assert str(refused.value) == (
+        "client1 is busy: DAG run run-1 is still working on BATCH000001; "
+        "this run stops here, trigger it again once that run has finished"
+    )
+    assert scalar(conn, "SELECT count(*) FROM tools.batch WHERE client_schema = 'client1'") == 1
+
+    close_batch(conn, cfg, landing, first.batch_id, [], "run-1")
+    second = open_batch(conn, cfg, landing, "run-2", run_is_active=lambda run_id: run_id == "run-1")
+    assert second.batch_id == "BATCH000002"
+    assert (
+        scalar(conn, "SELECT dag_run_id FROM tools.client_lease WHERE client_schema = 'client1'") == "run-2"
+    )
+
+
+def test_the_lease_of_a_run_that_died_is_taken_over(conn, cfg, landing: Landing) -> None:
+    deliver(landing, cfg)
+    open_batch(conn, cfg, landing, "run-1")  # run-1 dies: close_batch never runs
+    deliver(landing, cfg, stamp="20260102")
+    second = open_batch(conn, cfg, landing, "run-2", run_is_active=lambda run_id: False)
+    assert second.batch_id == "BATCH000002"
+    assert (
+        scalar(conn, "SELECT dag_run_id FROM tools.client_lease WHERE client_schema = 'client1'") == "run-2"
+    )
+
+
+def test_clients_do_not_share_a_lease(conn, cfg, clients, landing: Landing) -> None:
+    other = clients["client2"]
+    reset_client(conn, other)
+    migrate(conn, [other])
+    deliver(landing, cfg)
+    for system, f in other.files:
+        folder = landing.raw(other.client, system.name, "incoming")
+        folder.mkdir(parents=True, exist_ok=True)
+        name = {"csv": "csv", "xlsx": "xlsx", "json": "json"}[f.type]
+        candidates = [n for n in (f"{f.name}.{name}", f"{f.name}.jsonl") if f.matches(n)]
+        (folder / candidates[0]).write_text("x")
+    open_batch(conn, cfg, landing, "run-a")
+    opened = open_batch(conn, other, landing, "run-b")  # client1 busy does not block client2
+    assert opened.batch_id == "BATCH000001"
+    reset_client(conn, other)

@@ -80,19 +80,21 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
     applied = migrate(fresh_conn, configs)
     assert applied == [
         "tools/V001__tools.sql",
+        "tools/V002__client_lease.sql",
         "client1/V001__silver_gold.sql",
         "client2/V001__silver_gold.sql",
     ]
     recorded = fresh_conn.execute(
-        "SELECT scope, version, name, length(checksum) FROM tools.schema_migrations ORDER BY scope"
+        "SELECT scope, version, name, length(checksum) FROM tools.schema_migrations ORDER BY scope, version"
     ).fetchall()
     assert recorded == [
         ("client1", 1, "silver_gold", 16),
         ("client2", 1, "silver_gold", 16),
         ("tools", 1, "tools", 16),
+        ("tools", 2, "client_lease", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 3
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 4
     schemas = {
         s
         for (s,) in fresh_conn.execute(
@@ -475,5 +477,7 @@ def test_a_migration_edited_after_it_ran_or_failing_names_its_file(
     (edited.parent / "V002__broken.sql").write_text("ALTER TABLE silver_client1.nope ADD COLUMN x int;")
     with pytest.raises(MigrationError, match=r"^client1/V002__broken.sql failed: relation .* does not exist"):
         migrate(fresh_conn, [cfg])
-    applied = fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE version = 2").fetchone()
+    applied = fresh_conn.execute(
+        "SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1' AND version = 2"
+    ).fetchone()
     assert applied == (0,)
