@@ -1,0 +1,82 @@
+"""Retries: an I/O failure is retried with backoff; a bad file fails at once, for good."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import include.pipeline
+from include.demo import generate
+from include.factory import build_dag
+from include.warehouse import migrate
+from tests.conftest import reset_client
+from tests.e2e.test_pipeline import count
+
+
+def test_a_transient_io_error_is_retried_and_the_batch_completes(
+    clients, conn, landing, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = clients["client1"].model_copy(update={"retry_delay_seconds": 1})
+    reset_client(conn, cfg)
+    migrate(conn, [cfg])
+    for path in generate("client1", tmp_path / "generated", rows=300):
+        target = landing.raw("client1", path.parent.name, "incoming")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.name)
+
+    real_copy, calls = include.pipeline.copy_into_bronze, []
+
+    def flaky_copy(conn, cfg, spec, *args, **kwargs):
+        calls.append(spec.name)
+        if spec.name == "sales_details" and calls.count("sales_details") == 1:
+            raise ConnectionResetError("connection to the warehouse was reset")
+        return real_copy(conn, cfg, spec, *args, **kwargs)
+
+    monkeypatch.setattr(include.pipeline, "copy_into_bronze", flaky_copy)
+
+    run = build_dag(cfg).test(run_conf={"mode": "start"})
+
+    assert run.state == "success"
+    ti = run.get_task_instance("sales_details.load_bronze")
+    assert (ti.state, ti.try_number) == ("success", 2)
+    attempts = conn.execute(
+        """SELECT try_number, status, message FROM tools.job_execution_log
+           WHERE client_schema = 'client1' AND task_id = 'sales_details.load_bronze' ORDER BY id"""
+    ).fetchall()
+    assert attempts == [
+        (1, "FAILED", "connection to the warehouse was reset"),
+        (2, "SUCCESS", None),
+    ]
+    assert count(conn, cfg.bronze_schema, "crm_sales_details", "BATCH000001") > 0
+    errors = conn.execute(
+        "SELECT stage, error_message FROM tools.load_error_log WHERE client_schema = 'client1'"
+    ).fetchall()
+    assert errors == [("load_bronze", "connection to the warehouse was reset")]
+
+
+def test_a_deterministic_failure_is_not_retried(clients, conn, landing, tmp_path: Path) -> None:
+    cfg = clients["client1"]
+    assert cfg.retries > 0
+    reset_client(conn, cfg)
+    for path in generate("client1", tmp_path / "generated", rows=300):
+        if path.name == "prd_info.csv":  # a header the mapping does not know
+            path.write_text(path.read_text().replace("prd_cost", "prd_costs", 1))
+        target = landing.raw("client1", path.parent.name, "incoming")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.name)
+
+    run = build_dag(cfg).test(run_conf={"mode": "start"})
+
+    assert run.state == "failed"
+    ti = run.get_task_instance("prd_info.validate_mapping")
+    assert (ti.state, ti.try_number) == ("failed", 1)
+    (message,) = conn.execute(
+        """SELECT message FROM tools.job_execution_log
+           WHERE client_schema = 'client1' AND task_id = 'prd_info.validate_mapping'"""
+    ).fetchone()
+    assert message == (
+        "prd_info_BATCH000001.parquet: column(s) missing from the file: prd_cost "
+        "(file has unmapped: prd_costs)"
+    )
