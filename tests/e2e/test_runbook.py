@@ -1,0 +1,126 @@
+"""The README runbook, procedure by procedure, as an operator at 3 a.m. would do it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import include.config
+import include.warehouse
+from include.demo import generate
+from include.factory import build_dag
+from include.warehouse import migrate
+from tests.conftest import reset_client
+from tests.e2e.airflow_runs import clear_and_resume
+from tests.e2e.test_pipeline import count
+
+
+def deliver(landing, tmp_path: Path, skip: tuple[str, ...] = (), edit=None) -> dict[str, Path]:
+    files = {}
+    for path in generate("client1", tmp_path / "generated", rows=300):
+        files[path.name] = path
+        if path.stem in skip:
+            continue
+        if edit:
+            edit(path)
+        target = landing.raw("client1", path.parent.name, "incoming")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.name)
+    return files
+
+
+def test_missing_file_the_sensor_times_out_then_deliver_and_clear_the_sensor(
+    clients, conn, landing, tmp_path
+) -> None:
+    cfg = clients["client1"].model_copy(
+        update={"sensor": include.config.Sensor(poke_interval_seconds=1, timeout_seconds=3)}
+    )
+    reset_client(conn, cfg)
+    migrate(conn, [cfg])
+    generated = deliver(landing, tmp_path, skip=("cust_info",))
+    dag = build_dag(cfg)
+
+    run = dag.test(run_conf={"mode": "start"})
+
+    # What the operator sees: the sensor failed, nothing else ran, no batch was opened.
+    assert run.state == "failed"
+    assert run.get_task_instance("wait_for_files").state == "failed"
+    assert run.get_task_instance("close_batch").state == "failed"
+    assert conn.execute("SELECT count(*) FROM tools.batch WHERE client_schema = 'client1'").fetchone()[0] == 0
+    # The fix: deliver the missing file, clear wait_for_files (with downstream).
+    shutil.copy2(generated["cust_info.csv"], landing.raw("client1", "crm", "incoming") / "cust_info.csv")
+    rerun = clear_and_resume(dag, run.run_id, "wait_for_files")
+    assert rerun.state == "success"
+    assert count(conn, cfg.bronze_schema, "crm_cust_info", "BATCH000001") > 0
+
+
+def test_a_file_that_cannot_be_read_put_back_fixed_and_restart(clients, conn, landing, tmp_path) -> None:
+    cfg = clients["client1"]
+    reset_client(conn, cfg)
+
+    def break_quotes(path: Path) -> None:
+        if path.name == "LOC_A101.csv":
+            path.write_bytes(path.read_bytes() + b'"AW-1,never closed\n' * 3)
+
+    generated = deliver(landing, tmp_path, edit=break_quotes)
+    dag = build_dag(cfg)
+    run = dag.test(run_conf={"mode": "start"})
+
+    assert run.get_task_instance("LOC_A101.convert").state == "failed"
+    failed_copy = landing.raw("client1", "erp", "failed") / "LOC_A101_BATCH000001.csv"
+    assert failed_copy.exists()
+    (error,) = conn.execute(
+        """SELECT error_message FROM tools.file_audit_log
+           WHERE client_schema = 'client1' AND logical_source_file = 'LOC_A101'"""
+    ).fetchone()
+    assert error.startswith("LOC_A101_BATCH000001.csv: cannot be read as CSV:")
+    # The fix: the corrected file goes back into incoming under its claimed name; restart.
+    generate("client1", tmp_path / "clean", rows=300)
+    shutil.copy2(
+        tmp_path / "clean" / "erp" / "LOC_A101.csv",
+        landing.raw("client1", "erp", "incoming") / failed_copy.name,
+    )
+    assert dag.test(run_conf={"mode": "restart"}).state == "success"
+    assert conn.execute("SELECT status FROM tools.batch WHERE client_schema = 'client1'").fetchone() == (
+        "SUCCESS",
+    )
+    del generated
+
+
+def test_broken_silver_sql_fix_it_and_clear_the_red_task(
+    clients, conn, landing, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sql_root = tmp_path / "sql"
+    shutil.copytree(include.config.SQL_DIR, sql_root)
+    monkeypatch.setattr(include.config, "SQL_DIR", sql_root)
+    monkeypatch.setattr(include.warehouse, "SQL_DIR", sql_root)
+    cfg = clients["client1"].model_copy(update={"retries": 0})
+    reset_client(conn, cfg)
+    step = sql_root / "clients" / "client1" / "silver" / "erp_loc_a101.sql"
+    good = step.read_text()
+    step.write_text(good.replace("silver_client1.erp_loc_a101", "silver_client1.erp_loc_a101_typo", 1))
+    deliver(landing, tmp_path)
+    dag = build_dag(cfg)
+
+    run = dag.test(run_conf={"mode": "start"})
+
+    assert run.get_task_instance("silver.erp_loc_a101").state == "failed"
+    (error,) = conn.execute(
+        """SELECT error_message FROM tools.transformation_log
+           WHERE client_schema = 'client1' AND step_name = 'erp_loc_a101' AND status = 'FAILED'"""
+    ).fetchone()
+    assert 'relation "silver_client1.erp_loc_a101_typo" does not exist' in error
+    assert conn.execute("SELECT status FROM tools.batch WHERE client_schema = 'client1'").fetchone() == (
+        "FAILED",
+    )
+    # The fix: correct the SQL, clear the red task with its downstream.
+    step.write_text(good)
+    dag = build_dag(cfg)
+    rerun = clear_and_resume(dag, run.run_id, "silver.erp_loc_a101")
+    assert rerun.state == "success"
+    assert conn.execute("SELECT status FROM tools.batch WHERE client_schema = 'client1'").fetchone() == (
+        "SUCCESS",
+    )
+    assert count(conn, cfg.silver_schema, "erp_loc_a101", "BATCH000001") > 0
