@@ -24,6 +24,9 @@ demo: venv ## Run both demo clients end to end on the embedded warehouse (ROWS=2
 test: venv ## Run the whole test suite against real PostgreSQL and Airflow
 	$(RUN) pytest $(PYTEST_ARGS)
 
+bench: venv ## Measure the hot path against its baselines (ROWS=2000000), write bench-results.json
+	$(RUN) python scripts/bench.py --rows $(or $(BENCH_ROWS),$(if $(filter command line,$(origin ROWS)),$(ROWS),2000000)) $(BENCH_ARGS)
+
 lint: venv ## Ruff lint (with the AIR rules) and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -50,4 +53,4 @@ stop: ## Stop the embedded PostgreSQL
 clean: stop ## Remove the embedded database, Airflow home and demo files (keeps the venv)
 	rm -rf .local
 
-.PHONY: help venv demo test lint format airflow psql lock stop clean
+.PHONY: help venv demo test bench lint format airflow psql lock stop clean

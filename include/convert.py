@@ -27,7 +27,7 @@ from include.progress import Progress
 log = logging.getLogger(__name__)
 
 ROW_GROUP_ROWS = 256 * 1024
-CSV_BLOCK_BYTES = 1 << 20  # small blocks: pyarrow's streaming reader reads ahead many blocks
+CSV_BLOCK_BYTES = 512 * 1024  # small blocks: pyarrow's streaming reader reads ahead ~35 blocks
 CHUNK_ROWS = 64 * 1024  # rows per batch for the row-by-row readers (XLSX, JSON)
 
 

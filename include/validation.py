@@ -99,6 +99,77 @@ def check_values(values: pa.Array, column: Column) -> tuple[pa.Array, pa.Array]:
     return valid, normalised
 
 
+class NotTypable(ValueError):
+    """Values Arrow cannot type exactly as PostgreSQL would parse their text."""
+
+
+MAX_DECIMAL_DIGITS = 38  # decimal128
+ARROW_TYPES = {
+    "text": pa.string(),
+    "integer": pa.int64(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("s"),
+    "boolean": pa.bool_(),
+}
+
+
+def pg_type(column: Column, sample: pa.Array) -> pa.DataType:
+    """The Arrow type the bronze load sends a column as (binary COPY).
+
+    ``numeric`` is a decimal of the scale of the sample's values: PostgreSQL keeps each
+    value's scale (``9.90`` stays ``9.90``), so every value must have that one scale.
+    """
+    if column.type != "numeric":
+        return ARROW_TYPES[column.type]
+    scale, _ = _decimal_shape(_trimmed(sample))
+    return pa.decimal128(MAX_DECIMAL_DIGITS, scale or 0)
+
+
+def pg_values(values: pa.Array, column: Column, arrow_type: pa.DataType) -> pa.Array:
+    """The rows' values typed as the bronze load sends them: the same values as the
+    normalised text of ``check_values`` parsed by PostgreSQL. Meant for rows validation
+    accepted; raises ``NotTypable`` for a value it cannot type exactly."""
+    if column.type == "text":
+        return values
+    try:
+        if column.type in ("integer", "numeric"):
+            trimmed = _trimmed(values)
+            if column.type == "numeric":
+                scale, digits = _decimal_shape(trimmed)
+                if scale not in (None, arrow_type.scale) or digits > arrow_type.precision:
+                    raise NotTypable(f"{column.source}: numeric values of other scales or sizes")
+            elif pc.any(pc.starts_with(trimmed, "+")).as_py():  # Arrow's int64 cast refuses "+5"
+                trimmed = pc.replace_substring_regex(trimmed, r"^\+", "")
+            return trimmed.cast(arrow_type)
+        return check_values(values, column)[1].cast(arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise NotTypable(f"{column.source}: {' '.join(str(exc).split())[:200]}") from exc
+
+
+def _trimmed(values: pa.Array) -> pa.Array:
+    trimmed = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def _decimal_shape(trimmed: pa.Array) -> tuple[int | None, int]:
+    """(the one scale of the values, None when there is none; digits needed).
+
+    Raises ``NotTypable`` when the values have different scales.
+    """
+    if trimmed.null_count == len(trimmed):
+        return None, 0
+    length = pc.utf8_length(trimmed)
+    point = pc.find_substring(trimmed, ".")
+    has_point = pc.greater_equal(point, 0)
+    scale = pc.if_else(has_point, pc.subtract(pc.subtract(length, point), 1), 0)
+    signed = pc.is_in(pc.utf8_slice_codeunits(trimmed, 0, 1), value_set=pa.array(["+", "-"]))
+    whole = pc.subtract(pc.if_else(has_point, point, length), pc.cast(signed, pa.int32()))
+    low, high = pc.min_max(scale).values()
+    if low.as_py() != high.as_py():
+        raise NotTypable("numeric values of different scales")
+    return high.as_py(), int(pc.max(whole).as_py()) + high.as_py()
+
+
 def _check_temporal(trimmed: pa.Array, column: Column) -> tuple[pa.Array, pa.Array]:
     """Parse with the column's format and insist the value round-trips.
 

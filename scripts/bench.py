@@ -1,0 +1,577 @@
+"""`make bench`: the hot path of a client1 batch, measured against its baselines.
+
+Generates client1-shaped files (``--rows`` sales lines, 2M by default), then measures in
+one run, on the same data, each step in a process of its own (seconds, rows/s and the
+peak resident memory of that process):
+
+* convert: the project's CSV -> Parquet vs polars ``sink_parquet`` vs pandas;
+* validate: the project's row validation;
+* bronze: the project's load vs ADBC binary COPY of the same typed rows into a bare
+  table vs ``psql \\copy`` of the source CSV (text columns);
+* the SQL stage: each silver, gold and view step of the batch, then the same steps again
+  for the same batch (a re-run that changes nothing);
+* the whole client DAG with ``dag.test()``, from files in incoming to refreshed views;
+* the DAG parse time of the factory with 500 synthetic clients of 8 files each.
+
+Everything runs against a database of its own (``--db``, default ``bench``, created and
+emptied here; Airflow's metadata goes to ``<db>_airflow``) and a landing folder under
+``.local/bench``. Prints a table and writes ``bench-results.json``; ratios are the
+project's time over the baseline's. Timing is reported, never asserted.
+
+    scripts/with-env python scripts/bench.py --rows 2000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".local" / "bench"
+BATCH = "BATCH000001"
+SALES = "sales_details"
+MARK = "BENCH "
+
+
+# ============================================================================ helpers
+def db_url(base: str, name: str) -> str:
+    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1).replace(
+        "postgresql+psycopg2://", "postgresql://", 1
+    )
+
+
+def peak_mb() -> float:
+    """Peak RSS of this process and of its finished children, in MB (ru_maxrss is KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def report(**values: object) -> None:
+    values.setdefault("peak_rss_mb", round(peak_mb(), 1))
+    print(MARK + json.dumps(values), flush=True)
+
+
+def client1():
+    from include.config import config_for
+
+    return config_for("client1")
+
+
+# ============================================================================ steps (child side)
+def step_convert_project(p: dict) -> None:
+    from include.convert import convert_to_parquet
+
+    _, spec = client1().file(SALES)
+    started = time.perf_counter()
+    result = convert_to_parquet(Path(p["src"]), Path(p["dest"]), spec)
+    report(seconds=time.perf_counter() - started, rows=result.rows)
+
+
+def step_convert_polars(p: dict) -> None:
+    import polars as pl
+
+    started = time.perf_counter()
+    pl.scan_csv(p["src"], infer_schema=False).sink_parquet(
+        p["dest"], compression="snappy", row_group_size=256 * 1024
+    )
+    seconds = time.perf_counter() - started
+    report(seconds=seconds, rows=pl.scan_parquet(p["dest"]).select(pl.len()).collect().item())
+
+
+def step_convert_pandas(p: dict) -> None:
+    import pandas as pd
+
+    started = time.perf_counter()
+    frame = pd.read_csv(p["src"], dtype=str, keep_default_na=False, na_values=[""])
+    frame.to_parquet(p["dest"], compression="snappy", index=False)
+    report(seconds=time.perf_counter() - started, rows=len(frame))
+
+
+def step_validate(p: dict) -> None:
+    from include.validation import validate_rows
+
+    _, spec = client1().file(p.get("logical", SALES))
+    started = time.perf_counter()
+    result = validate_rows(Path(p["parquet"]), spec)
+    seconds = time.perf_counter() - started
+    Path(p["rejects"]).write_text(json.dumps([r.row_number for r in result.rejects]))
+    report(seconds=seconds, rows=result.total, rejected=result.rejected)
+
+
+def step_bronze_project(p: dict) -> None:
+    from include.bronze import load_bronze
+    from include.warehouse import connect
+
+    cfg = client1()
+    _, spec = cfg.file(p.get("logical", SALES))
+    skip = set(json.loads(Path(p["rejects"]).read_text()))
+    with connect(p["dsn"]) as conn:
+        conn.autocommit = True
+        started = time.perf_counter()
+        rows = load_bronze(conn, cfg, spec, Path(p["parquet"]), BATCH, Path(p["src"]).name, skip)
+        report(seconds=time.perf_counter() - started, rows=rows)
+
+
+def step_bronze_adbc(p: dict) -> None:
+    """The floor: typed Arrow rows (prepared beforehand) into a bare table, binary COPY."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(p["typed"])
+    with adbc.connect(p["dsn"], autocommit=False) as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_baseline.adbc_sales")
+        cur.execute(
+            "CREATE TABLE bench_baseline.adbc_sales"
+            " (LIKE bronze_client1.crm_sales_details INCLUDING DEFAULTS)"
+        )
+        conn.commit()
+        started = time.perf_counter()
+        reader = source.iter_batches(batch_size=128 * 1024)
+        import pyarrow as pa
+
+        rows = cur.adbc_ingest(
+            "adbc_sales",
+            pa.RecordBatchReader.from_batches(source.schema_arrow, reader),
+            mode="append",
+            db_schema_name="bench_baseline",
+        )
+        conn.commit()
+        report(seconds=time.perf_counter() - started, rows=rows)
+
+
+def step_psql_copy(p: dict) -> None:
+    started = time.perf_counter()
+    out = subprocess.run(
+        [
+            "psql",
+            p["dsn"],
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            "TRUNCATE bench_baseline.csv_sales",
+            "-c",
+            f"\\copy bench_baseline.csv_sales FROM '{p['src']}' WITH (FORMAT csv, HEADER true)",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    rows = int(out.stdout.split()[-1]) if out.stdout.strip() else None
+    report(seconds=seconds, rows=rows)
+
+
+def step_bronze_others(p: dict) -> None:
+    """The other five files, convert + validate + load (not compared, needed by silver)."""
+    from include.bronze import load_bronze
+    from include.convert import convert_to_parquet
+    from include.validation import validate_rows
+    from include.warehouse import connect
+
+    cfg = client1()
+    total = 0
+    started = time.perf_counter()
+    with connect(p["dsn"]) as conn:
+        conn.autocommit = True
+        for logical, src in p["files"].items():
+            _, spec = cfg.file(logical)
+            parquet = Path(p["out"]) / f"{logical}.parquet"
+            convert_to_parquet(Path(src), parquet, spec)
+            rejects = {r.row_number for r in validate_rows(parquet, spec).rejects}
+            total += load_bronze(conn, cfg, spec, parquet, BATCH, Path(src).name, rejects)
+    report(seconds=time.perf_counter() - started, rows=total)
+
+
+def step_sql(p: dict) -> None:
+    """The silver, gold and view steps of the batch, as the DAG's operator runs them:
+    one transaction per SQL file, its statements one at a time, batch_id bound."""
+    import psycopg
+    import sqlparse
+    from psycopg import sql
+
+    cfg = client1()
+    steps = [("silver", s.name, cfg.sql_dir / s.sql, f"{cfg.silver_schema}.{s.table}") for s in cfg.silver]
+    steps += [("gold", s.name, cfg.sql_dir / s.sql, f"{cfg.gold_schema}.{s.table}") for s in cfg.gold]
+    steps += [("views", v, None, f"{cfg.gold_schema}.{v}") for v in cfg.views]
+    results = {}
+    with psycopg.connect(p["dsn"]) as conn:
+        for layer, name, path, target in steps:
+            if path is None:
+                statements = [f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{name}"']
+            else:
+                statements = [s for s in sqlparse.split(path.read_text()) if s.strip().strip(";").strip()]
+            started = time.perf_counter()
+            with conn.transaction():
+                for statement in statements:
+                    has_params = "%(batch_id)s" in statement
+                    conn.execute(statement.rstrip().rstrip(";"), {"batch_id": BATCH} if has_params else None)
+            seconds = time.perf_counter() - started
+            table = sql.Identifier(*target.split("."))
+            query = sql.SQL("SELECT count(*) FROM {}").format(table)
+            if layer != "views":
+                query += sql.SQL(" WHERE dwh_batch_id = %s")
+            rows = conn.execute(query, (BATCH,) if layer != "views" else None).fetchone()[0]
+            results[f"{layer}.{name}"] = {"seconds": seconds, "rows": rows}
+    report(steps=results)
+
+
+def step_e2e(p: dict) -> None:
+    from include.factory import build_all
+
+    dags, errors = build_all()
+    if errors:
+        raise SystemExit(f"config errors: {errors}")
+    started = time.perf_counter()
+    run = dags["client1"].test(run_conf={"mode": "start"})
+    seconds = time.perf_counter() - started
+    report(seconds=seconds, state=str(run.state))
+
+
+def step_parse(p: dict) -> None:
+    started = time.perf_counter()
+    import runpy
+
+    namespace = runpy.run_path(str(ROOT / "dags" / "client_pipelines.py"))
+    seconds = time.perf_counter() - started
+    report(seconds=seconds, dags=len(namespace["dags"]), errors=len(namespace["config_errors"]))
+
+
+# ============================================================================ parent side
+def run_step(name: str, params: dict, env: dict | None = None, wrap: list[str] | None = None) -> dict:
+    """Run one step in a fresh Python process; its wall time includes nothing but the step."""
+    command = [*(wrap or []), sys.executable, str(Path(__file__)), "--step", name, json.dumps(params)]
+    started = time.perf_counter()
+    out = subprocess.run(
+        command, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False
+    )
+    process_seconds = time.perf_counter() - started
+    lines = [line for line in out.stdout.splitlines() if line.startswith(MARK)]
+    if out.returncode != 0 or not lines:
+        sys.stderr.write(out.stdout[-3000:] + out.stderr[-5000:])
+        raise SystemExit(f"bench step {name} failed (exit {out.returncode})")
+    result = json.loads(lines[-1][len(MARK) :])
+    result["process_seconds"] = process_seconds
+    return result
+
+
+def best(name: str, params: dict, repeat: int, **kwargs: object) -> dict:
+    """The fastest of ``repeat`` runs (peak memory: the largest)."""
+    runs = [run_step(name, params, **kwargs) for _ in range(repeat)]
+    fastest = min(runs, key=lambda r: r["seconds"])
+    return {
+        **fastest,
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "runs": [r["seconds"] for r in runs],
+    }
+
+
+def generate(rows: int) -> dict[str, Path]:
+    """The six client1 files for ``rows`` sales lines, generated once and kept."""
+    from include.demo.client1 import SYSTEM_OF, file_name
+    from include.demo.client1 import generate as write
+
+    folder = WORK / "data" / str(rows)
+    done = folder / ".done"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        write(folder, rows=rows)
+        done.touch()
+    return {logical: folder / system / file_name(logical) for logical, system in SYSTEM_OF.items()}
+
+
+def reset_database(admin_dsn: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def ensure_database(admin_dsn: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def prepare_warehouse(dsn: str) -> None:
+    """Tools + client1 schemas, bronze tables, and the baseline tables."""
+    import psycopg
+
+    from include.warehouse import migrate
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        migrate(conn, [client1()])
+        conn.execute("CREATE SCHEMA IF NOT EXISTS bench_baseline")
+        _, spec = client1().file(SALES)
+        columns = ", ".join(f'"{c.source}" text' for c in spec.columns)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS bench_baseline.csv_sales ({columns})")
+
+
+def step_typed_copy(p: dict) -> None:
+    """The rows bronze receives, typed, with their lineage: the ADBC baseline's input.
+
+    A step of its own, so the parent stays small: a child's ru_maxrss starts from the
+    parent's resident size at fork.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from include.validation import pg_type, pg_values
+
+    parquet, rejects, dest = Path(p["parquet"]), Path(p["rejects"]), Path(p["dest"])
+    _, spec = client1().file(SALES)
+    skip = np.array(json.loads(rejects.read_text()), dtype=np.int64)
+    table = pq.read_table(parquet)
+    numbers = np.arange(1, table.num_rows + 1, dtype=np.int64)
+    keep = ~np.isin(numbers, skip)
+    table, numbers = table.filter(pa.array(keep)), numbers[keep]
+    arrays = []
+    for c in spec.columns:
+        values = table.column(c.source).combine_chunks()
+        arrays.append(pg_values(values, c, pg_type(c, values)))
+    n = table.num_rows
+    arrays += [pa.repeat(pa.scalar(BATCH), n), pa.repeat(pa.scalar(f"{SALES}.csv"), n), pa.array(numbers)]
+    names = [c.name for c in spec.columns] + ["dwh_batch_id", "dwh_source_file", "dwh_row_number"]
+    pq.write_table(pa.table(arrays, names=names), dest, row_group_size=256 * 1024)
+    report(seconds=0.0, rows=n)
+
+
+def synthetic_clients(folder: Path, count: int = 500) -> None:
+    """``count`` client files of 8 files each, shaped like client1."""
+    import yaml
+
+    from include.config import CLIENTS_DIR
+
+    base = yaml.safe_load((CLIENTS_DIR / "client1.yaml").read_text())
+    shutil.copy(CLIENTS_DIR / "_defaults.yaml", folder / "_defaults.yaml")
+    erp = base["sources"][1]["files"]
+    for extra in ("EXTRA_A", "EXTRA_B"):
+        erp.append({**erp[0], "name": extra, "pattern": rf"{extra}\.csv", "bronze_table": extra.lower()})
+    for i in range(count):
+        client = f"bench{i:03d}"
+        (folder / f"{client}.yaml").write_text(yaml.safe_dump({**base, "client": client}))
+
+
+def parent(args: argparse.Namespace) -> int:
+    base = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
+    if not base:
+        raise SystemExit("AIRFLOW_CONN_WAREHOUSE is not set: run through scripts/with-env (make bench)")
+    for reserved in ("warehouse", "airflow"):
+        if args.db == reserved or args.db.startswith("warehouse_test"):
+            raise SystemExit(f"--db {args.db}: choose a database of the benchmark's own")
+    url, admin = db_url(base, args.db), libpq(db_url(base, "postgres"))
+    dsn = libpq(url)
+    airflow_db = f"{args.db}_airflow"
+    airflow_url = db_url(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], airflow_db)
+    env = {"AIRFLOW_CONN_WAREHOUSE": url, "WAREHOUSE_DSN": dsn}
+    rows = args.rows
+    small, large = (rows // 10, rows) if rows >= 100_000 else (rows, rows * 10)
+    results: dict = {"rows": rows, "repeat": args.repeat, "cpu_count": os.cpu_count()}
+    table: list[tuple] = []
+
+    def record(key: str, label: str, res: dict, n: int | None = None) -> dict:
+        n = n if n is not None else res.get("rows")
+        seconds = res["seconds"]
+        results[key] = {
+            "seconds": round(seconds, 3),
+            "rows": n,
+            "rows_per_s": round(n / seconds) if n and seconds else None,
+            "peak_rss_mb": res.get("peak_rss_mb"),
+        }
+        table.append((label, seconds, n, res.get("peak_rss_mb")))
+        print(f"  {label:<44} {seconds:8.2f} s", flush=True)
+        return res
+
+    print(f"bench: {rows:,} sales lines, database {args.db}, work folder {WORK}", flush=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    files = generate(rows)
+    other_files = generate(small if large == rows else large)
+    src = files[SALES]
+    results["sales_csv_mb"] = round(src.stat().st_size / 1e6, 1)
+    out = WORK / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+
+    # ------------------------------------------------------------ convert
+    print("convert", flush=True)
+    parquet = out / f"{SALES}.parquet"
+    for _ in range(args.repeat):  # interleaved, so both see the same machine
+        conv = best("convert_project", {"src": str(src), "dest": str(parquet)}, 1)
+        pol = best("convert_polars", {"src": str(src), "dest": str(out / "polars.parquet")}, 1)
+        results.setdefault("_conv", []).append(conv)
+        results.setdefault("_pol", []).append(pol)
+    conv = min(results.pop("_conv"), key=lambda r: r["seconds"])
+    pol = min(results.pop("_pol"), key=lambda r: r["seconds"])
+    record("convert_project", "convert (project, pyarrow)", conv)
+    record("convert_polars", "convert (polars sink_parquet)", pol)
+    if not args.skip_pandas:
+        pan = record(
+            "convert_pandas",
+            "convert (pandas)",
+            best("convert_pandas", {"src": str(src), "dest": str(out / "pandas.parquet")}, 1),
+        )
+        results["convert_vs_pandas"] = round(conv["seconds"] / pan["seconds"], 3)
+    results["convert_vs_polars"] = round(conv["seconds"] / pol["seconds"], 3)
+    other_src = other_files[SALES]
+    other = best("convert_project", {"src": str(other_src), "dest": str(out / "other.parquet")}, args.repeat)
+    by_rows = {rows: conv, (small if large == rows else large): other}
+    record(f"convert_project_{small}", f"convert (project) at {small:,} rows", by_rows[small])
+    if large != rows:
+        record(f"convert_project_{large}", f"convert (project) at {large:,} rows", by_rows[large])
+    results["convert_peak_rss_ratio_10x_rows"] = round(
+        by_rows[large]["peak_rss_mb"] / by_rows[small]["peak_rss_mb"], 3
+    )
+
+    # ------------------------------------------------------------ validate + bronze
+    print("validate + bronze", flush=True)
+    reset_database(admin, args.db)
+    prepare_warehouse(dsn)
+    rejects = out / "rejects.json"
+    record(
+        "validate_project",
+        "validate rows (project)",
+        best("validate", {"parquet": str(parquet), "rejects": str(rejects)}, 1),
+    )
+    typed = out / "typed.parquet"
+    run_step("typed_copy", {"parquet": str(parquet), "rejects": str(rejects), "dest": str(typed)})
+    load = {"dsn": dsn, "parquet": str(parquet), "rejects": str(rejects), "src": str(src)}
+    runs: dict[str, list] = {"bronze": [], "adbc": [], "psql": []}
+    for _ in range(args.repeat):
+        runs["bronze"].append(run_step("bronze_project", load))
+        runs["adbc"].append(run_step("bronze_adbc", {"dsn": dsn, "typed": str(typed)}))
+        runs["psql"].append(run_step("psql_copy", {"dsn": dsn, "src": str(src)}))
+    fastest = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
+    record("bronze_project", "bronze load (project)", fastest["bronze"])
+    record("bronze_adbc", "bronze (ADBC binary COPY, typed, bare table)", fastest["adbc"])
+    record("bronze_psql_copy", "psql \\copy of the CSV (text columns)", fastest["psql"])
+    results["bronze_reload_seconds"] = [round(r["seconds"], 3) for r in runs["bronze"]]
+    results["bronze_vs_adbc"] = round(fastest["bronze"]["seconds"] / fastest["adbc"]["seconds"], 3)
+    results["bronze_vs_psql_copy"] = round(fastest["bronze"]["seconds"] / fastest["psql"]["seconds"], 3)
+
+    # ------------------------------------------------------------ SQL stage
+    print("SQL stage", flush=True)
+    others = {k: str(v) for k, v in files.items() if k != SALES}
+    record(
+        "bronze_other_files",
+        "other 5 files: convert+validate+load",
+        run_step("bronze_others", {"dsn": dsn, "files": others, "out": str(out)}),
+    )
+    for attempt, key in ((1, "first"), (2, "rerun")):
+        res = run_step("sql", {"dsn": dsn})
+        total = 0.0
+        for layer in ("silver", "gold", "views"):
+            steps = {k: v for k, v in res["steps"].items() if k.startswith(layer + ".")}
+            seconds = sum(v["seconds"] for v in steps.values())
+            total += seconds
+            for name, v in steps.items():
+                if attempt == 1:
+                    record(f"sql_{name}", f"  {name}", v)
+            record(
+                f"sql_{layer}_{key}",
+                f"{layer} ({key} run of the batch)",
+                {"seconds": seconds, "rows": sum(v["rows"] for v in steps.values())},
+            )
+        results[f"sql_stage_{key}_seconds"] = round(total, 3)
+    results["sql_rerun_vs_first"] = round(
+        results["sql_stage_rerun_seconds"] / results["sql_stage_first_seconds"], 3
+    )
+
+    # ------------------------------------------------------------ end to end
+    if not args.skip_e2e:
+        print("end to end (dag.test)", flush=True)
+        reset_database(admin, args.db)
+        ensure_database(admin, airflow_db)
+        landing = WORK / "landing"
+        shutil.rmtree(landing, ignore_errors=True)
+        from include.landing import Landing
+
+        for path in files.values():
+            incoming = Landing(landing).raw("client1", path.parent.name, "incoming")
+            incoming.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, incoming / path.name)
+        e2e_env = {
+            **env,
+            "ETL_DATA_ROOT": str(landing),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_url,
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        }
+        res = run_step("e2e", {}, env=e2e_env, wrap=[str(ROOT / "scripts" / "with-env")])
+        if res["state"] != "success":
+            raise SystemExit(f"the client1 DAG run ended {res['state']}")
+        record("e2e", "whole DAG run (dag.test, incoming -> views)", res, rows)
+        results["e2e_vs_psql_copy"] = round(res["seconds"] / fastest["psql"]["seconds"], 3)
+
+    # ------------------------------------------------------------ parse
+    if not args.skip_parse:
+        print("DAG parse, 500 clients x 8 files", flush=True)
+        with tempfile.TemporaryDirectory() as folder:
+            synthetic_clients(Path(folder))
+            res = run_step("parse", {}, env={"ETL_CLIENTS_DIR": folder})
+        if res["dags"] != 500 or res["errors"]:
+            raise SystemExit(f"parse: {res['dags']} DAGs, {res['errors']} config errors")
+        results["parse_500_clients_import_s"] = round(res["seconds"], 3)
+        results["parse_500_clients_s"] = round(res["process_seconds"], 3)
+        table.append(
+            ("parse 500 clients (process, imports included)", res["process_seconds"], 500, res["peak_rss_mb"])
+        )
+
+    print()
+    print(f"{'step':<48} {'seconds':>8} {'rows':>11} {'rows/s':>11} {'peak MB':>8}")
+    for label, seconds, n, mb in table:
+        rate = f"{n / seconds:,.0f}" if n and seconds else ""
+        count = f"{n:,}" if n else ""
+        print(f"{label:<48} {seconds:8.2f} {count:>11} {rate:>11} {mb or '':>8}")
+    print()
+    for key in sorted(
+        k
+        for k in results
+        if k.endswith(
+            ("_vs_polars", "_vs_pandas", "_vs_adbc", "_vs_psql_copy", "_ratio_10x_rows", "_vs_first")
+        )
+        or k.startswith("parse_")
+    ):
+        print(f"  {key:<36} {results[key]}")
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) >= 2 and sys.argv[1] == "--step":
+        steps = {name.removeprefix("step_"): fn for name, fn in globals().items() if name.startswith("step_")}
+        steps[sys.argv[2]](json.loads(sys.argv[3]) if len(sys.argv) > 3 else {})
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2_000_000, help="sales lines (default 2,000,000)")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs of each compared step (the fastest counts)"
+    )
+    parser.add_argument("--db", default="bench", help="the benchmark's own database (emptied)")
+    parser.add_argument("--out", default=str(ROOT / "bench-results.json"))
+    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--skip-parse", action="store_true")
+    parser.add_argument("--skip-pandas", action="store_true")
+    return parent(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""What `make bench` and the binary bronze load rely on. No timing is asserted here."""
+
+from __future__ import annotations
+
+import importlib.util
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from include.bronze import MAX_IDENTIFIER, batch_table
+from include.config import Column, load_clients
+from include.validation import NotTypable, check_values, pg_type, pg_values
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench_module():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def column(kind: str, **extra: object) -> Column:
+    return Column.model_validate({"source": "v", "type": kind, **extra})
+
+
+def typed(kind: str, values: list, **extra: object) -> list:
+    col = column(kind, **extra)
+    array = pa.array(values, pa.string())
+    return pg_values(array, col, pg_type(col, array)).to_pylist()
+
+
+def test_typed_values_are_what_postgres_makes_of_the_normalised_text() -> None:
+    assert typed("integer", [" 7 ", "+5", "-003", "", None]) == [7, 5, -3, None, None]
+    assert typed("numeric", [" 9.90 ", "-0.50", "12.00", None]) == [
+        Decimal("9.90"),
+        Decimal("-0.50"),
+        Decimal("12.00"),
+        None,
+    ]
+    assert typed("numeric", ["5.", "12"]) == [Decimal("5"), Decimal("12")]
+    assert typed("boolean", ["Yes", "0", " t ", None]) == [True, False, True, None]
+    assert [str(v) for v in typed("date", ["2024-02-29"])] == ["2024-02-29"]
+    assert [str(v) for v in typed("date", ["01/03/2024"], format="%d/%m/%Y")] == ["2024-03-01"]
+    stamps = typed("timestamp", ["2024-01-02T03:04", "2024-01-02 03:04:05"])
+    assert [str(v) for v in stamps] == ["2024-01-02 03:04:00", "2024-01-02 03:04:05"]
+    text = pa.array(["  as delivered ", "", None])
+    assert (
+        pg_values(text, column("text"), pa.string()).to_pylist()
+        == check_values(text, column("text"))[1].to_pylist()
+    )
+
+
+def test_values_arrow_cannot_type_exactly_are_refused() -> None:
+    with pytest.raises(NotTypable):  # PostgreSQL keeps each value's scale
+        typed("numeric", ["1.5", "1.50"])
+    with pytest.raises(NotTypable):
+        typed("integer", ["oops"])
+    col = column("numeric")
+    with pytest.raises(NotTypable):  # a later batch of another scale than the first
+        pg_values(pa.array(["1.250"]), col, pg_type(col, pa.array(["1.25"])))
+    with pytest.raises(NotTypable):  # more digits than a decimal128 holds
+        typed("numeric", ["1" * 39])
+
+
+def test_batch_tables_are_valid_identifiers() -> None:
+    assert batch_table("crm_sales_details", "BATCH000001") == "crm_sales_details__batch000001"
+    long = batch_table("t" * 63, "BATCH000001")
+    assert len(long) <= MAX_IDENTIFIER and long.endswith("__batch000001")
+    assert batch_table("t" * 63, "BATCH000001") != batch_table("t" * 62 + "u", "BATCH000001")
+
+
+def test_bench_synthetic_clients_load(tmp_path: Path) -> None:
+    bench = bench_module()
+    bench.synthetic_clients(tmp_path, count=3)
+    configs, errors = load_clients(tmp_path)
+    assert not errors
+    assert [c.client for c in configs] == ["bench000", "bench001", "bench002"]
+    assert all(len(c.files) == 8 for c in configs)
+
+
+def test_bench_database_urls() -> None:
+    bench = bench_module()
+    url = bench.db_url("postgresql://postgres@127.0.0.1:54329/warehouse", "bench")
+    assert url == "postgresql://postgres@127.0.0.1:54329/bench"
+    assert bench.libpq("postgres://u@h/db") == "postgresql://u@h/db"
