@@ -27,9 +27,16 @@ class IncomingFilesSensor(BaseSensorOperator):
         self.client = client
 
     def poke(self, context: Any) -> bool:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from include.landing import Landing
         from include.pipeline import config
 
+        if str(getattr(context["dag_run"], "run_type", "")).endswith("backfill"):
+            raise AirflowFailException(
+                f"{self.client}: backfills are not supported yet for file-driven clients; "
+                "deliver the day's files and trigger the DAG with mode start"
+            )
         if context["params"].get("mode", "start") != "start":
             self.log.info("mode %s: no new files needed", context["params"]["mode"])
             return True
