@@ -9,6 +9,7 @@ touches the demo warehouse.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -73,6 +74,27 @@ def landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Landing:
     root.mkdir()
     monkeypatch.setenv("ETL_DATA_ROOT", str(root))
     return Landing(root)
+
+
+def deliver_demo(
+    client: str, landing: Landing, out_dir: Path, rows: int = 500, skip=(), edit=None
+) -> dict[str, Path]:
+    """Generate a demo client's files into ``out_dir`` and copy them into its incoming
+    folders, as a delivery arrives. ``skip``: logical files left out; ``edit``: called on
+    each generated file before it is delivered. Returns the generated files by name."""
+    from include.demo import generate
+
+    generated = {}
+    for path in generate(client, out_dir, rows=rows):
+        generated[path.name] = path
+        if path.stem in skip:
+            continue
+        if edit is not None:
+            edit(path)
+        target = landing.raw(client, path.parent.name, "incoming")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.name)
+    return generated
 
 
 def reset_client(conn: psycopg.Connection, cfg: ClientConfig) -> None:

@@ -10,17 +10,15 @@ attempt of each re-run task and nothing duplicated.
 from __future__ import annotations
 
 import os
-import shutil
 
 import psycopg
 import pytest
 
 from include.config import config_for
-from include.demo import generate
 from include.factory import build_dag
 from include.landing import Landing
 from include.warehouse import migrate
-from tests.conftest import reset_client
+from tests.conftest import deliver_demo, reset_client
 from tests.e2e.airflow_runs import clear_and_resume
 from tests.e2e.test_pipeline import count, table_checksums
 
@@ -64,10 +62,7 @@ def first_run(warehouse_url, tmp_path_factory):
         with psycopg.connect(os.environ["WAREHOUSE_DSN"], autocommit=True) as conn:
             reset_client(conn, CFG)
             migrate(conn, [CFG])
-            for path in generate("client1", root / "generated", rows=400):
-                target = landing.raw("client1", path.parent.name, "incoming")
-                target.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, target / path.name)
+            deliver_demo("client1", landing, root / "generated", rows=400)
             dag = build_dag(CFG)
             run = dag.test(run_conf={"mode": "start"})
             assert run.state == "success"

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import psycopg
 
-from include.demo import generate
 from include.landing import Landing
 from include.warehouse import migrate
-from tests.conftest import reset_client
+from tests.conftest import deliver_demo, reset_client
 from tests.e2e.test_pipeline import count
 
 RUN = """
@@ -39,12 +37,8 @@ def test_two_clients_at_the_same_time(clients, conn: psycopg.Connection, tmp_pat
         reset_client(conn, cfg)
         migrate(conn, [cfg])
         generated = tmp_path / "generated" / client
-        files = generate(client, generated, rows=1500)
+        deliver_demo(client, landing, generated, rows=1500)
         expected[client] = importlib.import_module(f"tests.expected_{client}").expected_counts(generated)
-        for path in files:
-            target = landing.raw(client, path.parent.name, "incoming")
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / path.name)
 
     env = {
         **os.environ,

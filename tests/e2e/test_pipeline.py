@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from include.demo import generate
 from include.factory import build_all
 from include.landing import Landing
 from include.warehouse import migrate
-from tests.conftest import reset_client
+from tests.conftest import deliver_demo, reset_client
 
 ROWS = 3000
 FILE_AUDIT_QUERY = (Path(__file__).resolve().parents[2] / "sql" / "queries" / "file_history.sql").read_text()
@@ -47,12 +46,8 @@ def test_files_to_gold(client, dags, clients, conn, landing: Landing, tmp_path: 
     migrate(conn, [cfg])
 
     generated = tmp_path / "generated"
-    files = generate(client, generated, rows=ROWS)
+    deliver_demo(client, landing, generated, rows=ROWS)
     expected = importlib.import_module(f"tests.expected_{client}").expected_counts(generated)
-    for path in files:
-        target = landing.raw(client, path.parent.name, "incoming")
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / path.name)
 
     run = dags[client].test(run_conf={"mode": "start"})
 
@@ -142,25 +137,12 @@ def test_files_to_gold(client, dags, clients, conn, landing: Landing, tmp_path: 
     assert history[0][0] == first.name and history[0][-1] == "SUCCESS"
 
 
-def _deliver(client: str, landing: Landing, tmp_path: Path, rows: int = 500, drop=(), edit=None) -> Path:
-    generated = tmp_path / "generated"
-    for path in generate(client, generated, rows=rows):
-        if path.stem in drop:
-            continue
-        if edit is not None:
-            edit(path)
-        target = landing.raw(client, path.parent.name, "incoming")
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / path.name)
-    return generated
-
-
 def test_an_optional_file_that_did_not_arrive_skips_its_group(dags, clients, conn, landing, tmp_path):
     cfg = clients["client2"]
     optional = [f.name for _, f in cfg.files if not f.required]
     assert optional == ["plans"]
     reset_client(conn, cfg)
-    _deliver("client2", landing, tmp_path, drop={"plans"})
+    deliver_demo("client2", landing, tmp_path / "generated", skip={"plans"})
 
     run = dags["client2"].test(run_conf={"mode": "start"})
 
@@ -197,7 +179,7 @@ def test_a_file_missing_a_column_fails_alone_and_the_batch_fails_visibly(
             lines = path.read_text().splitlines()
             path.write_text("\n".join(",".join(line.split(",")[:5] + line.split(",")[6:]) for line in lines))
 
-    _deliver("client1", landing, tmp_path, edit=drop_gender_column)
+    deliver_demo("client1", landing, tmp_path / "generated", edit=drop_gender_column)
 
     run = dags["client1"].test(run_conf={"mode": "start"})
 
@@ -264,7 +246,7 @@ def test_restart_after_fixing_a_file_completes_the_same_batch(dags, clients, con
             lines = path.read_text().splitlines()
             path.write_text("\n".join(",".join(line.split(",")[:5] + line.split(",")[6:]) for line in lines))
 
-    _deliver("client1", landing, tmp_path / "broken", edit=truncate_header)
+    deliver_demo("client1", landing, tmp_path / "broken", edit=truncate_header)
     failed = dags["client1"].test(run_conf={"mode": "start"})
     assert failed.state == "failed"
 
@@ -303,7 +285,7 @@ def test_reprocessing_reruns_a_batch_from_its_parquet_and_changes_nothing(
 ):
     cfg = clients["client1"]
     reset_client(conn, cfg)
-    _deliver("client1", landing, tmp_path)
+    deliver_demo("client1", landing, tmp_path / "generated")
     assert dags["client1"].test(run_conf={"mode": "start"}).state == "success"
     before = table_checksums(conn, cfg)
     bronze_before = {f.bronze_table: count(conn, cfg.bronze_schema, f.bronze_table) for _, f in cfg.files}

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 import include.pipeline
-from include.demo import generate
 from include.factory import build_dag
 from include.warehouse import migrate
-from tests.conftest import reset_client
+from tests.conftest import deliver_demo, reset_client
 from tests.e2e.test_pipeline import count
 
 
@@ -21,10 +19,7 @@ def test_a_transient_io_error_is_retried_and_the_batch_completes(
     cfg = clients["client1"].model_copy(update={"retry_delay_seconds": 1})
     reset_client(conn, cfg)
     migrate(conn, [cfg])
-    for path in generate("client1", tmp_path / "generated", rows=300):
-        target = landing.raw("client1", path.parent.name, "incoming")
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / path.name)
+    deliver_demo("client1", landing, tmp_path / "generated", rows=300)
 
     real_copy, calls = include.pipeline.copy_into_bronze, []
 
@@ -60,12 +55,12 @@ def test_a_deterministic_failure_is_not_retried(clients, conn, landing, tmp_path
     cfg = clients["client1"]
     assert cfg.retries > 0
     reset_client(conn, cfg)
-    for path in generate("client1", tmp_path / "generated", rows=300):
-        if path.name == "prd_info.csv":  # a header the mapping does not know
+
+    def rename_a_header(path: Path) -> None:  # a header the mapping does not know
+        if path.name == "prd_info.csv":
             path.write_text(path.read_text().replace("prd_cost", "prd_costs", 1))
-        target = landing.raw("client1", path.parent.name, "incoming")
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / path.name)
+
+    deliver_demo("client1", landing, tmp_path / "generated", rows=300, edit=rename_a_header)
 
     run = build_dag(cfg).test(run_conf={"mode": "start"})
 

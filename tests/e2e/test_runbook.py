@@ -12,23 +12,9 @@ import include.warehouse
 from include.demo import generate
 from include.factory import build_dag
 from include.warehouse import migrate
-from tests.conftest import reset_client
+from tests.conftest import deliver_demo, reset_client
 from tests.e2e.airflow_runs import clear_and_resume
 from tests.e2e.test_pipeline import count
-
-
-def deliver(landing, tmp_path: Path, skip: tuple[str, ...] = (), edit=None) -> dict[str, Path]:
-    files = {}
-    for path in generate("client1", tmp_path / "generated", rows=300):
-        files[path.name] = path
-        if path.stem in skip:
-            continue
-        if edit:
-            edit(path)
-        target = landing.raw("client1", path.parent.name, "incoming")
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / path.name)
-    return files
 
 
 def test_missing_file_the_sensor_times_out_then_deliver_and_clear_the_sensor(
@@ -39,7 +25,7 @@ def test_missing_file_the_sensor_times_out_then_deliver_and_clear_the_sensor(
     )
     reset_client(conn, cfg)
     migrate(conn, [cfg])
-    generated = deliver(landing, tmp_path, skip=("cust_info",))
+    generated = deliver_demo("client1", landing, tmp_path / "generated", rows=300, skip=("cust_info",))
     dag = build_dag(cfg)
 
     run = dag.test(run_conf={"mode": "start"})
@@ -64,7 +50,7 @@ def test_a_file_that_cannot_be_read_put_back_fixed_and_restart(clients, conn, la
         if path.name == "LOC_A101.csv":
             path.write_bytes(path.read_bytes() + b'"AW-1,never closed\n' * 3)
 
-    generated = deliver(landing, tmp_path, edit=break_quotes)
+    deliver_demo("client1", landing, tmp_path / "generated", rows=300, edit=break_quotes)
     dag = build_dag(cfg)
     run = dag.test(run_conf={"mode": "start"})
 
@@ -86,7 +72,6 @@ def test_a_file_that_cannot_be_read_put_back_fixed_and_restart(clients, conn, la
     assert conn.execute("SELECT status FROM tools.batch WHERE client_schema = 'client1'").fetchone() == (
         "SUCCESS",
     )
-    del generated
 
 
 def test_broken_silver_sql_fix_it_and_clear_the_red_task(
@@ -101,7 +86,7 @@ def test_broken_silver_sql_fix_it_and_clear_the_red_task(
     step = sql_root / "clients" / "client1" / "silver" / "erp_loc_a101.sql"
     good = step.read_text()
     step.write_text(good.replace("silver_client1.erp_loc_a101", "silver_client1.erp_loc_a101_typo", 1))
-    deliver(landing, tmp_path)
+    deliver_demo("client1", landing, tmp_path / "generated", rows=300)
     dag = build_dag(cfg)
 
     run = dag.test(run_conf={"mode": "start"})
