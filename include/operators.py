@@ -29,8 +29,8 @@ class IncomingFilesSensor(BaseSensorOperator):
     def poke(self, context: Any) -> bool:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from include.config import config_for
         from include.landing import Landing
-        from include.pipeline import config
 
         if str(getattr(context["dag_run"], "run_type", "")).endswith("backfill"):
             raise AirflowFailException(
@@ -43,7 +43,7 @@ class IncomingFilesSensor(BaseSensorOperator):
         if self._run_owns_a_batch(context["ti"].run_id):
             self.log.info("this DAG run already opened its batch: no new files needed")
             return True
-        missing = Landing.from_env().missing_required(config(self.client))
+        missing = Landing.from_env().missing_required(config_for(self.client))
         if missing:
             self.log.info("still waiting for: %s", ", ".join(missing))
         return not missing

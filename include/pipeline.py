@@ -46,12 +46,8 @@ class RunContext:
     run_is_active: Callable[[str], bool] = lambda run_id: True
 
 
-def config(client: str) -> ClientConfig:
-    return config_for(client)
-
-
 def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) -> dict:
-    cfg, landing = config(client), Landing.from_env()
+    cfg, landing = config_for(client), Landing.from_env()
     with connect() as conn:
         conn.autocommit = True
         try:  # first: the job log itself lives in the tools schema
@@ -79,7 +75,7 @@ def _file(cfg: ClientConfig, batch: dict, logical: str):
 
 def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
     """Raw file -> Parquet in data/.../incoming; returns the Parquet file name."""
-    cfg, landing = config(client), Landing.from_env()
+    cfg, landing = config_for(client), Landing.from_env()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
     with connect() as conn:
@@ -130,7 +126,7 @@ def _parquet(landing: Landing, client: str, system: str, name: str):
 
 
 def validate_mapping(client: str, logical: str, batch: dict, parquet: str, run: RunContext) -> str:
-    cfg, landing = config(client), Landing.from_env()
+    cfg, landing = config_for(client), Landing.from_env()
     system, spec, _ = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
     with connect() as conn:
@@ -157,7 +153,7 @@ def validate_mapping(client: str, logical: str, batch: dict, parquet: str, run: 
 
 
 def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: RunContext) -> str:
-    cfg, landing = config(client), Landing.from_env()
+    cfg, landing = config_for(client), Landing.from_env()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
     with connect() as conn:
@@ -204,7 +200,7 @@ def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: Run
 
 
 def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunContext) -> int:
-    cfg, landing = config(client), Landing.from_env()
+    cfg, landing = config_for(client), Landing.from_env()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
     with connect() as conn:
@@ -237,7 +233,7 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
 
 
 def close_batch(client: str, batch: dict | None, failed_tasks: list[str], run: RunContext) -> str:
-    cfg, landing = config(client), Landing.from_env()
+    cfg, landing = config_for(client), Landing.from_env()
     with connect() as conn:
         conn.autocommit = True
         batch_id = batch["batch_id"] if batch else batches.batch_of_run(conn, client, run.dag_run_id)

@@ -15,10 +15,10 @@ import sys
 if "--verbose" not in sys.argv:  # before Airflow configures its logging
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
+from include.config import config_for
 from include.demo import deliver
 from include.factory import build_all
 from include.landing import Landing
-from include.pipeline import config
 from include.report import batch_summary, format_summary
 
 
@@ -41,7 +41,7 @@ def main() -> int:
         print(f"[{client}] delivered {len(files)} files into {landing.root}/raw/{client}/*/incoming")
         print(f"[{client}] running DAG {client} with Airflow ...", flush=True)
         run = dags[client].test(run_conf={"mode": "start"})
-        results.append((client, run.state, batch_summary(config(client), landing, run.run_id)))
+        results.append((client, run.state, batch_summary(config_for(client), landing, run.run_id)))
     print()
     for client, state, summary in results:
         print(format_summary(client, state, summary))
