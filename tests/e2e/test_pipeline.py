@@ -168,16 +168,18 @@ def test_an_optional_file_that_did_not_arrive_skips_its_group(dags, clients, con
     assert job[0] == "SKIPPED" and "optional" in job[1]
 
 
+def drop_gender_column(path: Path) -> None:
+    """Break client1's customer file: its sixth column (cst_gndr) is gone, header and all."""
+    if path.name == "cust_info.csv":
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(",".join(line.split(",")[:5] + line.split(",")[6:]) for line in lines))
+
+
 def test_a_file_missing_a_column_fails_alone_and_the_batch_fails_visibly(
     dags, clients, conn, landing, tmp_path
 ):
     cfg = clients["client1"]
     reset_client(conn, cfg)
-
-    def drop_gender_column(path: Path) -> None:
-        if path.name == "cust_info.csv":
-            lines = path.read_text().splitlines()
-            path.write_text("\n".join(",".join(line.split(",")[:5] + line.split(",")[6:]) for line in lines))
 
     deliver_demo("client1", landing, tmp_path / "generated", edit=drop_gender_column)
 
@@ -241,12 +243,7 @@ def test_restart_after_fixing_a_file_completes_the_same_batch(dags, clients, con
     generated = tmp_path / "generated"
     originals = {p.name: p.read_bytes() for p in generate("client1", generated, rows=500)}
 
-    def truncate_header(path: Path) -> None:
-        if path.name == "cust_info.csv":
-            lines = path.read_text().splitlines()
-            path.write_text("\n".join(",".join(line.split(",")[:5] + line.split(",")[6:]) for line in lines))
-
-    deliver_demo("client1", landing, tmp_path / "broken", edit=truncate_header)
+    deliver_demo("client1", landing, tmp_path / "broken", edit=drop_gender_column)
     failed = dags["client1"].test(run_conf={"mode": "start"})
     assert failed.state == "failed"
 
