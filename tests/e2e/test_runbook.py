@@ -109,3 +109,63 @@ def test_broken_silver_sql_fix_it_and_clear_the_red_task(
         "SUCCESS",
     )
     assert count(conn, cfg.silver_schema, "erp_loc_a101", "BATCH000001") > 0
+
+
+def test_too_many_rejected_rows_fix_the_file_and_restart(clients, conn, landing, tmp_path) -> None:
+    cfg = clients["client1"]
+    reset_client(conn, cfg)
+
+    def spoil_quantities(path: Path) -> None:  # one sales line in five: text in an integer column
+        if path.name == "sales_details.csv":
+            lines = path.read_text().splitlines()
+            for i in range(1, len(lines), 5):
+                fields = lines[i].split(",")
+                fields[7] = "many"
+                lines[i] = ",".join(fields)
+            path.write_text("\n".join(lines) + "\n")
+
+    deliver_demo("client1", landing, tmp_path / "generated", rows=300, edit=spoil_quantities)
+    dag = build_dag(cfg)
+    run = dag.test(run_conf={"mode": "start"})
+
+    assert run.get_task_instance("sales_details.validate_rows").state == "failed"
+    (message,) = conn.execute(
+        """SELECT message FROM tools.row_validation_log
+           WHERE client_schema = 'client1' AND logical_source_file = 'sales_details'"""
+    ).fetchone()
+    assert "exceeds the limit of 5.0%; first: row 1 sls_quantity: not an integer: 'many'" in message
+    assert (landing.data("client1", "crm", "failed") / "sales_details_BATCH000001.parquet").exists()
+    # The fix: the corrected file goes back under its claimed name; restart.
+    generate("client1", tmp_path / "clean", rows=300)
+    shutil.copy2(
+        tmp_path / "clean" / "crm" / "sales_details.csv",
+        landing.raw("client1", "crm", "incoming") / "sales_details_BATCH000001.csv",
+    )
+    assert dag.test(run_conf={"mode": "restart"}).state == "success"
+    rejected = conn.execute(
+        """SELECT count(*) FROM tools.rejected_rows
+           WHERE client_schema = 'client1' AND logical_source_file = 'sales_details'"""
+    ).fetchone()[0]
+    assert rejected < 10  # the dead letters are the clean file's few, not the spoiled file's
+
+
+def test_a_view_refresh_that_fails_fix_it_and_clear_the_task(clients, conn, landing, tmp_path) -> None:
+    cfg = clients["client1"].model_copy(update={"retries": 0})
+    reset_client(conn, cfg)
+    migrate(conn, [cfg])
+    conn.execute("ALTER MATERIALIZED VIEW gold_client1.mv_customer_lifetime_value RENAME TO mv_clv_moved")
+    deliver_demo("client1", landing, tmp_path / "generated", rows=300)
+    dag = build_dag(cfg)
+
+    run = dag.test(run_conf={"mode": "start"})
+
+    assert run.get_task_instance("refresh_views.mv_customer_lifetime_value").state == "failed"
+    (error,) = conn.execute(
+        """SELECT error_message FROM tools.mv_refresh_log
+           WHERE client_schema = 'client1' AND step_name = 'mv_customer_lifetime_value'"""
+    ).fetchone()
+    assert 'relation "gold_client1.mv_customer_lifetime_value" does not exist' in error
+    # The fix: put the view back, clear the red task.
+    conn.execute("ALTER MATERIALIZED VIEW gold_client1.mv_clv_moved RENAME TO mv_customer_lifetime_value")
+    assert clear_and_resume(dag, run.run_id, "refresh_views.mv_customer_lifetime_value").state == "success"
+    assert count(conn, cfg.gold_schema, "mv_customer_lifetime_value") > 0
