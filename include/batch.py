@@ -229,7 +229,7 @@ def _existing_batch(conn: psycopg.Connection, cfg: ClientConfig, mode: str, batc
     if batch_id is None:
         row = conn.execute(
             """SELECT batch_id FROM tools.batch WHERE client_schema = %s AND status = 'FAILED'
-               ORDER BY length(batch_id) DESC, batch_id DESC LIMIT 1""",
+               ORDER BY batch_id DESC LIMIT 1""",
             (cfg.client,),
         ).fetchone()
         if row is None:

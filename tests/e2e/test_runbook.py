@@ -17,6 +17,15 @@ from tests.e2e.airflow_runs import clear_and_resume
 from tests.e2e.test_pipeline import count
 
 
+def put_back_fixed(landing, tmp_path: Path, system: str, logical: str, batch_id: str) -> None:
+    """The operator's fix: a corrected file into incoming under the name the batch claimed."""
+    generate("client1", tmp_path / "clean", rows=300)
+    shutil.copy2(
+        tmp_path / "clean" / system / f"{logical}.csv",
+        landing.raw("client1", system, "incoming") / f"{logical}_{batch_id}.csv",
+    )
+
+
 def test_missing_file_the_sensor_times_out_then_deliver_and_clear_the_sensor(
     clients, conn, landing, tmp_path
 ) -> None:
@@ -63,11 +72,7 @@ def test_a_file_that_cannot_be_read_put_back_fixed_and_restart(clients, conn, la
     ).fetchone()
     assert error.startswith("LOC_A101_BATCH000001.csv: cannot be read as CSV:")
     # The fix: the corrected file goes back into incoming under its claimed name; restart.
-    generate("client1", tmp_path / "clean", rows=300)
-    shutil.copy2(
-        tmp_path / "clean" / "erp" / "LOC_A101.csv",
-        landing.raw("client1", "erp", "incoming") / failed_copy.name,
-    )
+    put_back_fixed(landing, tmp_path, "erp", "LOC_A101", "BATCH000001")
     assert dag.test(run_conf={"mode": "restart"}).state == "success"
     assert conn.execute("SELECT status FROM tools.batch WHERE client_schema = 'client1'").fetchone() == (
         "SUCCESS",
@@ -136,11 +141,7 @@ def test_too_many_rejected_rows_fix_the_file_and_restart(clients, conn, landing,
     assert "exceeds the limit of 5.0%; first: row 1 sls_quantity: not an integer: 'many'" in message
     assert (landing.data("client1", "crm", "failed") / "sales_details_BATCH000001.parquet").exists()
     # The fix: the corrected file goes back under its claimed name; restart.
-    generate("client1", tmp_path / "clean", rows=300)
-    shutil.copy2(
-        tmp_path / "clean" / "crm" / "sales_details.csv",
-        landing.raw("client1", "crm", "incoming") / "sales_details_BATCH000001.csv",
-    )
+    put_back_fixed(landing, tmp_path, "crm", "sales_details", "BATCH000001")
     assert dag.test(run_conf={"mode": "restart"}).state == "success"
     rejected = conn.execute(
         """SELECT count(*) FROM tools.rejected_rows
