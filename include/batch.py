@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
@@ -80,10 +80,12 @@ def open_batch(
     mode: str = "start",
     batch_id: str | None = None,
     run_is_active: Callable[[str], bool] = lambda run_id: True,
+    day: date | None = None,
 ) -> Batch:
     """The batch of this DAG run, opened as ``mode`` says.
 
-    - ``start``: a new batch id; claims the new files in incoming.
+    - ``start``: a new batch id; claims the new files in incoming (with ``day``, a
+      backfill's day: only the files stamped with that day, see ``delivery_date``).
     - ``restart``: an existing batch (``batch_id``, default the latest failed one) runs
       again from its claimed raw files, wherever they are; a fixed file put back into
       incoming under its claimed name (``cust_info_BATCH000003.csv``) wins.
@@ -102,6 +104,10 @@ def open_batch(
             f"mode start opens a new batch: leave batch_id empty, or use restart or "
             f"reprocessing to run {batch_id} again"
         )
+    if day is not None and mode != "start":
+        raise BatchError(
+            f"a backfill run takes the deliveries of its day: mode {mode} is for a manual trigger"
+        )
     landing.ensure(cfg)
     with conn.transaction():
         _lock_client(conn, cfg.client)
@@ -115,11 +121,14 @@ def open_batch(
             log.info("DAG run %s already owns %s (%s): reusing it", dag_run_id, batch_id, mode)
             files = _batch_files(conn, cfg, landing, batch_id, mode)
         elif mode == "start":
-            missing = landing.missing_required(cfg)
+            missing = landing.missing_required(cfg, day)
             if missing:
-                raise BatchError(f"{cfg.client}: required file(s) missing in incoming: {', '.join(missing)}")
-            batch_id = _allocate(conn, cfg)
-            files = {f.name: _claim(cfg, landing, system.name, f, batch_id) for system, f in cfg.files}
+                stamped = f" stamped {day:%Y%m%d}" if day else ""
+                raise BatchError(
+                    f"{cfg.client}: required file(s){stamped} missing in incoming: {', '.join(missing)}"
+                )
+            batch_id = _allocate(conn, cfg, day)
+            files = {f.name: _claim(cfg, landing, system.name, f, batch_id, day) for system, f in cfg.files}
         else:
             batch_id = _existing_batch(conn, cfg, mode, batch_id)
             files = _batch_files(conn, cfg, landing, batch_id, mode)
@@ -141,7 +150,7 @@ def open_batch(
                 (cfg.client, dag_run_id, batch_id, mode),
             )
             log.info("%s %s for %s (DAG run %s)", mode, batch_id, cfg.client, dag_run_id)
-        path = _write_manifest(landing, _manifest(cfg, batch_id, dag_run_id, mode, files))
+        path = _write_manifest(landing, _manifest(conn, cfg, batch_id, dag_run_id, mode, files))
         conn.execute(
             "UPDATE tools.batch SET manifest_path = %s WHERE client_schema = %s AND batch_id = %s",
             (str(path), cfg.client, batch_id),
@@ -162,21 +171,60 @@ def open_batch(
     return Batch(cfg.client, batch_id, str(path), files, mode)
 
 
-def _check_lease(
+def _busy_with(
     conn: psycopg.Connection, client: str, dag_run_id: str, run_is_active: Callable[[str], bool]
-) -> None:
+) -> str | None:
+    """What another, still active DAG run holding the client's lease is doing, else None
+    (a lease whose run is no longer active is free to take over)."""
     held = conn.execute(
         "SELECT dag_run_id, batch_id FROM tools.client_lease WHERE client_schema = %s", (client,)
     ).fetchone()
     if held is None or held[0] == dag_run_id:
-        return
+        return None
     holder, held_batch = held
     if run_is_active(holder):
-        raise BatchError(
-            f"{client} is busy: DAG run {holder} is still working on {held_batch}; "
-            "this run stops here, trigger it again once that run has finished"
-        )
+        return f"DAG run {holder} is still working on {held_batch or 'its files (batch not open yet)'}"
     log.warning("taking over %s's lease from DAG run %s, which is no longer active", client, holder)
+    return None
+
+
+def _check_lease(
+    conn: psycopg.Connection, client: str, dag_run_id: str, run_is_active: Callable[[str], bool]
+) -> None:
+    busy = _busy_with(conn, client, dag_run_id, run_is_active)
+    if busy:
+        raise BatchError(
+            f"{client} is busy: {busy}; this run stops here, trigger it again once that run has finished"
+        )
+
+
+def reserve_client(
+    conn: psycopg.Connection, client: str, dag_run_id: str, run_is_active: Callable[[str], bool]
+) -> str | None:
+    """Take the client's lease for this DAG run before it opens its batch (what the
+    sensor does once the files are there), so runs that start together queue up instead
+    of failing. Returns None when this run holds the lease, else why it must wait."""
+    with conn.transaction():
+        _lock_client(conn, client)
+        busy = _busy_with(conn, client, dag_run_id, run_is_active)
+        if busy:
+            return f"{client} is busy: {busy}"
+        conn.execute(
+            """INSERT INTO tools.client_lease (client_schema, dag_run_id, batch_id) VALUES (%s, %s, NULL)
+               ON CONFLICT (client_schema) DO UPDATE SET dag_run_id = EXCLUDED.dag_run_id,
+                   batch_id = NULL, acquired_at = now()
+               WHERE tools.client_lease.dag_run_id <> EXCLUDED.dag_run_id""",
+            (client, dag_run_id),
+        )
+    return None
+
+
+def release_client(conn: psycopg.Connection, client: str, dag_run_id: str | None) -> None:
+    """Give the client's lease back (a run without an id releases whatever holds it)."""
+    conn.execute(
+        "DELETE FROM tools.client_lease WHERE client_schema = %s AND (dag_run_id = %s OR %s::text IS NULL)",
+        (client, dag_run_id, dag_run_id),
+    )
 
 
 def batch_of_run(conn: psycopg.Connection, client: str, dag_run_id: str) -> str | None:
@@ -188,7 +236,7 @@ def batch_of_run(conn: psycopg.Connection, client: str, dag_run_id: str) -> str 
     return row[0] if row else None
 
 
-def _allocate(conn: psycopg.Connection, cfg: ClientConfig) -> str:
+def _allocate(conn: psycopg.Connection, cfg: ClientConfig, day: date | None = None) -> str:
     (number,) = conn.execute(
         """UPDATE tools.client_reference SET last_batch_id = last_batch_id + 1
            WHERE client_schema = %s RETURNING last_batch_id""",
@@ -196,9 +244,9 @@ def _allocate(conn: psycopg.Connection, cfg: ClientConfig) -> str:
     ).fetchone()
     batch_id = format_batch_id(number)
     conn.execute(
-        """INSERT INTO tools.batch (client_schema, batch_id, mode, config_version)
-           VALUES (%s, %s, 'start', %s)""",
-        (cfg.client, batch_id, cfg.config_version),
+        """INSERT INTO tools.batch (client_schema, batch_id, mode, config_version, delivery_date)
+           VALUES (%s, %s, 'start', %s, %s)""",
+        (cfg.client, batch_id, cfg.config_version, day),
     )
     return batch_id
 
@@ -280,9 +328,11 @@ def _files_with_parquet(
     return files
 
 
-def _claim(cfg: ClientConfig, landing: Landing, system: str, f: SourceFile, batch_id: str) -> str | None:
-    """Claim the first unclaimed delivery of a logical file for a new batch."""
-    candidates = landing.unclaimed(cfg, system, f)
+def _claim(
+    cfg: ClientConfig, landing: Landing, system: str, f: SourceFile, batch_id: str, day: date | None
+) -> str | None:
+    """Claim the first unclaimed delivery of a logical file (stamped ``day``, if given)."""
+    candidates = landing.unclaimed(cfg, system, f, day)
     if not candidates:
         return None
     chosen = candidates[0]
@@ -312,12 +362,19 @@ def _already_claimed(cfg: ClientConfig, landing: Landing, system: str, f, batch_
     return None
 
 
-def _manifest(cfg: ClientConfig, batch_id: str, dag_run_id: str, mode: str, files: dict) -> dict:
+def _manifest(
+    conn: psycopg.Connection, cfg: ClientConfig, batch_id: str, dag_run_id: str, mode: str, files: dict
+) -> dict:
+    (day,) = conn.execute(
+        "SELECT delivery_date FROM tools.batch WHERE client_schema = %s AND batch_id = %s",
+        (cfg.client, batch_id),
+    ).fetchone()
     return {
         "client_schema": cfg.client,
         "batch_id": batch_id,
         "dag_run_id": dag_run_id,
         "mode": mode,
+        "delivery_date": day.isoformat() if day else None,  # set for a backfill's batch
         "config_version": cfg.config_version,
         "status": "RUNNING",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -380,9 +437,6 @@ def close_batch(
            WHERE client_schema = %s AND batch_id = %s""",
         (status, message, str(final), cfg.client, batch_id),
     )
-    conn.execute(  # the client is free again (a run without an id releases whatever holds it)
-        "DELETE FROM tools.client_lease WHERE client_schema = %s AND (dag_run_id = %s OR %s::text IS NULL)",
-        (cfg.client, dag_run_id, dag_run_id),
-    )
+    release_client(conn, cfg.client, dag_run_id)  # the client is free again
     log.info("closed %s %s as %s (manifest %s)", cfg.client, batch_id, status, final)
     return status

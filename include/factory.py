@@ -19,7 +19,7 @@ from airflow.sdk import DAG, Asset, Param, TaskGroup, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.config import RUN_MODES, ClientConfig, SqlStep, load_clients
-from include.operators import IncomingFilesSensor, WarehouseSQLOperator
+from include.operators import IncomingFilesSensor, WarehouseSQLOperator, run_context
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +31,8 @@ def _call(step: str, *args: object) -> object:
     """
     from include import pipeline
 
-    ti = get_current_context()["ti"]
-
-    def run_is_active(run_id: str) -> bool:
-        try:
-            state = ti.get_dagrun_state(dag_id=ti.dag_id, run_id=run_id)
-        except Exception:  # the run is gone (deleted): nothing is active
-            return False
-        return str(getattr(state, "value", state)) in ("running", "queued")
-
-    run = pipeline.RunContext(
-        dag_run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number, run_is_active=run_is_active
-    )
     try:
-        return getattr(pipeline, step)(*args, run)
+        return getattr(pipeline, step)(*args, run_context(get_current_context()))
     except pipeline.Skip as exc:
         raise AirflowSkipException(str(exc)) from exc
     except pipeline.FailFast as exc:
@@ -178,7 +166,9 @@ def build_dag(cfg: ClientConfig) -> DAG:
             client=cfg.client,
             poke_interval=cfg.sensor.poke_interval_seconds,
             timeout=cfg.sensor.timeout_seconds,
-            retries=0,
+            # Retries as the other tasks: a timeout fails at once anyway, and a retry covers
+            # Airflow's reschedule race (apache/airflow#71172: a poke's late "success" seen
+            # after the next poke was queued fails the sensor).
         )
         batch = open_batch_task(cfg.client)
         wait >> batch
@@ -200,7 +190,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
                     step=step.name,
                     target=f"{schema}.{step.table}",
                     sql_file=step.sql,
-                    trigger_rule="none_failed",
+                    trigger_rule="none_failed_min_one_success",  # skipped when nothing loaded
                 )
 
             return make
@@ -219,7 +209,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
                     step=view,
                     target=f"{cfg.gold_schema}.{view}",
                     sql=f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{view}"',
-                    trigger_rule="none_failed",
+                    trigger_rule="none_failed_min_one_success",  # skipped when nothing loaded
                 )
                 if previous is not None:
                     previous >> refresh

@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from include.config import ClientConfig, SourceFile
@@ -28,6 +29,7 @@ RAW_STATES = ("incoming", "success", "archive", "failed")
 DATA_STATES = ("incoming", "archive", "failed")
 MANIFEST_STATES = ("incoming", "success", "failed", "archive")
 CLAIMED = re.compile(r"_(BATCH\d{6,})(\.[^.]*)?$")
+DATE_STAMP = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / ".local" / "landing"
 
 
@@ -72,6 +74,17 @@ def unclaimed_name(file_name: str) -> str:
     return CLAIMED.sub(lambda m: m.group(2) or "", file_name)
 
 
+def delivery_date(file_name: str) -> date | None:
+    """The day a file was delivered for: the last ``YYYYMMDD`` stamp in its name that is a
+    real date (``sales_details_20260105.csv`` -> 2026-01-05), else None (undated)."""
+    for year, month, day in reversed(DATE_STAMP.findall(unclaimed_name(file_name))):
+        try:
+            return date(int(year), int(month), int(day))
+        except ValueError:
+            continue
+    return None
+
+
 def parquet_name(physical_file_name: str) -> str:
     stem, dot, _ = physical_file_name.rpartition(".")
     return f"{stem if dot else physical_file_name}.parquet"
@@ -108,8 +121,9 @@ class Landing:
             self.batch_info(cfg.client, state).mkdir(parents=True, exist_ok=True)
 
     # -------------------------------------------------------------- finding files
-    def unclaimed(self, cfg: ClientConfig, system: str, f: SourceFile) -> list[Path]:
-        """Files in incoming that match the logical file and no batch has claimed yet."""
+    def unclaimed(self, cfg: ClientConfig, system: str, f: SourceFile, day: date | None = None) -> list[Path]:
+        """Files in incoming that match the logical file and no batch has claimed yet;
+        with ``day``, only those stamped with that day (see ``delivery_date``)."""
         folder = self.raw(cfg.client, system, "incoming")
         if not folder.is_dir():
             return []
@@ -121,14 +135,22 @@ class Landing:
             and not p.name.startswith(".")
             and claimed_batch(p.name) is None
             and f.matches(p.name)
+            and (day is None or delivery_date(p.name) == day)
         )
 
-    def missing_required(self, cfg: ClientConfig) -> list[str]:
-        """``system/file`` of each required logical file with nothing in incoming."""
+    def missing_required(self, cfg: ClientConfig, day: date | None = None) -> list[str]:
+        """``system/file`` of each required logical file with nothing in incoming (for
+        ``day``: nothing stamped with that day)."""
         return [
             f"{system.name}/{f.name}"
             for system, f in cfg.files
-            if f.required and not self.unclaimed(cfg, system.name, f)
+            if f.required and not self.unclaimed(cfg, system.name, f, day)
+        ]
+
+    def delivered_on(self, cfg: ClientConfig, day: date) -> list[str]:
+        """``system/file`` of each logical file with an unclaimed delivery stamped ``day``."""
+        return [
+            f"{system.name}/{f.name}" for system, f in cfg.files if self.unclaimed(cfg, system.name, f, day)
         ]
 
     def locate(self, base: Path, name: str, states: tuple[str, ...]) -> Path | None:

@@ -12,11 +12,40 @@ from include.config import WAREHOUSE_CONN_ID
 BATCH_ID_XCOM = "{{ ti.xcom_pull(task_ids='open_batch', key='batch_id') }}"
 
 
+def run_context(context: Any) -> Any:
+    """The pipeline's ``RunContext`` for the running task: who runs, how to ask Airflow
+    whether another run is active, and the day a backfill run is for."""
+    from include.pipeline import RunContext
+
+    ti, dag_run = context["ti"], context["dag_run"]
+
+    def run_is_active(run_id: str) -> bool:
+        try:
+            state = ti.get_dagrun_state(dag_id=ti.dag_id, run_id=run_id)
+        except Exception:  # the run is gone (deleted): nothing is active
+            return False
+        return str(getattr(state, "value", state)) in ("running", "queued")
+
+    run_type = getattr(dag_run, "run_type", None)
+    backfill = getattr(run_type, "value", run_type) == "backfill"  # DagRunType.BACKFILL_JOB
+    logical_date = getattr(dag_run, "logical_date", None)
+    return RunContext(
+        dag_run_id=ti.run_id,
+        task_id=ti.task_id,
+        try_number=ti.try_number,
+        run_is_active=run_is_active,
+        backfill_day=logical_date.date() if backfill and logical_date else None,
+    )
+
+
 class IncomingFilesSensor(BaseSensorOperator):
-    """Waits until every required file of the client is in its incoming folder.
+    """Waits until the run can open its batch: its files are in incoming and no other
+    run of the client is active; then reserves the client for this run.
 
     Runs in reschedule mode: no worker slot is held between pokes. Runs that do not
-    claim new files (restart / reprocessing) pass at once.
+    claim new files (restart, reprocessing, a cleared run that already opened its batch)
+    only wait for the client. A backfill run takes the files stamped with its day and is
+    skipped at once when there are none (``include.pipeline.files_ready``).
     """
 
     ui_color = "#e8f4fd"
@@ -27,36 +56,21 @@ class IncomingFilesSensor(BaseSensorOperator):
         self.client = client
 
     def poke(self, context: Any) -> bool:
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from include.config import config_for
-        from include.landing import Landing
+        from include import pipeline
 
-        if str(getattr(context["dag_run"], "run_type", "")).endswith("backfill"):
-            raise AirflowFailException(
-                f"{self.client}: backfills are not supported yet for file-driven clients; "
-                "deliver the day's files and trigger the DAG with mode start"
+        try:
+            waiting = pipeline.files_ready(
+                self.client, context["params"].get("mode", "start"), run_context(context)
             )
-        if context["params"].get("mode", "start") != "start":
-            self.log.info("mode %s: no new files needed", context["params"]["mode"])
-            return True
-        if self._run_owns_a_batch(context["ti"].run_id):
-            self.log.info("this DAG run already opened its batch: no new files needed")
-            return True
-        missing = Landing.from_env().missing_required(config_for(self.client))
-        if missing:
-            self.log.info("still waiting for: %s", ", ".join(missing))
-        return not missing
-
-    def _run_owns_a_batch(self, run_id: str) -> bool:
-        """A cleared run that already opened its batch must not wait for new files."""
-        from include.batch import batch_of_run
-        from include.warehouse import connect
-
-        with connect() as conn:
-            if not conn.execute("SELECT to_regclass('tools.batch_run') IS NOT NULL").fetchone()[0]:
-                return False
-            return batch_of_run(conn, self.client, run_id) is not None
+        except pipeline.Skip as exc:
+            raise AirflowSkipException(str(exc)) from exc
+        except pipeline.FailFast as exc:
+            raise AirflowFailException(str(exc)) from exc
+        if waiting:
+            self.log.info("%s", waiting)
+        return waiting is None
 
 
 class WarehouseSQLOperator(SQLExecuteQueryOperator):

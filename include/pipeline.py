@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from include import audit
 from include import batch as batches
@@ -37,13 +38,56 @@ class Skip(RuntimeError):
 
 @dataclass(frozen=True)
 class RunContext:
-    """Who is running: the DAG run and the task attempt, for the audit rows; and how to
-    ask Airflow whether another DAG run of the client is still active."""
+    """Who is running: the DAG run and the task attempt, for the audit rows; how to ask
+    Airflow whether another DAG run of the client is still active; and, for a backfill
+    run, the day it backfills."""
 
     dag_run_id: str
     task_id: str
     try_number: int = 1
     run_is_active: Callable[[str], bool] = lambda run_id: True
+    backfill_day: date | None = None
+
+
+def files_ready(client: str, mode: str, run: RunContext) -> str | None:
+    """Whether this run can open its batch now: None when it can (the client is then
+    reserved for it), else what it waits for.
+
+    A live ``start`` run waits for every required file in incoming. A backfill run takes
+    the deliveries stamped with its day: with none, there is nothing to backfill and the
+    run is skipped (Skip); with only part of them, it fails (FailFast) rather than wait
+    for a past day. Runs on an existing batch (restart, reprocessing, a cleared run that
+    already opened its batch) need no new files. All of them wait while another active
+    run of the client holds it.
+    """
+    cfg, landing = config_for(client), Landing.from_env()
+    day = run.backfill_day
+    if day is not None and mode != "start":
+        raise FailFast(
+            f"{client}: a backfill run takes the deliveries of its day; mode {mode} is for a manual trigger"
+        )
+    with connect() as conn:
+        conn.autocommit = True
+        try:
+            migrate(conn, [cfg])
+        except MigrationError as exc:
+            raise FailFast(str(exc)) from exc
+        new_files = mode == "start" and batches.batch_of_run(conn, client, run.dag_run_id) is None
+        if new_files and day is not None:
+            stamp = f"{day:%Y%m%d}"
+            if not landing.delivered_on(cfg, day):
+                raise Skip(f"{client}: nothing delivered for {day} (no file stamped {stamp} in incoming)")
+            missing = landing.missing_required(cfg, day)
+            if missing:
+                raise FailFast(
+                    f"{client}: the delivery of {day} is incomplete: no {', '.join(missing)} stamped "
+                    f"{stamp} in incoming; put it there and clear wait_for_files"
+                )
+        elif new_files:
+            missing = landing.missing_required(cfg)
+            if missing:
+                return f"still waiting for: {', '.join(missing)}"
+        return batches.reserve_client(conn, client, run.dag_run_id, run.run_is_active)
 
 
 def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) -> dict:
@@ -57,7 +101,7 @@ def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) ->
         with audit.job(conn, client, None, run.dag_run_id, run.task_id, run.try_number) as job:
             try:
                 opened = batches.open_batch(
-                    conn, cfg, landing, run.dag_run_id, mode, batch_id, run.run_is_active
+                    conn, cfg, landing, run.dag_run_id, mode, batch_id, run.run_is_active, run.backfill_day
                 )
             except (batches.BatchError, UnsafePathError) as exc:
                 raise FailFast(str(exc)) from exc
@@ -238,6 +282,9 @@ def close_batch(client: str, batch: dict | None, failed_tasks: list[str], run: R
         conn.autocommit = True
         batch_id = batch["batch_id"] if batch else batches.batch_of_run(conn, client, run.dag_run_id)
         if batch_id is None:
+            batches.release_client(conn, client, run.dag_run_id)  # if its sensor had reserved it
+            if not failed_tasks:  # e.g. a backfill day with nothing delivered
+                raise Skip(f"{client}: no batch was opened in this run: nothing to close")
             raise FailFast(f"{client}: no batch was opened in this run; failed: {', '.join(failed_tasks)}")
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             status = batches.close_batch(conn, cfg, landing, batch_id, failed_tasks, run.dag_run_id)

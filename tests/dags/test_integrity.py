@@ -42,8 +42,7 @@ def test_house_rules(dagbag: DagBag, clients: dict, client: str) -> None:
     assert dag.params["mode"] == "start"
     assert dag.params.get_param("mode").schema["enum"] == ["start", "restart", "reprocessing"]
     for task in dag.tasks:
-        if task.task_id != "wait_for_files":
-            assert task.retries == cfg.retries, task.task_id
+        assert task.retries == cfg.retries, task.task_id
     assert dag.get_task("wait_for_files").mode == "reschedule"
     assert dag.get_task("close_batch").trigger_rule == "all_done"
 
@@ -117,16 +116,3 @@ def test_a_broken_config_is_an_import_error_and_the_others_still_load(
     (path, message), *others = bag.import_errors.items()
     assert not others and path.endswith("client_config_errors.py")
     assert "client9.yaml: sources.0.files.0.columns.0.type: Input should be" in message
-
-
-def test_a_backfill_run_fails_at_once_with_a_reason() -> None:
-    from types import SimpleNamespace
-
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from include.operators import IncomingFilesSensor
-
-    sensor = IncomingFilesSensor(task_id="wait_for_files", client="client1")
-    context = {"params": {"mode": "start"}, "dag_run": SimpleNamespace(run_type="backfill")}
-    with pytest.raises(AirflowFailException, match="client1: backfills are not supported yet"):
-        sensor.poke(context)

@@ -21,6 +21,7 @@ MANIFEST_KEYS = {
     "batch_id",
     "dag_run_id",
     "mode",
+    "delivery_date",
     "config_version",
     "status",
     "created_at",
