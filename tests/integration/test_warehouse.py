@@ -81,6 +81,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
     assert applied == [
         "tools/V001__tools.sql",
         "tools/V002__client_lease.sql",
+        "tools/V003__schema_registry.sql",
         "client1/V001__silver_gold.sql",
         "client2/V001__silver_gold.sql",
     ]
@@ -92,9 +93,10 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("client2", 1, "silver_gold", 16),
         ("tools", 1, "tools", 16),
         ("tools", 2, "client_lease", 16),
+        ("tools", 3, "schema_registry", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 4
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 5
     schemas = {
         s
         for (s,) in fresh_conn.execute(
