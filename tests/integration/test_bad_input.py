@@ -718,3 +718,63 @@ def test_a_huge_bad_file_keeps_the_first_dead_letters_and_counts_the_rest(
     assert (landing.data(CLIENT, "crm", "failed") / "people_BATCH000001.parquet").exists()
     assert where(landing, "crm", "people_BATCH000001.csv") == ["failed"]
     assert bronze(conn, "people", "id") == []
+
+
+# ---------------------------------------------------------------------------- schema registry and drift
+def registry(conn) -> list[tuple]:
+    return conn.execute(
+        """SELECT version, columns, config_version FROM tools.schema_registry
+           WHERE client_schema = %s AND logical_source_file = 'people' ORDER BY version""",
+        (CLIENT,),
+    ).fetchall()
+
+
+def test_the_schema_registry_versions_each_change_of_the_columns(cfg, conn, landing, tmp_path) -> None:
+    deliver(landing, "crm", "people.csv", GOOD)
+    run_batch(conn, "people")
+    (first,) = registry(conn)
+    assert first[0] == 1 and first[2] == cfg.config_version
+    assert first[1][0] == {"source": "id", "target": "id", "type": "integer", "required": True}
+    # The same columns again (another setting changed): no new version.
+    write_config(tmp_path / "clients", reject_policy={"max_ratio": 0.4})
+    deliver(landing, "crm", "people_20260102.csv", GOOD + b"4,Dan,4,\n")
+    run_batch(conn, "people")
+    assert [v for v, _, _ in registry(conn)] == [1]
+    # A retyped column: version 2, and the drift log names the version a file was checked against.
+    columns = CONFIG["sources"][0]["files"][0]["columns"]
+    write_config(
+        tmp_path / "clients", columns=[*columns[:2], {"source": "amount", "type": "text"}, columns[3]]
+    )
+    deliver(landing, "crm", "people_20260103.csv", b"id,name,amount,born,note\n1,Ann,1,,x\n")
+    run_batch(conn, "people")
+    assert [(v, c[2]["type"]) for v, c, _ in registry(conn)] == [(1, "numeric"), (2, "text")]
+    assert [(v, action) for v, _, _, _, _, action, _ in drift_log(conn)] == [(2, "ACCEPTED")]
+
+
+def test_drift_policy_fail_refuses_an_added_column(cfg, conn, landing, tmp_path) -> None:
+    write_config(tmp_path / "clients", schema_drift="fail")
+    deliver(landing, "crm", "people.csv", b"id,name,amount,born,note\n1,Ann,1,,hello\n")
+    out = run_batch(conn, "people")
+    message = "people_BATCH000001.parquet: column(s) added: note (schema_drift: fail)"
+    assert_mapping_failed(conn, landing, out, message)
+    assert drift_log(conn) == [(1, "fail", ["note"], [], [], "FAILED", message)]
+
+
+def test_a_retyped_column_fails_under_either_policy(cfg, conn, landing) -> None:
+    # amount is registered numeric; this delivery holds status words in it, every row.
+    rows = b"".join(b"%d,n%d,%s,2024-01-01\n" % (i, i, w) for i, w in enumerate([b"paid", b"open"] * 6, 1))
+    deliver(landing, "crm", "people.csv", HEADER + rows)
+    out = run_batch(conn, "people")
+    message = "people_BATCH000001.parquet: column(s) retyped: amount (numeric -> text, e.g. 'paid', 'open')"
+    assert_mapping_failed(conn, landing, out, message)
+    retyped = [{"column": "amount", "registered": "numeric", "delivered": "text", "sample": ["paid", "open"]}]
+    assert drift_log(conn) == [(1, "accept_additive", [], [], retyped, "FAILED", message)]
+
+
+def test_a_few_bad_values_are_rows_to_reject_not_a_retyped_column(cfg, conn, landing) -> None:
+    rows = b"".join(b"%d,n,%s,\n" % (i, b"x" if i == 3 else b"%d" % i) for i in range(1, 13))
+    deliver(landing, "crm", "people.csv", HEADER + rows)
+    out = run_batch(conn, "people")
+    assert (out.failed_task, out.status) == (None, "SUCCESS")
+    assert drift_log(conn) == []
+    assert rejected(conn) == [("people", 3, "amount", "amount: not a number: 'x'")]
