@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import psycopg
 
-from include.validation import Reject
+from include.validation import MappingResult, Reject
 
 FILE_AUDIT_FIELDS = {
     "source_system",
@@ -24,6 +24,7 @@ FILE_AUDIT_FIELDS = {
     "rejected_rows",
     "loaded_rows",
     "error_message",
+    "file_sha256",
 }
 
 
@@ -186,3 +187,61 @@ def rejected_row_numbers(conn: psycopg.Connection, client: str, batch_id: str, l
         (client, batch_id, logical),
     )
     return {n for (n,) in rows}
+
+
+def same_content_loaded(
+    conn: psycopg.Connection, client: str, batch_id: str, logical: str, sha256: str
+) -> tuple[str, str] | None:
+    """(batch, file name) of another batch that loaded a file of this content, if any."""
+    row = conn.execute(
+        """SELECT batch_id, physical_file_name FROM tools.file_audit_log
+           WHERE client_schema = %s AND logical_source_file = %s AND file_sha256 = %s
+             AND batch_id <> %s AND load_status = 'SUCCESS'
+           ORDER BY batch_id LIMIT 1""",
+        (client, logical, sha256, batch_id),
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def schema_version(conn: psycopg.Connection, client: str, logical: str) -> int:
+    """The latest registered schema version of a logical file (0: never registered)."""
+    (version,) = conn.execute(
+        """SELECT coalesce(max(version), 0) FROM tools.schema_registry
+           WHERE client_schema = %s AND logical_source_file = %s""",
+        (client, logical),
+    ).fetchone()
+    return version
+
+
+def drift_log(
+    conn: psycopg.Connection,
+    client: str,
+    batch_id: str,
+    logical: str,
+    physical: str | None,
+    version: int,
+    policy: str,
+    result: MappingResult,
+    action: str,
+    message: str,
+) -> None:
+    """One tools.schema_drift_log row: what drifted in the delivered file, and the outcome."""
+    conn.execute(
+        """INSERT INTO tools.schema_drift_log
+               (client_schema, batch_id, logical_source_file, physical_file_name, schema_version,
+                policy, added_columns, missing_columns, retyped_columns, action, message)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (
+            client,
+            batch_id,
+            logical,
+            physical,
+            version,
+            policy,
+            result.extra,
+            result.missing,
+            json.dumps([asdict(r) for r in result.retyped], ensure_ascii=False),
+            action,
+            message,
+        ),
+    )

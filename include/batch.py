@@ -276,7 +276,7 @@ def _existing_batch(conn: psycopg.Connection, cfg: ClientConfig, mode: str, batc
     verb = {"restart": "restart", "reprocessing": "reprocess"}[mode]
     if batch_id is None:
         row = conn.execute(
-            """SELECT batch_id FROM tools.batch WHERE client_schema = %s AND status = 'FAILED'
+            """SELECT batch_id FROM tools.batch WHERE client_schema = %s AND status IN ('FAILED', 'PARTIAL')
                ORDER BY batch_id DESC LIMIT 1""",
             (cfg.client,),
         ).fetchone()
@@ -397,6 +397,30 @@ def _manifest(
     }
 
 
+def batch_outcome(
+    cfg: ClientConfig, failed_tasks: list[str], errors: dict[str, str | None]
+) -> tuple[str, str | None]:
+    """(status, message) of a batch from the tasks that failed.
+
+    - ``SUCCESS``: no task failed.
+    - ``PARTIAL``: only tasks of optional files failed (each such file failed alone, on
+      the failed side); every other file and every SQL step completed.
+    - ``FAILED``: anything else: a required file failed, or a SQL step, or the batch
+      could not be opened.
+    ``errors`` maps logical files to their audit error message, quoted for PARTIAL.
+    """
+    if not failed_tasks:
+        return "SUCCESS", None
+    files = {f.name: f for _, f in cfg.files}
+    failed_files = sorted({t.split(".", 1)[0] for t in failed_tasks if t.split(".", 1)[0] in files})
+    others = [t for t in failed_tasks if t.split(".", 1)[0] not in files]
+    tasks = f"failed tasks: {', '.join(failed_tasks)}"
+    if failed_files and not others and not any(files[n].required for n in failed_files):
+        reasons = "; ".join(f"{n}: {errors.get(n) or 'see its tasks'}" for n in failed_files)
+        return "PARTIAL", f"optional file(s) failed, the rest of the batch loaded: {reasons}; {tasks}"
+    return "FAILED", tasks
+
+
 def close_batch(
     conn: psycopg.Connection,
     cfg: ClientConfig,
@@ -404,30 +428,37 @@ def close_batch(
     batch_id: str,
     failed_tasks: list[str],
     dag_run_id: str | None = None,
-) -> str:
-    """Record the batch's final status and move its files and manifest accordingly."""
+    with_message: bool = False,
+) -> str | tuple[str, str | None]:
+    """Record the batch's final status and move its files and manifest accordingly.
 
-    status = "FAILED" if failed_tasks else "SUCCESS"
-    message = f"failed tasks: {', '.join(failed_tasks)}" if failed_tasks else None
+    SUCCESS archives every raw file of the batch; PARTIAL archives the files that loaded
+    and leaves the failed ones in ``failed``; FAILED moves nothing, so the batch can be
+    restarted. The manifest goes to ``success`` or (PARTIAL, FAILED) to ``failed``.
+    Returns the status (and its message with ``with_message``).
+    """
     audit_rows = {
-        logical: (convert, load, loaded, rejected)
-        for logical, convert, load, loaded, rejected in conn.execute(
-            """SELECT logical_source_file, convert_status, load_status, loaded_rows, rejected_rows
+        logical: (convert, load, loaded, rejected, error)
+        for logical, convert, load, loaded, rejected, error in conn.execute(
+            """SELECT logical_source_file, convert_status, load_status, loaded_rows, rejected_rows,
+                      error_message
                FROM tools.file_audit_log WHERE client_schema = %s AND batch_id = %s""",
             (cfg.client, batch_id),
         )
     }
+    status, message = batch_outcome(cfg, failed_tasks, {k: v[4] for k, v in audit_rows.items()})
     path = landing.locate_manifest(cfg.client, batch_id)
     if path is None:
         raise BatchError(f"{cfg.client} {batch_id}: manifest not found under {landing.root}")
     manifest = json.loads(path.read_text(encoding="utf-8"))
     for entry in manifest["files"]:
-        convert, load, loaded, rejected = audit_rows.get(entry["logical_source_file"], (None,) * 4)
+        convert, load, loaded, rejected, _ = audit_rows.get(entry["logical_source_file"], (None,) * 5)
         entry.update(convert_status=convert, load_status=load, loaded_rows=loaded, rejected_rows=rejected)
         physical = entry["physical_file_name"]
-        if status == "SUCCESS" and physical:
+        archive = status == "SUCCESS" or (status == "PARTIAL" and load == "SUCCESS")
+        if archive and physical:
             raw = landing.locate_raw(cfg.client, entry["source_system"], physical)
-            if raw is not None and raw.parent.name in ("incoming", "success"):
+            if raw is not None and raw.parent.name in ("incoming", "success", "failed"):
                 move(raw, landing.raw(cfg.client, entry["source_system"], "archive"))
     manifest.update(status=status, message=message, closed_at=datetime.now(UTC).isoformat(timespec="seconds"))
     write_json_atomic(path, manifest)
@@ -437,6 +468,11 @@ def close_batch(
            WHERE client_schema = %s AND batch_id = %s""",
         (status, message, str(final), cfg.client, batch_id),
     )
+    conn.execute(
+        """UPDATE tools.batch_run SET status = %s, message = %s, ended_at = now()
+           WHERE client_schema = %s AND dag_run_id = %s""",
+        (status, message, cfg.client, dag_run_id),
+    )
     release_client(conn, cfg.client, dag_run_id)  # the client is free again
     log.info("closed %s %s as %s (manifest %s)", cfg.client, batch_id, status, final)
-    return status
+    return (status, message) if with_message else status

@@ -36,8 +36,9 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from include.config import ClientConfig, SourceFile
+from include.convert import ROW_NUMBER_COLUMN
 from include.progress import Progress
-from include.validation import NotTypable, check_values, pg_type, pg_values
+from include.validation import NotTypable, check_values, has_row_numbers, pg_type, pg_values, row_numbers
 from include.warehouse import ident
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,12 @@ def _good_batches(
     """(rows not rejected, their source row numbers), batch by batch."""
     offset = 0
     sources = [c.source for c in spec.columns]
-    for batch in pq.ParquetFile(parquet).iter_batches(batch_size=batch_rows, columns=sources):
+    file = pq.ParquetFile(parquet)
+    numbered = has_row_numbers(file.schema_arrow)
+    columns = [*sources, ROW_NUMBER_COLUMN] if numbered else sources
+    for batch in file.iter_batches(batch_size=batch_rows, columns=columns):
         n = batch.num_rows
-        numbers = np.arange(offset + 1, offset + n + 1, dtype=np.int64)
+        numbers = row_numbers(batch, offset + 1, numbered)
         offset += n
         if len(skip):
             keep = ~np.isin(numbers, skip)

@@ -31,6 +31,9 @@ RUN_MODES = ("start", "restart", "reprocessing")
 # A SQL identifier we are willing to create from config: lower case, no quoting tricks.
 Identifier = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,47}$")]
 ColumnType = Literal["text", "integer", "numeric", "date", "timestamp", "boolean"]
+# What a file whose columns drifted from its registered schema does: fail, or accept
+# added columns (a missing or retyped column always fails the file).
+SchemaDrift = Literal["fail", "accept_additive"]
 
 # PostgreSQL type of each config column type, as created in bronze.
 PG_TYPES: dict[str, str] = {
@@ -84,6 +87,8 @@ class RejectPolicy(_Model):
 
     max_rows: int | None = Field(default=None, ge=0)
     max_ratio: float = Field(default=0.05, ge=0, le=1)
+    # Dead letters kept per file (the first ones); the rest are counted, not stored.
+    keep_dead_letters: int = Field(default=1000, ge=1)
 
 
 class Reader(_Model):
@@ -103,6 +108,7 @@ class SourceFile(_Model):
     required: bool = True
     key_columns: list[Identifier] = []
     reject_policy: RejectPolicy = RejectPolicy()
+    schema_drift: SchemaDrift | None = None  # None: the client's schema_drift
     columns: list[Column] = Field(min_length=1)
 
     @field_validator("pattern")
@@ -180,6 +186,7 @@ class ClientConfig(_Model):
     silver: list[SqlStep] = []
     gold: list[SqlStep] = []
     views: list[Identifier] = []  # materialized views in the gold schema, refreshed in order
+    schema_drift: SchemaDrift = "accept_additive"  # a file's own schema_drift wins
 
     # Filled by the loader, not by the file.
     config_file: str = ""
@@ -253,6 +260,10 @@ class ClientConfig(_Model):
             if f.name == logical_name:
                 return system, f
         raise KeyError(f"{self.client}: no source file named '{logical_name}'")
+
+    def drift_policy(self, spec: SourceFile) -> str:
+        """The schema drift policy of one logical file."""
+        return spec.schema_drift or self.schema_drift
 
     @property
     def sql_dir(self) -> Path:

@@ -4,19 +4,33 @@ Every value is kept as text, exactly as delivered (empty -> NULL): typing is the
 validation, so conversion never loses a value. Parquet is snappy-compressed with large
 row groups and written to a temporary name first, then renamed: a killed conversion
 leaves no half-written Parquet behind.
+
+A file that cannot be read as configured raises ``ConvertError`` with one line an
+operator can act on: an unclosed quote (with the line it opens on), a row with too many
+fields (with its line), the wrong delimiter or encoding, a UTF-16 file without a byte
+order mark, a workbook whose header is not on the configured row. A byte order mark
+decides the encoding (UTF-8 or UTF-16) whatever the config says. Header names that
+differ from the configured ones only in case or spaces (``" Customer ID"``,
+``customer id``) are renamed to the configured name; the header as delivered is kept in
+the Parquet metadata (``source_header``) so validation can log the renaming. XLSX rows
+carry their sheet row number (column ``dwh_row_number``), so dead letters and bronze
+rows point at the row the operator sees in the workbook.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -29,6 +43,11 @@ log = logging.getLogger(__name__)
 ROW_GROUP_ROWS = 256 * 1024
 CSV_BLOCK_BYTES = 512 * 1024  # small blocks: pyarrow's streaming reader reads ahead ~35 blocks
 CHUNK_ROWS = 64 * 1024  # rows per batch for the row-by-row readers (XLSX, JSON)
+MAX_ROW_BYTES = 8 * 1024 * 1024  # a CSV row longer than this is refused
+ROW_NUMBER_COLUMN = "dwh_row_number"  # the source row number, where it is not the ordinal
+HEADER_METADATA = b"source_header"  # the header as delivered (JSON list)
+ROW_NUMBER_METADATA = b"row_numbers"  # names ROW_NUMBER_COLUMN when the Parquet has it
+DELIMITERS = (",", ";", "\t", "|")
 
 
 class ConvertError(ValueError):
@@ -42,8 +61,26 @@ class ConvertResult:
     seconds: float
 
 
+class _RowTooLong(Exception):
+    """A CSV row does not fit the read block: read again with bigger blocks."""
+
+
 def convert_to_parquet(src: Path, dest: Path, spec: SourceFile) -> ConvertResult:
-    readers = {"csv": _csv_batches, "xlsx": _xlsx_batches, "json": _json_batches}
+    try:
+        return _convert(src, dest, spec, CSV_BLOCK_BYTES)
+    except _RowTooLong:
+        line, longest = _longest_line(src)
+        if longest > MAX_ROW_BYTES:
+            raise ConvertError(
+                f"{src.name}: line {line} is {longest:,} bytes long, over the limit of "
+                f"{MAX_ROW_BYTES // (1024 * 1024)} MiB per row"
+            ) from None
+        block = 1 << (2 * longest + 1).bit_length()
+        log.warning("%s: line %d is %s bytes long: reading in %s-byte blocks", src.name, line, longest, block)
+        return _convert(src, dest, spec, block)
+
+
+def _convert(src: Path, dest: Path, spec: SourceFile, block_size: int) -> ConvertResult:
     progress = Progress(log, f"convert {src.name}")
     tmp = dest.with_name(f".{dest.name}.tmp")
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -51,25 +88,48 @@ def convert_to_parquet(src: Path, dest: Path, spec: SourceFile) -> ConvertResult
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
     columns: list[str] = []
+    renames: dict[str, str] = {}
+    metadata: dict[bytes, bytes] = {}
+    batches = {
+        "csv": lambda: _csv_batches(src, spec, block_size),
+        "xlsx": lambda: _xlsx_batches(src, spec),
+        "json": lambda: _json_batches(src, spec),
+    }[spec.type]()
     try:
-        for batch in readers[spec.type](src, spec):
+        for batch in batches:
             if writer is None:
-                columns = batch.schema.names
-                writer = pq.ParquetWriter(tmp, batch.schema, compression="snappy")
+                delivered = batch.schema.names
+                renames = loose_renames(delivered, [c.source for c in spec.columns])
+                for old, new in renames.items():
+                    log.warning("%s: header %r taken as the configured column %r", src.name, old, new)
+                metadata = {HEADER_METADATA: json.dumps(delivered, ensure_ascii=False).encode()}
+                if ROW_NUMBER_COLUMN in delivered:
+                    metadata[ROW_NUMBER_METADATA] = ROW_NUMBER_COLUMN.encode()
+                columns = [renames.get(n, n) for n in delivered]
+                schema = pa.schema(
+                    [f.with_name(n) for f, n in zip(batch.schema, columns, strict=True)], metadata=metadata
+                )
+                writer = pq.ParquetWriter(tmp, schema, compression="snappy")
+            if renames:
+                batch = batch.rename_columns(columns)
             pending.append(batch)
             pending_rows += batch.num_rows
             progress.add(batch.num_rows)
             if pending_rows >= ROW_GROUP_ROWS:
-                writer.write_table(pa.Table.from_batches(pending), row_group_size=pending_rows)
+                _write(writer, pending, metadata)
                 pending, pending_rows = [], 0
         if writer is None:
             raise ConvertError(f"{src.name}: the file is empty (no header row)")
         if pending_rows:
-            writer.write_table(pa.Table.from_batches(pending), row_group_size=pending_rows)
+            _write(writer, pending, metadata)
         writer.close()
         writer = None
         os.replace(tmp, dest)
-    except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error, json.JSONDecodeError) as exc:
+    except pa.ArrowInvalid as exc:
+        if "straddling object straddles" in str(exc):
+            raise _RowTooLong() from exc
+        raise ConvertError(f"{src.name}: {_arrow_reason(exc, src, spec)}") from exc
+    except (UnicodeError, csv.Error, json.JSONDecodeError) as exc:
         raise ConvertError(f"{src.name}: cannot be read as {spec.type.upper()}: {_one_line(exc)}") from exc
     finally:
         if writer is not None:
@@ -79,17 +139,88 @@ def convert_to_parquet(src: Path, dest: Path, spec: SourceFile) -> ConvertResult
     return ConvertResult(rows=progress.rows, columns=columns, seconds=progress.seconds)
 
 
+def _write(writer: pq.ParquetWriter, batches: list[pa.RecordBatch], metadata: dict[bytes, bytes]) -> None:
+    table = pa.Table.from_batches(batches).replace_schema_metadata(metadata)
+    writer.write_table(table, row_group_size=table.num_rows)
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def loose_renames(delivered: list[str], configured: list[str]) -> dict[str, str]:
+    """Delivered header -> configured name, for names that differ only in case or spaces.
+
+    Only an unambiguous match is renamed: the configured name is not delivered as it is,
+    and exactly one delivered name (itself not a configured name) matches it.
+    """
+    present, wanted = set(delivered), set(configured)
+    renames = {}
+    for name in configured:
+        if name in present:
+            continue
+        matches = [d for d in delivered if d not in wanted and _norm(d) == _norm(name)]
+        if len(matches) == 1 and matches[0] not in renames:
+            renames[matches[0]] = name
+    return renames
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
 
 
+def _arrow_reason(exc: pa.ArrowInvalid, src: Path, spec: SourceFile) -> str:
+    """One line saying why Arrow could not read the file."""
+    text = _one_line(exc)
+    bad_text = re.search(r"CSV column #(\d+): CSV conversion error to string: invalid UTF8", text)
+    if bad_text:
+        return (
+            f"cannot be read as CSV: not valid UTF-8 text in column {int(bad_text.group(1)) + 1}; "
+            f"the config says {spec.reader.encoding}: fix reader.encoding (latin-1?) or deliver UTF-8"
+        )
+    return f"cannot be read as {spec.type.upper()}: {text}"
+
+
 # ---------------------------------------------------------------------------- CSV
-def _csv_options(spec: SourceFile, column_types: dict | None = None) -> dict:
+BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def text_encoding(src: Path, configured: str) -> str:
+    """The encoding to read ``src`` with: a byte order mark decides, else the config.
+
+    A file full of NUL bytes without a byte order mark is UTF-16 nobody announced:
+    refused, because read as UTF-8 it would load as garbage.
+    """
+    with open(src, "rb") as handle:
+        head = handle.read(4096)
+    for bom, encoding in BOMS:
+        if head.startswith(bom):
+            if codecs.lookup(encoding).name != codecs.lookup(configured).name:
+                log.warning(
+                    "%s: byte order mark says %s (config: %s): reading it as %s",
+                    src.name,
+                    encoding,
+                    configured,
+                    encoding,
+                )
+            return encoding
+    if b"\x00" in head and not codecs.lookup(configured).name.startswith("utf-16"):
+        raise ConvertError(
+            f"{src.name}: the file holds NUL bytes: UTF-16 without a byte order mark? "
+            "Deliver it with a BOM, or set reader.encoding (utf-16-le or utf-16-be)"
+        )
+    return configured
+
+
+def _csv_options(
+    spec: SourceFile, encoding: str, block_size: int, column_types=None, on_invalid=None
+) -> dict:
     return {
-        "read_options": pacsv.ReadOptions(encoding=spec.reader.encoding, block_size=CSV_BLOCK_BYTES),
+        "read_options": pacsv.ReadOptions(encoding=encoding, block_size=block_size),
         "parse_options": pacsv.ParseOptions(
             delimiter=spec.reader.delimiter,
             newlines_in_values=True,  # quoted line breaks, wherever a read block ends
+            invalid_row_handler=on_invalid,
         ),
         "convert_options": pacsv.ConvertOptions(
             column_types=column_types or {},
@@ -99,22 +230,121 @@ def _csv_options(spec: SourceFile, column_types: dict | None = None) -> dict:
     }
 
 
-def _csv_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
+def _csv_batches(src: Path, spec: SourceFile, block_size: int = CSV_BLOCK_BYTES) -> Iterator[pa.RecordBatch]:
     if src.stat().st_size == 0:
         raise ConvertError(f"{src.name}: the file is empty (no header row)")
-    # First pass: the header as the CSV parser reads it (quotes, line breaks and all).
-    with pacsv.open_csv(src, **_csv_options(spec)) as probe:
-        header = probe.schema.names
-    if len(set(header)) != len(header):
-        raise ConvertError(f"{src.name}: duplicate column names in the header")
-    clean = [header[0].removeprefix("\ufeff"), *header[1:]]
-    reader = pacsv.open_csv(src, **_csv_options(spec, {name: pa.string() for name in header}))
+    encoding = text_encoding(src, spec.reader.encoding)
+    _check_quotes(src, spec, encoding)
+    invalid: list[pacsv.InvalidRow] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append(row)
+        return "error"
+
     yielded = False
-    for batch in reader:
-        yielded = True
-        yield batch.rename_columns(clean) if clean != header else batch
+    try:
+        # First pass: the header as the CSV parser reads it (quotes, line breaks and all).
+        with pacsv.open_csv(src, **_csv_options(spec, encoding, block_size, on_invalid=on_invalid)) as probe:
+            header = probe.schema.names
+        clean = [header[0].removeprefix("\ufeff"), *header[1:]]
+        if len(set(clean)) != len(clean):
+            raise ConvertError(f"{src.name}: duplicate column names in the header")
+        if ROW_NUMBER_COLUMN in clean:
+            raise ConvertError(f"{src.name}: the header has the reserved column name {ROW_NUMBER_COLUMN}")
+        _check_delimiter(src, spec, clean)
+        options = _csv_options(spec, encoding, block_size, {name: pa.string() for name in header}, on_invalid)
+        for batch in pacsv.open_csv(src, **options):
+            yielded = True
+            yield batch.rename_columns(clean) if clean != header else batch
+    except pa.ArrowInvalid as exc:
+        if not invalid:
+            raise
+        row = invalid[0]
+        line = _line_of(src, encoding, row.text)
+        where = f"line {line}" if line else "a row"
+        raise ConvertError(
+            f"{src.name}: {where} has {row.actual_columns} fields, the header has {row.expected_columns}: "
+            f"{row.text[:120]!r}"
+        ) from exc
     if not yielded:  # header only: an empty Parquet with the header's columns
         yield pa.RecordBatch.from_pylist([], schema=pa.schema([(c, pa.string()) for c in clean]))
+
+
+def _check_delimiter(src: Path, spec: SourceFile, header: list[str]) -> None:
+    """One header column holding another delimiter: the file uses a different one."""
+    if len(header) != 1 or len(spec.columns) < 2:
+        return
+    found = [d for d in DELIMITERS if d != spec.reader.delimiter and d in header[0]]
+    if found:
+        raise ConvertError(
+            f"{src.name}: the header is one column ({header[0][:80]!r}) but {len(spec.columns)} are "
+            f"configured: the file looks {found[0]!r}-delimited, the config says {spec.reader.delimiter!r}"
+        )
+
+
+def _check_quotes(src: Path, spec: SourceFile, encoding: str) -> None:
+    """Refuse a file whose last quoted value is never closed.
+
+    The CSV reader would take everything from the opening quote to the end of the file
+    as one value, silently swallowing the rows after it. An odd number of quote
+    characters is the cheap sign (a quote inside an unquoted value is literal, so it is
+    only a sign); the strict CSV reader then confirms it and finds the line.
+    """
+    if not _ascii_compatible(encoding):
+        return
+    quotes = 0
+    with open(src, "rb") as handle:
+        while chunk := handle.read(8 * 1024 * 1024):
+            quotes += chunk.count(b'"')
+    if quotes % 2 == 0:
+        return
+    with open(src, encoding=encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=spec.reader.delimiter, strict=True)
+        start = 1
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise ConvertError(
+                    f"{src.name}: unbalanced quotes: the quoted value opened on line {start} is never "
+                    "closed, so every row after it would be lost"
+                ) from None
+            # Any other strictness complaint is not ours to refuse: the CSV reader decides.
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    return codecs.lookup(encoding).name not in ("utf-16", "utf-16-le", "utf-16-be", "utf-32")
+
+
+def _line_of(src: Path, encoding: str, text: str) -> int | None:
+    """The line number of the first line that is exactly ``text`` (error path only)."""
+    with open(src, encoding=encoding, errors="replace", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.rstrip("\r\n") == text:
+                return number
+    return None
+
+
+def _longest_line(src: Path) -> tuple[int, int]:
+    """(line number, length in bytes) of the file's longest line (error path only)."""
+    best_line, best, line, current = 1, 0, 1, 0
+    with open(src, "rb") as handle:
+        while chunk := handle.read(8 * 1024 * 1024):
+            breaks = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+            if not len(breaks):
+                current += len(chunk)
+                continue
+            lengths = np.diff(breaks, prepend=-1) - 1  # without the line break
+            lengths[0] += current
+            i = int(np.argmax(lengths))
+            if lengths[i] > best:
+                best, best_line = int(lengths[i]), line + i
+            line += len(breaks)
+            current = len(chunk) - int(breaks[-1]) - 1
+    if current > best:
+        best, best_line = current, line
+    return best_line, best
 
 
 # ---------------------------------------------------------------------------- XLSX / JSON
@@ -168,10 +398,11 @@ def _xlsx_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
         raise ConvertError(
             f"{src.name}: no sheet named {sheet_name!r} (sheets: {', '.join(workbook.sheet_names)})"
         )
-    rows = iter(workbook.get_sheet_by_name(sheet_name).iter_rows())
+    # iter_rows starts at the sheet's first row, so enumerating gives the sheet row number.
+    rows = enumerate(workbook.get_sheet_by_name(sheet_name).iter_rows(), start=1)
     for _ in range(spec.reader.header_row - 1):
         next(rows, None)
-    header_cells = next(rows, None)
+    header_row, header_cells = next(rows, (spec.reader.header_row, None))
     if not header_cells or all(c in (None, "") for c in header_cells):
         raise ConvertError(f"{src.name}: sheet {sheet_name!r} has no header in row {spec.reader.header_row}")
     while header_cells and header_cells[-1] in (None, ""):
@@ -179,7 +410,44 @@ def _xlsx_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
     header = [str(_text(c) or "") for c in header_cells]
     if len(set(header)) != len(header):
         raise ConvertError(f"{src.name}: duplicate column names in the header of sheet {sheet_name!r}")
-    yield from _chunked(header, (r for r in rows if any(c not in (None, "") for c in r)))
+    if ROW_NUMBER_COLUMN in header:
+        raise ConvertError(f"{src.name}: the header has the reserved column name {ROW_NUMBER_COLUMN}")
+    configured = {_norm(c.source) for c in spec.columns}
+    if not configured & {_norm(h) for h in header}:
+        # Not one configured column: a title block above the header, or the wrong row.
+        ahead = [(header_row, header_cells)]
+        for number, cells in rows:
+            ahead.append((number, cells))
+            if len(ahead) > 20:
+                break
+        found = next(
+            (
+                n
+                for n, cells in ahead
+                if len(configured & {_norm(str(_text(c) or "")) for c in cells}) * 2 >= len(configured)
+            ),
+            None,
+        )
+        if found is not None:
+            raise ConvertError(
+                f"{src.name}: row {header_row} of sheet {sheet_name!r} is not the header "
+                f"({', '.join(repr(h) for h in header[:3] if h)}); the header is on row {found}: "
+                f"set reader.header_row: {found}"
+            )
+        rows = _prepend(ahead[1:], rows) if len(ahead) > 1 else rows
+    yield from _chunked(
+        [*header, ROW_NUMBER_COLUMN],
+        ([*r, n] for n, r in _with_width(rows, len(header)) if any(c not in (None, "") for c in r)),
+    )
+
+
+def _with_width(rows: Iterable[tuple[int, list[object]]], width: int) -> Iterator[tuple[int, list[object]]]:
+    """Rows cut or padded to the header's width, so the row number lands in its own column."""
+    for number, cells in rows:
+        cells = list(cells[:width])
+        if len(cells) < width:
+            cells += [None] * (width - len(cells))
+        yield number, cells
 
 
 def _json_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
@@ -209,18 +477,38 @@ def _json_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
     yield from _chunked(header, rows())
 
 
-def _prepend(first: dict, rest: Iterator[dict]) -> Iterator[dict]:
-    yield first
+def _json_lines(src: Path, handle) -> Iterator[object]:
+    for number, line in enumerate(handle, start=1):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConvertError(f"{src.name}: line {number} is not valid JSON: {exc.msg}") from exc
+
+
+def _prepend(first, rest: Iterator) -> Iterator:
+    """``first`` (one item, or a list of items) then ``rest``."""
+    yield from first if isinstance(first, list) else [first]
     yield from rest
 
 
 def _json_records(src: Path, layout: str) -> Iterator[dict]:
-    with open(src, encoding="utf-8-sig") as handle:
+    encoding = text_encoding(src, "utf-8")
+    with open(src, encoding="utf-8-sig" if encoding == "utf-8" else encoding) as handle:
         head = handle.read(1)
         while head.isspace():
             head = handle.read(1)
         if layout == "auto":
             layout = "array" if head == "[" else "lines"
+        elif layout == "array" and head == "{":
+            raise ConvertError(
+                f"{src.name}: holds JSON objects one after another (JSON lines), but the config says "
+                "a JSON array (reader.json_records: array)"
+            )
+        elif layout == "lines" and head == "[":
+            raise ConvertError(
+                f"{src.name}: holds a JSON array, but the config says JSON lines (reader.json_records: lines)"
+            )
         handle.seek(0)
         if layout == "array":
             data = json.load(handle)
@@ -228,7 +516,7 @@ def _json_records(src: Path, layout: str) -> Iterator[dict]:
                 raise ConvertError(f"{src.name}: expected a JSON array of objects")
             records: Iterable = data
         else:
-            records = (json.loads(line) for line in handle if line.strip())
+            records = _json_lines(src, handle)
         for number, record in enumerate(records, start=1):
             if not isinstance(record, dict):
                 raise ConvertError(f"{src.name}: record {number} is not a JSON object")

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, Param, TaskGroup, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -179,7 +180,12 @@ def build_dag(cfg: ClientConfig) -> DAG:
                 parquet = convert_task(cfg.client, spec.name, batch)
                 mapped = validate_mapping_task(cfg.client, spec.name, batch, parquet)
                 checked = validate_rows_task(cfg.client, spec.name, batch, mapped)
-                loads.append(load_bronze_task(cfg.client, spec.name, batch, checked))
+                loaded = load_bronze_task(cfg.client, spec.name, batch, checked)
+                if not spec.required:
+                    # An optional file that fails does so alone: silver goes on without it,
+                    # and close_batch ends the batch PARTIAL (red, never silently green).
+                    loaded = loaded >> EmptyOperator(task_id="done", trigger_rule="all_done")
+                loads.append(loaded)
 
         def sql_step(layer: str, schema: str) -> Callable[[SqlStep], WarehouseSQLOperator]:
             def make(step: SqlStep) -> WarehouseSQLOperator:

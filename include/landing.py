@@ -138,6 +138,31 @@ class Landing:
             and (day is None or delivery_date(p.name) == day)
         )
 
+    def unrecognised(self, cfg: ClientConfig) -> list[str]:
+        """``system/name (why)`` of each entry in incoming that no batch will ever claim:
+        names matching no pattern, symbolic links, hidden files, folders. They are left
+        where they are (nothing is deleted) and reported, so an operator can act."""
+        found = []
+        for system in cfg.sources:
+            folder = self.raw(cfg.client, system.name, "incoming")
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.is_symlink():
+                    why = "a symbolic link, refused"
+                elif path.name.startswith("."):
+                    continue  # a delivery still being written (hidden until renamed)
+                elif not path.is_file():
+                    why = "not a file"
+                elif claimed_batch(path.name) is not None:
+                    continue  # a claimed file put back for a restart
+                elif not any(f.matches(path.name) for f in system.files):
+                    why = "matches no file pattern"
+                else:
+                    continue
+                found.append(f"{system.name}/{path.name} ({why})")
+        return found
+
     def missing_required(self, cfg: ClientConfig, day: date | None = None) -> list[str]:
         """``system/file`` of each required logical file with nothing in incoming (for
         ``day``: nothing stamped with that day)."""

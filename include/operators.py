@@ -104,12 +104,14 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         self.sql_file = sql_file
 
     def execute(self, context: Any) -> Any:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from include.audit import one_line
         from include.warehouse import connect
 
         batch_id = self.parameters["batch_id"]
-        if not batch_id or batch_id == "None":
-            raise RuntimeError("no batch id in XCom from open_batch")
+        if not batch_id or batch_id == "None":  # e.g. a backfill day with nothing delivered
+            raise AirflowSkipException(f"{self.client}: no batch was opened in this run: nothing to run")
         try_number = context["ti"].try_number
         with connect() as conn:
             conn.autocommit = True

@@ -8,6 +8,7 @@ raises ``FailFast``: the factory turns it into a failure without retries.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,15 +100,21 @@ def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) ->
         except MigrationError as exc:
             raise FailFast(str(exc)) from exc
         with audit.job(conn, client, None, run.dag_run_id, run.task_id, run.try_number) as job:
+            ignored = landing.unrecognised(cfg)
+            if ignored:
+                log.warning("left in incoming, no batch will claim them: %s", "; ".join(ignored))
+            not_claimed = f"; left in incoming: {'; '.join(ignored)}" if ignored else ""
             try:
                 opened = batches.open_batch(
                     conn, cfg, landing, run.dag_run_id, mode, batch_id, run.run_is_active, run.backfill_day
                 )
             except (batches.BatchError, UnsafePathError) as exc:
-                raise FailFast(str(exc)) from exc
+                raise FailFast(f"{exc}{not_claimed}") from exc
             job.batch_id = opened.batch_id
-            job.message = f"{opened.mode} {opened.batch_id}: " + ", ".join(
-                f"{k}={v or 'absent'}" for k, v in opened.files.items()
+            job.message = (
+                f"{opened.mode} {opened.batch_id}: "
+                + ", ".join(f"{k}={v or 'absent'}" for k, v in opened.files.items())
+                + not_claimed
             )
     return opened.as_xcom()
 
@@ -133,11 +140,26 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
                 audit.file_audit(conn, client, batch_id, logical, convert_status="REUSED")
                 job.message = f"reprocessing: reusing {existing}"
                 return existing.name
-            src = landing.locate_raw(client, system, physical)
+            try:
+                src = landing.locate_raw(client, system, physical)
+            except UnsafePathError as exc:
+                audit.file_audit(
+                    conn, client, batch_id, logical, convert_status="FAILED", error_message=str(exc)
+                )
+                audit.load_error(conn, client, batch_id, logical, "convert", None, str(exc))
+                raise FailFast(str(exc)) from exc
             if src is None:
                 raise FailFast(f"{physical}: claimed by {batch_id} but found in no raw folder")
             target = landing.data(client, system, "incoming") / parquet_name(physical)
+            sha256 = file_sha256(src)
+            audit.file_audit(conn, client, batch_id, logical, file_sha256=sha256)
             try:
+                earlier = audit.same_content_loaded(conn, client, batch_id, logical, sha256)
+                if earlier:
+                    raise ConvertError(
+                        f"{physical}: the same content as {earlier[1]}, already loaded by {earlier[0]} "
+                        f"(sha256 {sha256[:12]}): refused, so nothing is loaded twice"
+                    )
                 result = convert_to_parquet(src, target, spec)
             except ConvertError as exc:
                 move(src, landing.raw(client, system, "failed"))
@@ -162,6 +184,22 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
     return target.name
 
 
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fail_file(landing: Landing, client: str, system: str, physical: str | None, parquet) -> None:
+    """A file that failed validation goes to the failed side: its Parquet and its raw file."""
+    move(parquet, landing.data(client, system, "failed"))
+    raw = landing.locate_raw(client, system, physical) if physical else None
+    if raw is not None and raw.parent.name in ("incoming", "success"):
+        move(raw, landing.raw(client, system, "failed"))
+
+
 def _parquet(landing: Landing, client: str, system: str, name: str):
     path = landing.locate_parquet(client, system, name)
     if path is None:
@@ -170,19 +208,45 @@ def _parquet(landing: Landing, client: str, system: str, name: str):
 
 
 def validate_mapping(client: str, logical: str, batch: dict, parquet: str, run: RunContext) -> str:
+    """The file's columns against the registered schema, under the file's drift policy.
+
+    A missing or retyped column fails the file; an added column fails it under
+    ``schema_drift: fail`` and is logged and ignored under ``accept_additive``. Any drift
+    is recorded in tools.schema_drift_log with the schema version it was checked against.
+    """
     cfg, landing = config_for(client), Landing.from_env()
-    system, spec, _ = _file(cfg, batch, logical)
+    system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
     with connect() as conn:
         conn.autocommit = True
-        with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number):
+        with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             path = _parquet(landing, client, system, parquet)
             result = check_mapping(path, spec)
-            if not result.ok:
-                message = f"{parquet}: column(s) missing from the file: {', '.join(result.missing)}" + (
-                    f" (file has unmapped: {', '.join(result.extra)})" if result.extra else ""
+            policy = cfg.drift_policy(spec)
+            version = audit.schema_version(conn, client, logical)
+            problems = []
+            if result.missing:
+                problems.append(f"column(s) missing from the file: {', '.join(result.missing)}")
+            if result.retyped:
+                problems.append("column(s) retyped: " + "; ".join(r.describe() for r in result.retyped))
+            if result.extra and policy == "fail":
+                problems.append(f"column(s) added: {', '.join(result.extra)} (schema_drift: fail)")
+            elif result.extra and problems:
+                problems[-1] += f" (file has unmapped: {', '.join(result.extra)})"
+            renamed = (
+                "header(s) matched ignoring case and spaces: "
+                + ", ".join(f"{old!r} as {new!r}" for old, new in result.renamed.items())
+                if result.renamed
+                else None
+            )
+            if renamed:
+                log.warning("%s: %s", parquet, renamed)
+            if problems:
+                message = f"{parquet}: " + "; ".join(problems)
+                _fail_file(landing, client, system, physical, path)
+                audit.drift_log(
+                    conn, client, batch_id, logical, physical, version, policy, result, "FAILED", message
                 )
-                move(path, landing.data(client, system, "failed"))
                 audit.mapping_log(
                     conn, client, batch_id, logical, "FAILED", result.missing, result.extra, message
                 )
@@ -190,9 +254,17 @@ def validate_mapping(client: str, logical: str, batch: dict, parquet: str, run: 
                     conn, client, batch_id, logical, mapping_validation_status="FAILED", error_message=message
                 )
                 raise FailFast(message)
-            message = f"unmapped columns ignored: {', '.join(result.extra)}" if result.extra else None
+            notes = [renamed] if renamed else []
+            if result.extra:
+                accepted = f"added column(s) ignored: {', '.join(result.extra)} (schema_drift: {policy})"
+                audit.drift_log(
+                    conn, client, batch_id, logical, physical, version, policy, result, "ACCEPTED", accepted
+                )
+                notes.append(accepted)
+            message = "; ".join(notes) or None
             audit.mapping_log(conn, client, batch_id, logical, "SUCCESS", [], result.extra, message)
             audit.file_audit(conn, client, batch_id, logical, mapping_validation_status="SUCCESS")
+            job.message = message
     return parquet
 
 
@@ -207,13 +279,20 @@ def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: Run
             result = check_rows(path, spec)
             audit.replace_rejects(conn, client, batch_id, logical, physical, result.rejects)
             too_many = result.over_limit(spec)
-            status = "FAILED" if too_many else ("WARNING" if result.rejected else "SUCCESS")
+            warnings = []
+            if result.total == 0:
+                warnings.append("the file has a header but no data rows")
+            if result.duplicate_keys:
+                warnings.append(f"first duplicate key: {result.duplicate_example}")
+            if result.dropped:
+                warnings.append(f"only the first {len(result.rejects)} rejected rows kept as dead letters")
+            status = "FAILED" if too_many else ("WARNING" if result.rejected or warnings else "SUCCESS")
             message = (
                 f"{parquet}: {too_many}; first: row {result.rejects[0].row_number} {result.rejects[0].reason}"
                 if too_many
                 else f"{result.rejected} of {result.total} rows rejected, "
                 f"{result.duplicate_keys} duplicate key(s)"
-            )
+            ) + "".join(f"; {w}" for w in warnings)
             audit.row_log(
                 conn,
                 client,
@@ -237,7 +316,7 @@ def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: Run
             )
             job.rows, job.message = result.total, message
             if too_many:
-                move(path, landing.data(client, system, "failed"))
+                _fail_file(landing, client, system, physical, path)
                 raise FailFast(message)
             log.info(message)
     return parquet
@@ -287,8 +366,12 @@ def close_batch(client: str, batch: dict | None, failed_tasks: list[str], run: R
                 raise Skip(f"{client}: no batch was opened in this run: nothing to close")
             raise FailFast(f"{client}: no batch was opened in this run; failed: {', '.join(failed_tasks)}")
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
-            status = batches.close_batch(conn, cfg, landing, batch_id, failed_tasks, run.dag_run_id)
-            job.message = status
+            status, message = batches.close_batch(
+                conn, cfg, landing, batch_id, failed_tasks, run.dag_run_id, with_message=True
+            )
+            job.message = f"{status}: {message}" if message else status
+    if status == "PARTIAL":
+        raise FailFast(f"{client} {batch_id} closed as PARTIAL: {message}")
     if status != "SUCCESS":
         raise FailFast(f"{client} {batch_id} closed as {status}: failed tasks: {', '.join(failed_tasks)}")
     return status

@@ -9,6 +9,7 @@ bronze load sends to PostgreSQL, so what validation accepts always loads.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from include.config import Column, SourceFile
+from include.convert import HEADER_METADATA, ROW_NUMBER_COLUMN, ROW_NUMBER_METADATA
 from include.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -45,24 +47,90 @@ REASONS = {
 
 
 # ------------------------------------------------------------------------- mapping
+RETYPE_SAMPLE_ROWS = 10_000  # rows read to tell whether a typed column changed type
+RETYPE_MIN_VALUES = 10  # non-empty values needed before a column counts as retyped
+
+
+@dataclass(frozen=True)
+class Retyped:
+    column: str
+    registered: str  # the configured type
+    delivered: str  # what the file's values look like
+    sample: list[str]
+
+    def describe(self) -> str:
+        return (
+            f"{self.column} ({self.registered} -> {self.delivered}, e.g. {', '.join(map(repr, self.sample))})"
+        )
+
+
 @dataclass(frozen=True)
 class MappingResult:
-    missing: list[str]
-    extra: list[str]
+    missing: list[str]  # configured columns the file does not have
+    extra: list[str]  # columns of the file that are not configured (added)
+    renamed: dict[str, str] = field(default_factory=dict)  # delivered header -> configured name
+    retyped: list[Retyped] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.missing
 
+    @property
+    def drifted(self) -> bool:
+        return bool(self.missing or self.extra or self.retyped)
+
 
 def check_mapping(parquet: Path, spec: SourceFile) -> MappingResult:
-    """Compare the file's columns with the configured source columns."""
-    present = pq.read_schema(parquet).names
+    """Compare the file's columns with the configured source columns.
+
+    Conversion already renamed headers that differ only in case or spaces; the header
+    as delivered is in the Parquet metadata, so the renaming is reported here. A typed
+    column whose sampled values do not parse as its type at all is reported retyped.
+    """
+    schema = pq.read_schema(parquet)
+    present = [n for n in schema.names if n != ROW_NUMBER_COLUMN or not has_row_numbers(schema)]
     expected = [c.source for c in spec.columns]
+    delivered = json.loads((schema.metadata or {}).get(HEADER_METADATA, b"null")) or present
+    renamed = {d: p for d, p in zip(delivered, schema.names, strict=False) if d != p and p in expected}
     return MappingResult(
         missing=[c for c in expected if c not in present],
         extra=[c for c in present if c not in expected],
+        renamed=renamed,
+        retyped=_retyped(parquet, [c for c in spec.columns if c.source in present and c.type != "text"]),
     )
+
+
+def has_row_numbers(schema: pa.Schema) -> bool:
+    return (schema.metadata or {}).get(ROW_NUMBER_METADATA) == ROW_NUMBER_COLUMN.encode()
+
+
+def _retyped(parquet: Path, columns: list[Column]) -> list[Retyped]:
+    """Typed columns whose sampled values (the first rows) all fail their type."""
+    if not columns:
+        return []
+    file = pq.ParquetFile(parquet)
+    batch = next(file.iter_batches(batch_size=RETYPE_SAMPLE_ROWS, columns=[c.source for c in columns]), None)
+    if batch is None:
+        return []
+    found = []
+    for column in columns:
+        values = _trimmed(batch.column(column.source)).drop_null()
+        if len(values) < RETYPE_MIN_VALUES:
+            continue
+        valid, _ = check_values(values, column)
+        if pc.any(valid).as_py():
+            continue
+        delivered = next(
+            (
+                t
+                for t in ("integer", "numeric", "date", "timestamp", "boolean")
+                if pc.all(check_values(values, Column(source=column.source, type=t))[0]).as_py()
+            ),
+            "text",
+        )
+        sample = pc.unique(values).slice(0, 3).to_pylist()
+        found.append(Retyped(column.source, column.type, delivered, [str(v)[:40] for v in sample]))
+    return found
 
 
 # ------------------------------------------------------------------------- values
@@ -210,11 +278,13 @@ class Reject:
 class RowResult:
     total: int = 0
     duplicate_keys: int = 0
-    rejects: list[Reject] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)  # the dead letters kept (the first ones)
+    dropped: int = 0  # rejected rows beyond the dead letters kept: counted, not stored
+    duplicate_example: str | None = None  # the first duplicated key, e.g. "cst_id=3"
 
     @property
     def rejected(self) -> int:
-        return len(self.rejects)
+        return len(self.rejects) + self.dropped
 
     def over_limit(self, spec: SourceFile) -> str | None:
         """Why the file fails its reject policy, or None if it passes."""
@@ -228,6 +298,11 @@ class RowResult:
             )
         if self.total and self.rejected == self.total:
             return f"all {self.total} rows rejected"
+        if self.dropped:  # every rejected row the load skips must be a stored dead letter
+            return (
+                f"{self.rejected} rejected rows exceed the {len(self.rejects)} dead letters kept per file "
+                "(reject_policy.keep_dead_letters)"
+            )
         return None
 
 
@@ -238,14 +313,27 @@ def _reason(column: Column, value: object) -> str:
     return f"{column.source}: {REASONS[column.type]}{fmt}: {str(value)[:80]!r}"
 
 
+def row_numbers(batch: pa.RecordBatch, first_row: int, has_row_numbers: bool) -> np.ndarray:
+    """The source row number of each row of a batch: the file's own (XLSX sheet rows)
+    where conversion recorded them, else the row's position (1 = the first data row)."""
+    if has_row_numbers:
+        return batch.column(ROW_NUMBER_COLUMN).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
+
+
 def validate_rows(parquet: Path, spec: SourceFile, batch_rows: int = 256 * 1024) -> RowResult:
+    """Check every row; keep the first ``keep_dead_letters`` rejected rows, count the rest."""
     result = RowResult()
+    keep = spec.reject_policy.keep_dead_letters
     progress = Progress(log, f"validate rows {parquet.name}")
     keys: list[pa.Table] = []
     key_names = [c.name for c in spec.columns if c.name in spec.key_columns]
-    for batch in pq.ParquetFile(parquet).iter_batches(batch_size=batch_rows):
-        first_row = result.total + 1
+    file = pq.ParquetFile(parquet)
+    numbered = has_row_numbers(file.schema_arrow)
+    for batch in file.iter_batches(batch_size=batch_rows):
+        numbers = row_numbers(batch, result.total + 1, numbered)
         rejected = np.zeros(batch.num_rows, dtype=bool)
+        found: list[tuple[int, Column]] = []  # (index in the batch, first bad column)
         key_values: dict[str, pa.Array] = {}
         for column in spec.columns:
             valid, normalised = check_values(batch.column(column.source), column)
@@ -254,19 +342,28 @@ def validate_rows(parquet: Path, spec: SourceFile, batch_rows: int = 256 * 1024)
             bad = np.flatnonzero(~valid.to_numpy(zero_copy_only=False) & ~rejected)
             if len(bad):
                 rejected[bad] = True
-                raws = batch.take(pa.array(bad)).to_pylist()
-                for index, raw in zip(bad, raws, strict=True):
-                    reason = _reason(column, raw[column.source])
-                    result.rejects.append(Reject(first_row + int(index), column.source, reason, raw))
+                found += [(int(i), column) for i in bad]
+        found.sort(key=lambda item: item[0])
+        room = max(keep - len(result.rejects), 0)
+        kept, result.dropped = found[:room], result.dropped + max(len(found) - room, 0)
+        if kept:
+            raws = batch.take(pa.array([i for i, _ in kept])).to_pylist()
+            for (index, column), raw in zip(kept, raws, strict=True):
+                raw.pop(ROW_NUMBER_COLUMN, None)  # the row number is not part of the record
+                reason = _reason(column, raw[column.source])
+                result.rejects.append(Reject(int(numbers[index]), column.source, reason, raw))
         if key_names:
-            kept = pa.table([key_values[k] for k in key_names], names=key_names)
-            keys.append(kept.filter(pa.array(~rejected)))
+            kept_keys = pa.table([key_values[k] for k in key_names], names=key_names)
+            keys.append(kept_keys.filter(pa.array(~rejected)))
         result.total += batch.num_rows
         progress.add(batch.num_rows)
     if keys:
-        counts = pa.concat_tables(keys).group_by(key_names).aggregate([([], "count_all")])
+        counts = pa.concat_tables(keys).group_by(key_names, use_threads=False).aggregate([([], "count_all")])
         per_key = counts.column("count_all").to_numpy()
         result.duplicate_keys = int((per_key[per_key > 1] - 1).sum())
+        if result.duplicate_keys:
+            first = counts.filter(pc.greater(counts.column("count_all"), 1)).slice(0, 1).to_pylist()[0]
+            result.duplicate_example = ", ".join(f"{k}={first[k]}" for k in key_names)
     result.rejects.sort(key=lambda r: r.row_number)
     progress.done()
     return result

@@ -252,6 +252,7 @@ def sync_client(conn: psycopg.Connection, cfg: ClientConfig) -> int:
                     for i, c in enumerate(f.columns, start=1)
                 ],
             )
+    register_schemas(conn, cfg)
     steps = [
         (layer, s.name, s.sql, s.table, s.depends_on)
         for layer in ("silver", "gold")
@@ -270,3 +271,35 @@ def sync_client(conn: psycopg.Connection, cfg: ClientConfig) -> int:
             ],
         )
     return client_id
+
+
+def file_schema(columns) -> list[dict]:
+    """The registered schema of a logical file: its columns, in order."""
+    return [{"source": c.source, "target": c.name, "type": c.type, "required": c.required} for c in columns]
+
+
+def register_schemas(conn: psycopg.Connection, cfg: ClientConfig) -> None:
+    """Record each logical file's expected schema in tools.schema_registry.
+
+    A file gets version 1 when first seen and a new version whenever its columns
+    (source name, target, type, required) change; an unchanged schema adds nothing.
+    """
+    for _, f in cfg.files:
+        columns = file_schema(f.columns)
+        digest = hashlib.sha256(json.dumps(columns, sort_keys=True).encode()).hexdigest()[:16]
+        latest = conn.execute(
+            """SELECT version, schema_hash FROM tools.schema_registry
+               WHERE client_schema = %s AND logical_source_file = %s
+               ORDER BY version DESC LIMIT 1""",
+            (cfg.client, f.name),
+        ).fetchone()
+        if latest and latest[1] == digest:
+            continue
+        version = latest[0] + 1 if latest else 1
+        conn.execute(
+            """INSERT INTO tools.schema_registry
+                   (client_schema, logical_source_file, version, schema_hash, columns, config_version)
+               VALUES (%s, %s, %s, %s, %s, %s)""",
+            (cfg.client, f.name, version, digest, json.dumps(columns), cfg.config_version),
+        )
+        log.info("%s/%s: schema version %d registered", cfg.client, f.name, version)

@@ -105,6 +105,8 @@ def reset_client(conn: psycopg.Connection, cfg: ClientConfig) -> None:
     if not exists:
         return
     for table in (
+        "schema_drift_log",
+        "schema_registry",
         "rejected_rows",
         "sql_step_log",
         "load_error_log",

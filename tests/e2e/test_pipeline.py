@@ -153,6 +153,7 @@ def test_an_optional_file_that_did_not_arrive_skips_its_group(dags, clients, con
         "plans.validate_mapping": "skipped",
         "plans.validate_rows": "skipped",
         "plans.load_bronze": "skipped",
+        "plans.done": "success",  # the join that lets silver go on without an optional file
     }
     assert all(s == "success" for t, s in states.items() if not t.startswith("plans."))
     row = conn.execute(
@@ -166,6 +167,60 @@ def test_an_optional_file_that_did_not_arrive_skips_its_group(dags, clients, con
            WHERE client_schema = 'client2' AND task_id = 'plans.convert'"""
     ).fetchone()
     assert job[0] == "SKIPPED" and "optional" in job[1]
+
+
+def test_an_optional_file_that_fails_alone_ends_the_batch_partial(dags, clients, conn, landing, tmp_path):
+    """client2's price list is optional: broken, it fails alone; the rest goes through gold,
+    and the batch ends PARTIAL: red in Airflow, PARTIAL in tools, the file in failed."""
+    cfg = clients["client2"]
+    reset_client(conn, cfg)
+
+    def break_plans(path: Path) -> None:
+        if path.name.startswith("plans"):
+            path.write_bytes(path.read_bytes() + b"P9;too;many;fields;1;2;3;4\n")
+
+    deliver_demo("client2", landing, tmp_path / "generated", edit=break_plans)
+
+    run = dags["client2"].test(run_conf={"mode": "start"})
+
+    assert run.state == "failed"  # never green with data missing
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["plans.convert"] == "failed"
+    assert states["plans.load_bronze"] == "upstream_failed"
+    assert states["plans.done"] == "success"
+    assert states["close_batch"] == "failed"
+    others = {t: s for t, s in states.items() if not t.startswith("plans.") and t != "close_batch"}
+    assert set(others.values()) == {"success"}, others  # every other file, silver, gold, views
+    batch_id = "BATCH000001"
+    (plans_file,) = [p.name for p in landing.raw("client2", "billing", "failed").iterdir()]
+    assert plans_file.startswith("plans") and plans_file.endswith(f"_{batch_id}.csv")
+    (error,) = conn.execute(
+        """SELECT error_message FROM tools.file_audit_log
+           WHERE client_schema = 'client2' AND batch_id = %s AND logical_source_file = 'plans'""",
+        (batch_id,),
+    ).fetchone()
+    assert error.startswith(f"{plans_file}: line ") and error.endswith("'P9;too;many;fields;1;2;3;4'")
+    expected = (
+        f"optional file(s) failed, the rest of the batch loaded: plans: {error}; "
+        "failed tasks: plans.convert, plans.load_bronze, plans.validate_mapping, plans.validate_rows"
+    )
+    assert conn.execute(
+        "SELECT status, message FROM tools.batch WHERE client_schema = 'client2' AND batch_id = %s",
+        (batch_id,),
+    ).fetchone() == ("PARTIAL", expected)
+    assert conn.execute(
+        "SELECT status, message FROM tools.batch_run WHERE client_schema = 'client2' AND dag_run_id = %s",
+        (run.run_id,),
+    ).fetchone() == ("PARTIAL", expected)
+    manifest = json.loads(
+        (landing.batch_info("client2", "failed") / f"batch_output_client2_{batch_id}.json").read_text()
+    )
+    assert (manifest["status"], manifest["message"]) == ("PARTIAL", expected)
+    # The files that loaded are archived; gold has their rows.
+    archived = {p.name for s in ("billing", "app") for p in landing.raw("client2", s, "archive").iterdir()}
+    assert len(archived) == 3 and not any(n.startswith("plans") for n in archived)
+    assert count(conn, cfg.gold_schema, "fact_invoices") > 0
+    assert count(conn, cfg.bronze_schema, "billing_plans", batch_id) == 0
 
 
 def drop_gender_column(path: Path) -> None:
@@ -211,6 +266,10 @@ def test_a_file_missing_a_column_fails_alone_and_the_batch_fails_visibly(
         (batch_id,),
     ).fetchone()
     assert status == "FAILED" and "cust_info.validate_mapping" in batch_message
+    assert conn.execute(  # a required file failed: the run's batch_run row says FAILED too
+        "SELECT status FROM tools.batch_run WHERE client_schema = 'client1' AND dag_run_id = %s",
+        (run.run_id,),
+    ).fetchone() == ("FAILED",)
     assert (landing.data("client1", "crm", "failed") / "cust_info_BATCH000001.parquet").exists()
     assert (landing.batch_info("client1", "failed") / f"batch_output_client1_{batch_id}.json").exists()
     assert count(conn, cfg.bronze_schema, "crm_cust_info", batch_id) == 0

@@ -70,7 +70,9 @@ def test_a_file_that_cannot_be_read_put_back_fixed_and_restart(clients, conn, la
         """SELECT error_message FROM tools.file_audit_log
            WHERE client_schema = 'client1' AND logical_source_file = 'LOC_A101'"""
     ).fetchone()
-    assert error.startswith("LOC_A101_BATCH000001.csv: cannot be read as CSV:")
+    # The quotes pair up across lines, so the row they make has one field where two belong.
+    assert error.startswith("LOC_A101_BATCH000001.csv: line ")
+    assert error.endswith("has 1 fields, the header has 2: '\"AW-1,never closed'")
     # The fix: the corrected file goes back into incoming under its claimed name; restart.
     put_back_fixed(landing, tmp_path, "erp", "LOC_A101", "BATCH000001")
     assert dag.test(run_conf={"mode": "restart"}).state == "success"

@@ -82,6 +82,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "tools/V001__tools.sql",
         "tools/V002__client_lease.sql",
         "tools/V003__backfill.sql",
+        "tools/V004__schema_registry.sql",
         "client1/V001__silver_gold.sql",
         "client2/V001__silver_gold.sql",
     ]
@@ -94,9 +95,10 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 1, "tools", 16),
         ("tools", 2, "client_lease", 16),
         ("tools", 3, "backfill", 16),
+        ("tools", 4, "schema_registry", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 5
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 6
     schemas = {
         s
         for (s,) in fresh_conn.execute(

@@ -170,7 +170,8 @@ def test_csv_ragged_row_fails_and_leaves_no_temp_file(tmp_path: Path) -> None:
     lines = ["id,name"] + [f"{i},n{i}" for i in range(200_000)] + ["bad row with,too,many,fields"]
     src = write_bytes(tmp_path / "ragged.csv", ("\n".join(lines) + "\n").encode())
     out = tmp_path / "out"
-    with pytest.raises(ConvertError, match=r"^ragged\.csv: cannot be read as CSV: "):
+    message = r"^ragged\.csv: line 200002 has 4 fields, the header has 2: 'bad row with,too,many,fields'$"
+    with pytest.raises(ConvertError, match=message):
         convert_to_parquet(src, out / "ragged.parquet", spec())
     assert folder_is_empty(out)  # neither the Parquet nor its .tmp
 
@@ -223,9 +224,13 @@ def test_xlsx_sheet_header_row_and_cell_types(tmp_path: Path) -> None:
         "Paid At",
         "Auto Renew",
         "Note",
+        "dwh_row_number",
     ]
     assert_all_strings(table)
-    assert table.to_pylist() == [
+    rows = table.to_pylist()
+    # The sheet row of each data row: the header is on row 3, row 6 is blank.
+    assert [r.pop("dwh_row_number") for r in rows] == ["4", "5", "7"]
+    assert rows == [
         {
             "Invoice No": "INV-1",
             "Seats": "5",
@@ -259,14 +264,17 @@ def test_xlsx_sheet_header_row_and_cell_types(tmp_path: Path) -> None:
 def test_xlsx_first_sheet_by_default(tmp_path: Path) -> None:
     src = write_workbook(tmp_path / "a.xlsx", {"First": [["id", "n"], [1, "a"]], "Second": [["x"], [2]]})
     table, _ = convert(src, spec("xlsx"))
-    assert table.to_pylist() == [{"id": "1", "n": "a"}]
+    assert table.to_pylist() == [{"id": "1", "n": "a", "dwh_row_number": "2"}]
 
 
 def test_xlsx_trailing_empty_header_cells_are_dropped(tmp_path: Path) -> None:
     src = write_workbook(tmp_path / "a.xlsx", {"S": [["id", "n", None, None], [1, "a"], [2, "b", None, "z"]]})
     table, _ = convert(src, spec("xlsx"))
-    assert table.schema.names == ["id", "n"]
-    assert table.to_pylist() == [{"id": "1", "n": "a"}, {"id": "2", "n": "b"}]
+    assert table.schema.names == ["id", "n", "dwh_row_number"]
+    assert table.to_pylist() == [
+        {"id": "1", "n": "a", "dwh_row_number": "2"},
+        {"id": "2", "n": "b", "dwh_row_number": "3"},
+    ]
 
 
 def test_xlsx_wrong_sheet_names_the_sheets(tmp_path: Path) -> None:
@@ -296,7 +304,7 @@ def test_xlsx_header_only_gives_zero_rows(tmp_path: Path) -> None:
     src = write_workbook(tmp_path / "a.xlsx", {"S": [["id", "name"]]})
     table, _ = convert(src, spec("xlsx"))
     assert table.num_rows == 0
-    assert table.schema.names == ["id", "name"]
+    assert table.schema.names == ["id", "name", "dwh_row_number"]
 
 
 def test_xlsx_duplicate_header_is_a_convert_error(tmp_path: Path) -> None:
@@ -352,8 +360,9 @@ def test_json_keeps_unicode_and_ignores_keys_not_in_the_first_record(tmp_path: P
     ("name", "content", "layout", "expected"),
     [
         ("broken.json", b'[{"id": 1},', "array", r"^broken\.json: cannot be read as JSON"),
-        ("broken.jsonl", b'{"id": 1}\n{"id": \n', "lines", r"^broken\.jsonl: cannot be read as JSON"),
-        ("object.json", b'{"id": 1, "name": "x"}', "array", r"^object\.json: expected a JSON array"),
+        ("broken.jsonl", b'{"id": 1}\n{"id": \n', "lines", r"^broken\.jsonl: line 2 is not valid JSON: "),
+        ("object.json", b'{"id": 1, "name": "x"}', "array", r"^object\.json: holds JSON objects one after"),
+        ("number.json", b"42", "array", r"^number\.json: expected a JSON array"),
         ("scalars.json", b"[1, 2]", "array", r"^scalars\.json: record 1 is not a JSON object"),
         ("empty.json", b"", "auto", r"^empty\.json: the JSON holds no records"),
         ("emptyarray.json", b"[]", "auto", r"^emptyarray\.json: the JSON holds no records"),
@@ -371,7 +380,7 @@ def test_json_failure_after_many_records_leaves_no_temp_file(tmp_path: Path) -> 
     lines = [json.dumps({"id": i, "v": "x"}) for i in range(150_000)] + ["{not json"]
     src = write_bytes(tmp_path / "big.jsonl", ("\n".join(lines) + "\n").encode())
     out = tmp_path / "out"
-    with pytest.raises(ConvertError, match=r"^big\.jsonl: cannot be read as JSON"):
+    with pytest.raises(ConvertError, match=r"^big\.jsonl: line 150001 is not valid JSON"):
         convert_to_parquet(src, out / "big.parquet", spec("json", json_records="lines"))
     assert folder_is_empty(out)
 
