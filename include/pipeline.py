@@ -153,13 +153,17 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
             target = landing.data(client, system, "incoming") / parquet_name(physical)
             sha256 = file_sha256(src)
             audit.file_audit(conn, client, batch_id, logical, file_sha256=sha256)
+            earlier = audit.same_content_loaded(conn, client, batch_id, logical, sha256)
+            if earlier:  # a re-delivery: its rows are in the warehouse already
+                message = (
+                    f"{physical}: the same content as {earlier[1]}, already loaded by {earlier[0]} "
+                    f"(sha256 {sha256[:12]}): not loaded again"
+                )
+                audit.file_audit(
+                    conn, client, batch_id, logical, convert_status="DUPLICATE", error_message=message
+                )
+                raise Skip(message)
             try:
-                earlier = audit.same_content_loaded(conn, client, batch_id, logical, sha256)
-                if earlier:
-                    raise ConvertError(
-                        f"{physical}: the same content as {earlier[1]}, already loaded by {earlier[0]} "
-                        f"(sha256 {sha256[:12]}): refused, so nothing is loaded twice"
-                    )
                 result = convert_to_parquet(src, target, spec)
             except ConvertError as exc:
                 move(src, landing.raw(client, system, "failed"))

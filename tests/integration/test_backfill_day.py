@@ -68,7 +68,14 @@ def test_a_backfill_day_claims_only_the_files_stamped_with_it(conn, cfg, landing
     assert sorted(opened.files.values()) == sorted(f"{f.name}_20260105_BATCH000001.csv" for _, f in cfg.files)
     left = raw_names(landing, cfg, "incoming") - set(opened.files.values())
     assert left == {f"{f.name}{stamp}.csv" for _, f in cfg.files for stamp in ("", "_20260104")}
-    assert scalar(conn, "SELECT delivery_date FROM tools.batch WHERE batch_id = %s", opened.batch_id) == DAY
+    assert (
+        scalar(
+            conn,
+            "SELECT delivery_date FROM tools.batch WHERE client_schema = 'client1' AND batch_id = %s",
+            opened.batch_id,
+        )
+        == DAY
+    )
     manifest = json.loads(Path(opened.manifest_path).read_text(encoding="utf-8"))
     assert manifest["delivery_date"] == "2026-01-05"
 
@@ -78,7 +85,14 @@ def test_a_live_run_still_claims_undated_files_first(conn, cfg, landing: Landing
     deliver(landing, cfg)
     opened = open_batch(conn, cfg, landing, "live-1")
     assert sorted(opened.files.values()) == sorted(f"{f.name}_BATCH000001.csv" for _, f in cfg.files)
-    assert scalar(conn, "SELECT delivery_date FROM tools.batch WHERE batch_id = %s", opened.batch_id) is None
+    assert (
+        scalar(
+            conn,
+            "SELECT delivery_date FROM tools.batch WHERE client_schema = 'client1' AND batch_id = %s",
+            opened.batch_id,
+        )
+        is None
+    )
 
 
 def test_a_backfill_day_with_nothing_delivered_is_skipped(cfg, landing: Landing) -> None:

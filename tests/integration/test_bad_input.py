@@ -168,6 +168,8 @@ def run_batch(conn: psycopg.Connection, logical: str) -> Outcome:
             failed = None
         except pipeline.FailFast as exc:
             failed, message = failed or f"{logical}.convert", str(exc)
+        except pipeline.Skip as exc:  # the file's group is skipped; the batch goes on
+            message = str(exc)
     with contextlib.suppress(pipeline.FailFast):  # a batch that did not succeed says so
         pipeline.close_batch(CLIENT, batch, [failed] if failed else [], ctx("close_batch"))
     (status,) = conn.execute(
@@ -647,11 +649,13 @@ def test_the_same_file_delivered_twice(cfg, conn, landing) -> None:
     ).fetchone()[0]
     message = (
         f"people_20260105_BATCH000002.csv: the same content as people_BATCH000001.csv, already loaded by "
-        f"BATCH000001 (sha256 {sha[:12]}): refused, so nothing is loaded twice"
+        f"BATCH000001 (sha256 {sha[:12]}): not loaded again"
     )
-    assert (out.failed_task, out.message, out.status) == ("people.convert", message, "PARTIAL")
-    assert where(landing, "crm", "people_20260105_BATCH000002.csv") == ["failed"]
-    assert audit_row(conn, "people", "BATCH000002")[0] == "FAILED"
+    # Skipped, not failed: the rows are in the warehouse already, the batch is green and
+    # the re-delivered file is archived with it (nothing lost, nothing loaded twice).
+    assert (out.failed_task, out.message, out.status) == (None, message, "SUCCESS")
+    assert where(landing, "crm", "people_20260105_BATCH000002.csv") == ["archive"]
+    assert audit_row(conn, "people", "BATCH000002")[0] == "DUPLICATE"
     assert len(bronze(conn, "people", "id")) == 3
     assert bronze(conn, "people", "id", "BATCH000002") == []
 
