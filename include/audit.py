@@ -46,7 +46,20 @@ def job(
     task_id: str,
     try_number: int | None,
 ) -> Iterator[Job]:
-    """One tools.job_execution_log row per attempt: RUNNING, then SUCCESS/FAILED/SKIPPED."""
+    """One tools.job_execution_log row per attempt: RUNNING, then SUCCESS/FAILED/SKIPPED.
+
+    An earlier attempt of the same task still RUNNING never reported back (killed by a
+    timeout, SIGKILL or a lost worker): it is closed as FAILED, saying so.
+    """
+    if dag_run_id is not None:
+        conn.execute(
+            """UPDATE tools.job_execution_log
+               SET status = 'FAILED', ended_at = now(),
+                   message = 'ended without reporting back (killed: timeout, SIGKILL or a lost '
+                             || 'worker); attempt ' || coalesce(%s::text, '?') || ' took over'
+               WHERE client_schema = %s AND dag_run_id = %s AND task_id = %s AND status = 'RUNNING'""",
+            (try_number, client, dag_run_id, task_id),
+        )
     (row_id,) = conn.execute(
         """INSERT INTO tools.job_execution_log
                (client_schema, batch_id, dag_run_id, task_id, try_number, status)
