@@ -76,8 +76,12 @@ class IncomingFilesSensor(BaseSensorOperator):
 class WarehouseSQLOperator(SQLExecuteQueryOperator):
     """A SQL step of a layer, run with the batch id as the bound parameter ``batch_id``.
 
-    The statements run in one transaction. Each attempt is logged in
-    ``tools.sql_step_log`` with the rows the target holds for the batch afterwards.
+    The statements run in one transaction (``include.sqlstep.run_step``): each is logged
+    when it starts, every few seconds while it runs, and with its rows, seconds and
+    rows/s when it ends. A step whose inputs, SQL and migrations have not changed since
+    it last ran for the batch is skipped (it would write the same rows). Each attempt is
+    logged in ``tools.sql_step_log`` with the rows the target holds for the batch
+    afterwards.
     """
 
     ui_color = "#ede7f6"
@@ -107,6 +111,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         from airflow.sdk.exceptions import AirflowSkipException
 
         from include.audit import one_line
+        from include.sqlstep import run_step
         from include.warehouse import connect
 
         batch_id = self.parameters["batch_id"]
@@ -122,7 +127,19 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                 (self.client, batch_id, self.layer, self.step, self.sql_file, self.target, try_number),
             ).fetchone()
             try:
-                result = super().execute(context)
+                with connect() as work:
+                    work.autocommit = True  # run_step opens the step's one transaction
+                    run_step(
+                        work,
+                        client=self.client,
+                        layer=self.layer,
+                        step=self.step,
+                        target=self.target,
+                        sql_text=self._sql_text(),
+                        batch_id=batch_id,
+                        parameters=dict(self.parameters),
+                        log=self.log,
+                    )
             except Exception as exc:
                 conn.execute(
                     """UPDATE tools.sql_step_log SET status = 'FAILED', error_message = %s,
@@ -137,7 +154,12 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                 (rows, log_id),
             )
         self.log.info("%s.%s: %s rows for %s", self.layer, self.step, rows, batch_id)
-        return result
+
+    def _sql_text(self) -> str:
+        """The rendered SQL: a file's text, a statement, or statements joined."""
+        if isinstance(self.sql, str):
+            return self.sql
+        return ";\n".join(s.strip().rstrip(";") for s in self.sql)
 
     def _rows_for_batch(self, conn, batch_id: str) -> int:
         from psycopg import sql

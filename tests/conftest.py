@@ -109,6 +109,7 @@ def reset_client(conn: psycopg.Connection, cfg: ClientConfig) -> None:
         "schema_registry",
         "rejected_rows",
         "sql_step_log",
+        "sql_step_state",
         "load_error_log",
         "row_validation_log",
         "mapping_validation_log",

@@ -83,7 +83,9 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "tools/V002__client_lease.sql",
         "tools/V003__backfill.sql",
         "tools/V004__schema_registry.sql",
+        "tools/V005__sql_step_state.sql",
         "client1/V001__silver_gold.sql",
+        "client1/V002__fact_sales_without_fks.sql",
         "client2/V001__silver_gold.sql",
     ]
     recorded = fresh_conn.execute(
@@ -91,14 +93,16 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
     ).fetchall()
     assert recorded == [
         ("client1", 1, "silver_gold", 16),
+        ("client1", 2, "fact_sales_without_fks", 16),
         ("client2", 1, "silver_gold", 16),
         ("tools", 1, "tools", 16),
         ("tools", 2, "client_lease", 16),
         ("tools", 3, "backfill", 16),
         ("tools", 4, "schema_registry", 16),
+        ("tools", 5, "sql_step_state", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 6
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 8
     schemas = {
         s
         for (s,) in fresh_conn.execute(
@@ -114,10 +118,13 @@ def test_migrate_after_reset_applies_only_the_client(conn: psycopg.Connection, c
     cfg = clients["client1"]
     migrate(conn, [cfg])  # the tools schema exists from here on
     reset_client(conn, cfg)
-    assert migrate(conn, [cfg]) == ["client1/V001__silver_gold.sql"]
+    assert migrate(conn, [cfg]) == [
+        "client1/V001__silver_gold.sql",
+        "client1/V002__fact_sales_without_fks.sql",
+    ]
     assert migrate(conn, [cfg]) == []
     count = conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1'").fetchone()[0]
-    assert count == 1
+    assert count == 2
 
 
 @pytest.mark.parametrize("client", ["client1", "client2"])
@@ -478,10 +485,10 @@ def test_a_migration_edited_after_it_ran_or_failing_names_its_file(
         migrate(fresh_conn, [cfg])
 
     edited.write_text(edited.read_text().replace("\n-- an afterthought\n", ""))
-    (edited.parent / "V002__broken.sql").write_text("ALTER TABLE silver_client1.nope ADD COLUMN x int;")
-    with pytest.raises(MigrationError, match=r"^client1/V002__broken.sql failed: relation .* does not exist"):
+    (edited.parent / "V099__broken.sql").write_text("ALTER TABLE silver_client1.nope ADD COLUMN x int;")
+    with pytest.raises(MigrationError, match=r"^client1/V099__broken.sql failed: relation .* does not exist"):
         migrate(fresh_conn, [cfg])
     applied = fresh_conn.execute(
-        "SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1' AND version = 2"
+        "SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1' AND version = 99"
     ).fetchone()
     assert applied == (0,)

@@ -1,0 +1,274 @@
+"""One SQL step of a layer: its statements in one transaction, with progress in the log,
+and skipped when nothing it reads has changed since it last ran for the batch.
+
+Used by ``include.operators.WarehouseSQLOperator`` (the DAG) and ``scripts/bench.py``.
+
+**Skipping an unchanged step.** After a step has run, ``tools.sql_step_state`` keeps a
+fingerprint for (client, layer, step, batch): a hash of the step's SQL text, its
+parameters, the client's applied migrations, and the version of every table the step
+reads. The tables it reads are the schema-qualified names of the client's bronze, silver
+and gold schemas in its SQL text (step files always qualify them: no ``search_path`` is
+set), plus, for a materialized view, the tables its definition reads. A table's version
+is the highest ``write_id`` of the steps that write it (any batch), with the catalog
+identity of the table and of its per-batch children (a bronze load re-creates the
+batch's child table, a migration that alters a table rewrites its catalog row). Before a
+step runs, the fingerprint is computed again; when it is unchanged the step would write
+exactly what it wrote the last time, so its statements are not run. Re-running a batch
+that changed nothing (a cleared task, a re-run of the SQL stage) then costs a few
+catalog queries per step, while a reloaded bronze table, a changed SQL file, a new
+migration or another batch's write to a table the step reads makes it run again.
+Changes made by hand outside the steps are not seen: reprocess the batch (it reloads
+bronze) or delete the step's row from ``tools.sql_step_state``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+import psycopg
+
+LAYERS = ("silver", "gold", "views")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    skipped: bool
+    statements: int
+    rows: int  # rows the statements reported (inserted, updated, deleted), summed
+    seconds: float
+
+
+def split_statements(sql_text: str) -> list[str]:
+    """The statements of a step file, as the SQL operator splits them (sqlparse)."""
+    import sqlparse
+
+    statements = []
+    for statement in sqlparse.split(sql_text):
+        code = sqlparse.format(statement, strip_comments=True).strip().rstrip(";").strip()
+        if code:
+            statements.append(statement.strip().rstrip(";").rstrip())
+    return statements
+
+
+def describe(statement: str, width: int = 90) -> str:
+    """The first line of a statement that is not a comment, shortened: for the log."""
+    for line in statement.splitlines():
+        line = line.strip()
+        if line and not line.startswith("--"):
+            return line if len(line) <= width else line[: width - 3] + "..."
+    return "?"
+
+
+def relations_read(sql_text: str, client: str) -> set[str]:
+    """``schema.table`` names of the client's layer schemas that the SQL text names."""
+    pattern = re.compile(
+        rf'\b"?((?:bronze|silver|gold)_{re.escape(client)})"?\s*\.\s*"?([A-Za-z_][A-Za-z0-9_$]*)"?'
+    )
+    return {f"{schema}.{name}" for schema, name in pattern.findall(sql_text)}
+
+
+def relations_written(sql_text: str, client: str) -> set[str]:
+    """``schema.table`` names of the client's layer schemas that the SQL text writes."""
+    pattern = re.compile(
+        r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|MERGE\s+INTO|TRUNCATE(?:\s+TABLE)?(?:\s+ONLY)?)\s+"
+        rf'"?((?:bronze|silver|gold)_{re.escape(client)})"?\s*\.\s*"?([A-Za-z_][A-Za-z0-9_$]*)"?',
+        re.IGNORECASE,
+    )
+    return {f"{schema}.{name}" for schema, name in pattern.findall(sql_text)}
+
+
+class _Ticker:
+    """Logs 'still running' every few seconds while one long statement runs."""
+
+    def __init__(self, log: logging.Logger, what: str, every_seconds: float) -> None:
+        self.log, self.what, self.every = log, what, every_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.started = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.log.info("%s: still running, %.0f s", self.what, time.monotonic() - self.started)
+
+    def __enter__(self) -> _Ticker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _versions(conn: psycopg.Connection, client: str, relations: set[str]) -> dict[str, str]:
+    """The version of each relation that exists (see the module docstring)."""
+    rows = conn.execute(
+        """
+        WITH rel AS (
+            SELECT r.name, to_regclass(r.name) AS oid FROM unnest(%(names)s::text[]) AS r(name)
+        )
+        SELECT
+            rel.name,
+            concat_ws(
+                '/',
+                (SELECT max(s.write_id) FROM tools.sql_step_state AS s
+                 WHERE s.client_schema = %(client)s AND s.target_table = rel.name),
+                (SELECT c.oid || '.' || c.xmin FROM pg_class AS c WHERE c.oid = rel.oid),
+                (SELECT string_agg(c.oid || '.' || c.xmin, ',' ORDER BY c.oid)
+                 FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = rel.oid)
+            )
+        FROM rel
+        WHERE rel.oid IS NOT NULL
+        """,
+        {"names": sorted(relations), "client": client},
+    ).fetchall()
+    return dict(rows)
+
+
+def _view_sources(conn: psycopg.Connection, relation: str) -> set[str]:
+    """The tables and views a (materialized) view's definition reads."""
+    rows = conn.execute(
+        """SELECT DISTINCT d.refobjid::regclass::text
+           FROM pg_rewrite AS r
+           JOIN pg_depend AS d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+           WHERE r.ev_class = to_regclass(%s)
+             AND d.refclassid = 'pg_class'::regclass
+             AND d.refobjid <> r.ev_class""",
+        (relation,),
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def fingerprint(
+    conn: psycopg.Connection,
+    client: str,
+    layer: str,
+    target: str,
+    sql_text: str,
+    parameters: dict,
+) -> str:
+    reads = relations_read(sql_text, client) | {target}
+    if layer == "views":
+        reads |= _view_sources(conn, target)
+    migrations = conn.execute(
+        """SELECT string_agg(scope || ':' || version || ':' || checksum, ',' ORDER BY scope, version)
+           FROM tools.schema_migrations WHERE scope IN (%s, 'tools')""",
+        (client,),
+    ).fetchone()[0]
+    state = {
+        "sql": sql_text,
+        "parameters": parameters,
+        "migrations": migrations,
+        "versions": _versions(conn, client, reads),
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_step(
+    conn: psycopg.Connection,
+    *,
+    client: str,
+    layer: str,
+    step: str,
+    target: str,
+    sql_text: str,
+    batch_id: str,
+    log: logging.Logger,
+    parameters: dict | None = None,
+    tick_seconds: float = 10.0,
+    skip_unchanged: bool = True,
+) -> StepResult:
+    """Run a step's statements in one transaction of ``conn``, or skip them if unchanged.
+
+    ``parameters`` (default ``{"batch_id": batch_id}``) are bound to every statement,
+    as the SQL operator binds them: a literal ``%`` in a step file is written ``%%``.
+    Each statement is logged when it starts, every ``tick_seconds`` while it runs, and
+    with its rows, seconds and rows/s when it ends.
+    """
+    if layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}")
+    parameters = parameters if parameters is not None else {"batch_id": batch_id}
+    what = f"{layer}.{step} ({batch_id})"
+    statements = split_statements(sql_text)
+    others = relations_written(sql_text, client) - {target}
+    if skip_unchanged and others:
+        # the versions only follow each step's declared target: never skip such a step
+        log.info("%s: also writes %s, so it always runs", what, ", ".join(sorted(others)))
+        skip_unchanged = False
+    started = time.monotonic()
+    total_rows = 0
+    with conn.transaction():
+        previous = conn.execute(
+            """SELECT fingerprint FROM tools.sql_step_state
+               WHERE client_schema = %s AND layer = %s AND step_name = %s AND batch_id = %s
+               FOR UPDATE""",
+            (client, layer, step, batch_id),
+        ).fetchone()
+        unchanged = (
+            skip_unchanged
+            and previous is not None
+            and previous[0] == fingerprint(conn, client, layer, target, sql_text, parameters)
+        )
+        if unchanged:
+            seconds = time.monotonic() - started
+            log.info(
+                "%s: skipped, nothing it reads has changed since it last ran for this batch "
+                "(checked in %.2f s)",
+                what,
+                seconds,
+            )
+            return StepResult(True, 0, 0, seconds)
+        for number, statement in enumerate(statements, start=1):
+            label = f"{what} statement {number}/{len(statements)}"
+            log.info("%s: %s", label, describe(statement))
+            t0 = time.monotonic()
+            with _Ticker(log, label, tick_seconds):
+                cursor = conn.execute(statement, parameters)
+            seconds = time.monotonic() - t0
+            rows = max(cursor.rowcount, 0)
+            total_rows += rows
+            log.info(
+                "%s: %s rows in %.2f s (%s rows/s)",
+                label,
+                f"{rows:,}",
+                seconds,
+                f"{rows / max(seconds, 1e-9):,.0f}",
+            )
+        (write_id,) = conn.execute("SELECT nextval('tools.sql_step_write_seq')").fetchone()
+        conn.execute(
+            """INSERT INTO tools.sql_step_state AS s
+                   (client_schema, layer, step_name, batch_id, target_table, write_id, fingerprint)
+               VALUES (%s, %s, %s, %s, %s, %s, '')
+               ON CONFLICT (client_schema, layer, step_name, batch_id) DO UPDATE SET
+                   target_table = EXCLUDED.target_table, write_id = EXCLUDED.write_id,
+                   fingerprint = '', written_at = now()""",
+            (client, layer, step, batch_id, target, write_id),
+        )
+        # taken after the write, so that it includes this step's own new version
+        conn.execute(
+            """UPDATE tools.sql_step_state SET fingerprint = %s
+               WHERE client_schema = %s AND layer = %s AND step_name = %s AND batch_id = %s""",
+            (
+                fingerprint(conn, client, layer, target, sql_text, parameters),
+                client,
+                layer,
+                step,
+                batch_id,
+            ),
+        )
+    seconds = time.monotonic() - started
+    log.info(
+        "%s: done, %d statements, %s rows in %.2f s (%s rows/s)",
+        what,
+        len(statements),
+        f"{total_rows:,}",
+        seconds,
+        f"{total_rows / max(seconds, 1e-9):,.0f}",
+    )
+    return StepResult(False, len(statements), total_rows, seconds)

@@ -1,0 +1,204 @@
+"""SQL steps (include/sqlstep.py) on the test warehouse: the fact merge keeps the gold
+contract, and a step is skipped only when nothing it reads has changed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from include.bronze import load_bronze
+from include.config import ClientConfig
+from include.sqlstep import relations_read, relations_written, run_step, split_statements
+from include.validation import validate_rows
+from include.warehouse import migrate
+from tests.conftest import reset_client
+from tests.integration.test_warehouse import GOOD_ROWS, make_parquet
+
+log = logging.getLogger("test.sqlstep")
+
+
+@pytest.fixture
+def client1(conn: psycopg.Connection, clients: dict[str, ClientConfig]) -> ClientConfig:
+    cfg = clients["client1"]
+    reset_client(conn, cfg)
+    migrate(conn, [cfg])
+    return cfg
+
+
+def step(conn, cfg: ClientConfig, layer: str, name: str, batch_id: str, *, force=False, text=None):
+    s = next(s for s in getattr(cfg, layer) if s.name == name)
+    schema = cfg.silver_schema if layer == "silver" else cfg.gold_schema
+    return run_step(
+        conn,
+        client=cfg.client,
+        layer=layer,
+        step=name,
+        target=f"{schema}.{s.table}",
+        sql_text=text if text is not None else (cfg.sql_dir / s.sql).read_text(),
+        batch_id=batch_id,
+        log=log,
+        skip_unchanged=not force,
+    )
+
+
+# ------------------------------------------------------------------ parsing the SQL text
+def test_statements_reads_and_writes_of_a_step_file(clients) -> None:
+    cfg = clients["client1"]
+    text = (cfg.sql_dir / "gold" / "fact_sales.sql").read_text()
+    assert relations_read(text, "client1") == {
+        "silver_client1.crm_sales_details",
+        "gold_client1.dim_products",
+        "gold_client1.dim_customers",
+        "gold_client1.fact_sales",
+    }
+    assert relations_written(text, "client1") == {"gold_client1.fact_sales"}
+    assert len(split_statements(text)) == 4  # SET LOCAL, the merge, two late-arrival links
+    assert split_statements("-- only a comment\n;\nSELECT '%%';\n\n") == ["SELECT '%%'"]
+    refresh = 'REFRESH MATERIALIZED VIEW "gold_client1"."mv_x"'
+    assert relations_read(refresh, "client1") == {"gold_client1.mv_x"}
+
+
+# ------------------------------------------------------------------ the fact merge
+def add_line(conn, batch_id: str, row: int, order: str, product: str, customer: int, quantity: int) -> None:
+    conn.execute(
+        """INSERT INTO silver_client1.crm_sales_details (sls_ord_num, sls_prd_key, sls_cust_id,
+               sls_order_dt, sls_sales, sls_quantity, sls_price, dwh_batch_id, dwh_row_number)
+           VALUES (%s, %s, %s, DATE '2024-01-05', %s, %s, 10, %s, %s)""",
+        (order, product, customer, 10 * quantity, quantity, batch_id, row),
+    )
+
+
+def fact(conn) -> list[tuple]:
+    return conn.execute(
+        """SELECT f.order_number, f.product_number, p.product_number, c.customer_id, f.quantity,
+                  f.dwh_batch_id
+           FROM gold_client1.fact_sales AS f
+           LEFT JOIN gold_client1.dim_products AS p USING (product_key)
+           LEFT JOIN gold_client1.dim_customers AS c USING (customer_key)
+           ORDER BY 1, 2"""
+    ).fetchall()
+
+
+def checksum(conn) -> str:
+    return conn.execute(
+        """SELECT md5(string_agg(f::text, '|' ORDER BY order_number, product_number))
+           FROM gold_client1.fact_sales AS f"""
+    ).fetchone()[0]
+
+
+def add_customer(conn, customer_id: int) -> None:
+    conn.execute(
+        """INSERT INTO gold_client1.dim_customers (customer_id, country, marital_status, gender, dwh_batch_id)
+           VALUES (%s, 'n/a', 'n/a', 'n/a', 'BATCH000001')""",
+        (customer_id,),
+    )
+
+
+def test_fact_merge_keeps_the_gold_contract(conn: psycopg.Connection, client1: ClientConfig) -> None:
+    conn.execute(
+        """INSERT INTO gold_client1.dim_products (product_number, dwh_batch_id)
+           VALUES ('P1', 'BATCH000001')"""
+    )
+    add_customer(conn, 1)
+    add_line(conn, "BATCH000001", 1, "SO1", "P1", 1, 1)
+    add_line(conn, "BATCH000001", 2, "SO2", "P1", 2, 1)  # customer 2 is not known yet
+    add_line(conn, "BATCH000001", 3, "SO1", "P1", 1, 3)  # delivered twice: the last row wins
+    assert not step(conn, client1, "gold", "fact_sales", "BATCH000001").skipped
+    assert fact(conn) == [
+        ("SO1", "P1", "P1", 1, 3, "BATCH000001"),
+        ("SO2", "P1", "P1", None, 1, "BATCH000001"),
+    ]
+
+    # a newer batch changes a line and adds one
+    add_line(conn, "BATCH000002", 1, "SO1", "P1", 1, 5)
+    add_line(conn, "BATCH000002", 2, "SO3", "P9", 1, 1)  # unknown product
+    step(conn, client1, "gold", "fact_sales", "BATCH000002")
+    after_second = fact(conn)
+    assert after_second == [
+        ("SO1", "P1", "P1", 1, 5, "BATCH000002"),
+        ("SO2", "P1", "P1", None, 1, "BATCH000001"),
+        ("SO3", "P9", None, 1, 1, "BATCH000002"),
+    ]
+
+    # the older batch, run again, never overwrites the newer row; nothing changes
+    before = checksum(conn)
+    step(conn, client1, "gold", "fact_sales", "BATCH000001", force=True)
+    assert fact(conn) == after_second
+    assert checksum(conn) == before
+    # the same batch run again changes no row (not even dwh_updated_at)
+    step(conn, client1, "gold", "fact_sales", "BATCH000002", force=True)
+    assert checksum(conn) == before
+
+    # late-arriving dimensions get linked by the next run
+    add_customer(conn, 2)
+    conn.execute(
+        "INSERT INTO gold_client1.dim_products (product_number, dwh_batch_id) VALUES ('P9', 'BATCH000002')"
+    )
+    # (the dimensions were written by hand here, not by their steps: skipping would not see it)
+    step(conn, client1, "gold", "fact_sales", "BATCH000002", force=True)
+    assert [(r[0], r[2], r[3]) for r in fact(conn)] == [
+        ("SO1", "P1", 1),
+        ("SO2", "P1", 2),
+        ("SO3", "P9", 1),
+    ]
+
+
+# ------------------------------------------------------------------ skipping unchanged steps
+def load_customers(conn, cfg: ClientConfig, tmp_path: Path, rows: str = GOOD_ROWS) -> None:
+    spec = cfg.file("cust_info")[1]
+    parquet = make_parquet(tmp_path, cfg, "cust_info_BATCH000001", rows)
+    rejected = {r.row_number for r in validate_rows(parquet, spec).rejects}
+    load_bronze(conn, cfg, spec, parquet, "BATCH000001", "cust_info_BATCH000001.csv", rejected)
+
+
+def silver_customers(conn) -> list[tuple]:
+    return conn.execute(
+        "SELECT cst_id, cst_firstname, dwh_loaded_at FROM silver_client1.crm_cust_info ORDER BY cst_id"
+    ).fetchall()
+
+
+def test_a_step_is_skipped_only_when_nothing_it_reads_changed(
+    conn: psycopg.Connection, client1: ClientConfig, tmp_path: Path
+) -> None:
+    load_customers(conn, client1, tmp_path)
+    assert not step(conn, client1, "silver", "crm_cust_info", "BATCH000001").skipped
+    written = silver_customers(conn)
+    assert [r[:2] for r in written] == [(1, "Jon"), (2, 'Smith, "Jr"'), (3, "two\nlines"), (5, "Éva")]
+    assert not step(conn, client1, "gold", "dim_customers", "BATCH000001").skipped
+
+    # nothing changed: both are skipped and the silver rows are the very same rows
+    assert step(conn, client1, "silver", "crm_cust_info", "BATCH000001").skipped
+    assert step(conn, client1, "gold", "dim_customers", "BATCH000001").skipped
+    assert silver_customers(conn) == written
+
+    # bronze reloaded (a new file for the batch): silver runs, then gold, then both skip
+    load_customers(conn, client1, tmp_path / "again", GOOD_ROWS.replace(" Jon ", "John"))
+    assert not step(conn, client1, "silver", "crm_cust_info", "BATCH000001").skipped
+    assert silver_customers(conn)[0][1] == "John"
+    assert not step(conn, client1, "gold", "dim_customers", "BATCH000001").skipped
+    assert step(conn, client1, "silver", "crm_cust_info", "BATCH000001").skipped
+    assert step(conn, client1, "gold", "dim_customers", "BATCH000001").skipped
+    assert conn.execute(
+        "SELECT first_name FROM gold_client1.dim_customers WHERE customer_id = 1"
+    ).fetchone() == ("John",)
+
+    # another batch writing a table the step reads makes it run again
+    conn.execute(
+        """INSERT INTO bronze_client1.crm_cust_info (cst_id, dwh_batch_id, dwh_source_file, dwh_row_number)
+           VALUES (9, 'BATCH000002', 'f.csv', 1)"""
+    )
+    assert not step(conn, client1, "silver", "crm_cust_info", "BATCH000002").skipped
+    assert not step(conn, client1, "gold", "dim_customers", "BATCH000001").skipped
+
+    # a changed SQL text runs; a failing step leaves the batch's rows and state as they were
+    text = (client1.sql_dir / "silver" / "crm_cust_info.sql").read_text()
+    edited = text + "\n-- edited\n"
+    assert not step(conn, client1, "silver", "crm_cust_info", "BATCH000001", text=edited).skipped
+    before = silver_customers(conn)
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        step(conn, client1, "silver", "crm_cust_info", "BATCH000001", text=text + ";\nSELECT 1 / 0;")
+    assert silver_customers(conn) == before
+    assert step(conn, client1, "silver", "crm_cust_info", "BATCH000001", text=edited).skipped
