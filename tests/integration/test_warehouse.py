@@ -87,6 +87,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
         "client2/V001__silver_gold.sql",
+        "client2/V002__usage_events_without_fk.sql",
     ]
     recorded = fresh_conn.execute(
         "SELECT scope, version, name, length(checksum) FROM tools.schema_migrations ORDER BY scope, version"
@@ -95,6 +96,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("client1", 1, "silver_gold", 16),
         ("client1", 2, "fact_sales_without_fks", 16),
         ("client2", 1, "silver_gold", 16),
+        ("client2", 2, "usage_events_without_fk", 16),
         ("tools", 1, "tools", 16),
         ("tools", 2, "client_lease", 16),
         ("tools", 3, "backfill", 16),
@@ -102,7 +104,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 5, "sql_step_state", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 8
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 9
     schemas = {
         s
         for (s,) in fresh_conn.execute(
