@@ -56,13 +56,25 @@ def split_statements(sql_text: str) -> list[str]:
     return statements
 
 
-def describe(statement: str, width: int = 90) -> str:
-    """The first line of a statement that is not a comment, shortened: for the log."""
-    for line in statement.splitlines():
-        line = line.strip()
-        if line and not line.startswith("--"):
-            return line if len(line) <= width else line[: width - 3] + "..."
-    return "?"
+WRITE = re.compile(
+    r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|MERGE\s+INTO|TRUNCATE|REFRESH\s+MATERIALIZED\s+VIEW)\s+"
+    r"((?:ONLY\s+)?[\w$\".]+)",
+    re.IGNORECASE,
+)
+
+
+def describe(statement: str, width: int = 100) -> str:
+    """What a statement does, for the log: its writes (``WITH ... UPDATE x, INSERT INTO x``)
+    or else its first line that is not a comment, shortened."""
+    code = [
+        line.strip() for line in statement.splitlines() if line.strip() and not line.strip().startswith("--")
+    ]
+    text = " ".join(code)
+    found = [(verb, name) for verb, name in WRITE.findall(text) if name.upper() != "SET"]  # DO UPDATE SET
+    writes = list(dict.fromkeys(" ".join(f"{verb.upper()} {name}".split()) for verb, name in found))
+    if writes:
+        text = ("WITH ... " if text[:4].upper() == "WITH" else "") + ", ".join(writes)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def relations_read(sql_text: str, client: str) -> set[str]:

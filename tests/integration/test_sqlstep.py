@@ -11,7 +11,7 @@ import pytest
 
 from include.bronze import load_bronze
 from include.config import ClientConfig
-from include.sqlstep import relations_read, relations_written, run_step, split_statements
+from include.sqlstep import describe, relations_read, relations_written, run_step, split_statements
 from include.validation import validate_rows
 from include.warehouse import migrate
 from tests.conftest import reset_client
@@ -55,7 +55,13 @@ def test_statements_reads_and_writes_of_a_step_file(clients) -> None:
         "gold_client1.fact_sales",
     }
     assert relations_written(text, "client1") == {"gold_client1.fact_sales"}
-    assert len(split_statements(text)) == 4  # SET LOCAL, the merge, two late-arrival links
+    statements = split_statements(text)  # SET LOCAL, the merge, two late-arrival links
+    assert [describe(s) for s in statements] == [
+        "SET LOCAL work_mem = '256MB'",
+        "WITH ... UPDATE gold_client1.fact_sales, INSERT INTO gold_client1.fact_sales",
+        "UPDATE gold_client1.fact_sales",
+        "UPDATE gold_client1.fact_sales",
+    ]
     assert split_statements("-- only a comment\n;\nSELECT '%%';\n\n") == ["SELECT '%%'"]
     refresh = 'REFRESH MATERIALIZED VIEW "gold_client1"."mv_x"'
     assert relations_read(refresh, "client1") == {"gold_client1.mv_x"}

@@ -5,16 +5,18 @@
 -- unchanged row is left alone.
 --
 -- Written for speed (docs/benchmarks.md): instead of one INSERT ... ON CONFLICT DO
--- UPDATE, which probes the unique index and takes a row lock for every line, the
--- batch's lines are computed once and split: lines whose key exists are UPDATEd only
--- where they differ, new lines are a plain INSERT (an anti-join on the unique key). A
--- first batch is then a bulk insert, and a batch delivered again changes no row. Both
--- run in one statement, so they see the table as it was before the batch. One run per
--- client at a time (the client lease) means no concurrent batch inserts the same keys;
--- should one ever do so, the unique constraint fails the step rather than duplicate it.
+-- UPDATE, which probes the unique index, takes a row lock and checks the update for
+-- every line, each line of the batch is matched once against the table (one left join
+-- on the unique key) and classified: new lines are a plain INSERT, lines that exist and
+-- differ (and whose row is from this batch or an older one) are UPDATEd, unchanged lines
+-- cost nothing more. A first batch is then a bulk insert, and a batch delivered again
+-- writes no row. Both writes are one statement, so they see the table as it was before
+-- the batch. One run per client at a time (the client lease) means no concurrent batch
+-- inserts the same keys; should one ever do so, the unique constraint fails the step
+-- rather than duplicate a line.
 
--- The batch's lines are sorted once (DISTINCT ON) and kept for both halves: give this
--- transaction enough memory to do that without spilling to disk.
+-- The batch's lines are sorted once (DISTINCT ON) and hashed once (the match): give this
+-- transaction the memory to do that with less spilling to disk.
 SET LOCAL work_mem = '256MB';
 
 WITH lines AS (
@@ -43,8 +45,22 @@ WITH lines AS (
     LEFT JOIN gold_client1.dim_products AS p ON p.product_number = s.sls_prd_key
     LEFT JOIN gold_client1.dim_customers AS c ON c.customer_id = s.sls_cust_id
 ),
+classified AS MATERIALIZED (
+    -- each line with what the table holds for its key: new, changed or the same
+    SELECT l.*,
+           f.order_number IS NULL AS is_new,
+           f.order_number IS NOT NULL
+           AND f.dwh_batch_id <= l.dwh_batch_id
+           AND (f.product_key, f.customer_key, f.customer_id, f.order_date, f.shipping_date,
+                f.due_date, f.sales_amount, f.quantity, f.price, f.dwh_batch_id)
+               IS DISTINCT FROM
+               (l.product_key, l.customer_key, l.customer_id, l.order_date, l.shipping_date,
+                l.due_date, l.sales_amount, l.quantity, l.price, l.dwh_batch_id) AS is_changed
+    FROM lines AS l
+    LEFT JOIN gold_client1.fact_sales AS f
+      ON f.order_number = l.order_number AND f.product_number = l.product_number
+),
 changed AS (
-    -- existing lines: rewritten only when this batch is as new or newer and differs
     UPDATE gold_client1.fact_sales AS f
     SET product_key    = l.product_key,
         customer_key   = l.customer_key,
@@ -57,18 +73,12 @@ changed AS (
         price          = l.price,
         dwh_batch_id   = l.dwh_batch_id,
         dwh_updated_at = now()
-    FROM lines AS l
-    WHERE f.order_number = l.order_number
+    FROM classified AS l
+    WHERE l.is_changed   -- none on a re-delivered batch: the table is then not scanned
+      AND f.order_number = l.order_number
       AND f.product_number = l.product_number
-      AND f.dwh_batch_id <= l.dwh_batch_id
-      AND (f.product_key, f.customer_key, f.customer_id, f.order_date, f.shipping_date,
-           f.due_date, f.sales_amount, f.quantity, f.price, f.dwh_batch_id)
-          IS DISTINCT FROM
-          (l.product_key, l.customer_key, l.customer_id, l.order_date, l.shipping_date,
-           l.due_date, l.sales_amount, l.quantity, l.price, l.dwh_batch_id)
     RETURNING 1
 )
--- new lines: a plain insert of the keys the table does not hold yet
 INSERT INTO gold_client1.fact_sales (
     order_number, product_number, product_key, customer_key, customer_id,
     order_date, shipping_date, due_date, sales_amount, quantity, price, dwh_batch_id
@@ -77,13 +87,8 @@ SELECT
     l.order_number, l.product_number, l.product_key, l.customer_key, l.customer_id,
     l.order_date, l.shipping_date, l.due_date, l.sales_amount, l.quantity, l.price,
     l.dwh_batch_id
-FROM lines AS l
-WHERE NOT EXISTS (
-    SELECT 1
-    FROM gold_client1.fact_sales AS f
-    WHERE f.order_number = l.order_number
-      AND f.product_number = l.product_number
-);
+FROM classified AS l
+WHERE l.is_new;   -- a plain insert of the keys the table does not hold yet
 
 -- Late-arriving dimensions: link the lines of earlier batches whose product or customer
 -- was unknown then and is known now. (The partial indexes keep this to the open lines.)
