@@ -91,6 +91,26 @@ def close_batch_task(client: str, batch: dict | None = None) -> str:
     return _call("close_batch", client, batch, failed)
 
 
+def run_mode_params() -> dict[str, Param]:
+    """The trigger form: run mode and, for restart / reprocessing, the batch id."""
+    return {
+        "mode": Param(
+            "start",
+            type="string",
+            enum=list(RUN_MODES),
+            title="Run mode",
+            description="start: a new batch from new files; restart / reprocessing: run an existing batch again",
+        ),
+        "batch_id": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^BATCH\d{6}$",
+            title="Batch id",
+            description="restart / reprocessing only; default: the latest failed batch",
+        ),
+    }
+
+
 def render_doc(cfg: ClientConfig) -> str:
     lines = [
         f"# {cfg.display_name} (`{cfg.client}`)",
@@ -155,23 +175,6 @@ def build_dag(cfg: ClientConfig) -> DAG:
         tags=sorted({*cfg.tags, f"client:{cfg.client}"}),
         doc_md=render_doc(cfg),
         template_searchpath=[str(cfg.sql_dir)],
-        params={
-            "mode": Param(
-                "start",
-                type="string",
-                enum=list(RUN_MODES),
-                title="Run mode",
-                description="start: a new batch from new files; "
-                "restart / reprocessing: run an existing batch again",
-            ),
-            "batch_id": Param(
-                None,
-                type=["null", "string"],
-                pattern=r"^BATCH\d{6}$",
-                title="Batch id",
-                description="restart / reprocessing only; default: the latest failed batch",
-            ),
-        },
     ) as dag:
         wait = IncomingFilesSensor(
             task_id="wait_for_files",
@@ -234,6 +237,11 @@ def build_dag(cfg: ClientConfig) -> DAG:
         )(cfg.client, batch)
         # After every other task, so a batch never closes while part of it still runs.
         closed << [t for t in dag.tasks if t.task_id != "close_batch"]
+    # The run-mode params are set once the tasks exist: a task built inside a DAG gets its
+    # own deep copy of the DAG's params (about half the cost of building a task), and the
+    # tasks never need one, since a task's params at run time are the DAG's merged with its
+    # own. The assignment validates the params as the constructor would.
+    dag.params = run_mode_params()
     return dag
 
 
