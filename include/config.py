@@ -336,13 +336,20 @@ def config_for(client: str) -> ClientConfig:
     return load_client(clients_dir() / f"{client}.yaml")
 
 
-def load_clients(folder: Path | None = None) -> tuple[list[ClientConfig], dict[str, str]]:
-    """All clients that load, and the errors of those that do not (file name -> message)."""
+def load_clients(
+    folder: Path | None = None, only: str | None = None
+) -> tuple[list[ClientConfig], dict[str, str]]:
+    """All clients that load, and the errors of those that do not (file name -> message).
+
+    ``only``: just that client's file, if there is one.
+    """
     folder = folder or clients_dir()
     defaults_path = folder / DEFAULTS_FILE
     defaults = _read_yaml(defaults_path) if defaults_path.exists() else {}
     configs, errors = [], {}
     for path in client_files(folder):
+        if only is not None and path.stem != only:
+            continue
         try:
             configs.append(load_client(path, defaults))
         except ConfigError as exc:

@@ -258,9 +258,14 @@ def build_dag(cfg: ClientConfig) -> DAG:
     return dag
 
 
-def build_all() -> tuple[dict[str, DAG], dict[str, str]]:
-    """Every client's DAG, and the errors of the clients that could not be built."""
-    configs, errors = load_clients()
+def build_all(only: str | None = None) -> tuple[dict[str, DAG], dict[str, str]]:
+    """Every client's DAG, and the errors of the clients that could not be built.
+
+    ``only``: build just that DAG (and read just its config). A worker that runs a task
+    parses the DAG file with Airflow's parsing context naming the task's DAG, and needs
+    no other client's DAG; the DAG processor parses without it and gets every client.
+    """
+    configs, errors = load_clients(only=only)
     dags = {}
     for cfg in configs:
         try:

@@ -99,6 +99,20 @@ def test_parse_needs_no_database_and_is_fast() -> None:
     assert time.monotonic() - started < 120  # sanity bound only; speed is measured by the benchmark
 
 
+def test_a_worker_parsing_for_one_dag_builds_only_that_client(
+    dagbag: DagBag, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task runner parses with Airflow's parsing context: one client, not all of them."""
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "client2")
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "open_batch")
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+
+    assert bag.dag_ids == ["client2"]
+    assert bag.import_errors == {}
+    assert bag.get_dag("client2").task_dict.keys() == dagbag.get_dag("client2").task_dict.keys()
+
+
 def test_a_broken_config_is_an_import_error_and_the_others_still_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
