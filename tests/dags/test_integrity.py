@@ -41,6 +41,7 @@ def test_house_rules(dagbag: DagBag, clients: dict, client: str) -> None:
     assert dag.catchup is False
     assert dag.params["mode"] == "start"
     assert dag.params.get_param("mode").schema["enum"] == ["start", "restart", "reprocessing"]
+    assert dag.params.validate() == {"mode": "start", "batch_id": None}
     for task in dag.tasks:
         if task.task_id != "wait_for_files":
             assert task.retries == cfg.retries, task.task_id
@@ -97,6 +98,12 @@ def test_parse_needs_no_database_and_is_fast() -> None:
     count, _ = out.stdout.split()[-2:]
     assert int(count) == len(CLIENTS)
     assert time.monotonic() - started < 120  # sanity bound only; speed is measured by the benchmark
+
+
+def test_each_dag_has_its_own_run_mode_params(dagbag: DagBag) -> None:
+    """The params are validated once per process, but no two DAGs share a Param object."""
+    params = [dagbag.get_dag(client).params.get_param("mode") for client in CLIENTS]
+    assert len({id(p) for p in params}) == len(CLIENTS)
 
 
 def test_a_worker_parsing_for_one_dag_builds_only_that_client(
