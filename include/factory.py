@@ -207,13 +207,14 @@ def build_dag(cfg: ClientConfig) -> DAG:
         batch = open_batch_task(cfg.client)
         wait >> batch
 
-        loads = []
+        file_steps, loads = [], []
         for _, spec in cfg.files:
             with TaskGroup(group_id=spec.name, tooltip=f"{spec.type} → {spec.bronze_table}"):
                 steps = [FileStepOperator(client=cfg.client, logical=spec.name, step=s) for s in FILE_STEPS]
-            batch >> steps  # every step reads the batch from XCom
-            chain(*steps)  # and the previous step's Parquet name
+            chain(*steps)  # each step reads the previous step's Parquet name from XCom
+            file_steps += steps
             loads.append(steps[-1])
+        batch >> file_steps  # and every step reads the batch (one call: edges cost per call)
 
         def sql_step(layer: str, schema: str) -> Callable[[SqlStep], WarehouseSQLOperator]:
             def make(step: SqlStep) -> WarehouseSQLOperator:
