@@ -2,8 +2,8 @@
 
     wait_for_files >> open_batch >> [<file>.convert >> .validate_mapping >> .validate_rows
     >> .load_bronze, one group per file] >> silver.* >> gold.* (dimensions before facts)
-    >> refresh_views.* >> close_batch (after every other task, whatever happened; fails
-    if the batch did, and publishes the gold Assets if it did not)
+    >> refresh_views.* >> quality.{silver,gold} >> close_batch (after every other task,
+    whatever happened; fails if the batch did, and publishes the gold Assets if it did not)
 
 Parse time only reads the local YAML files: no database, network or Variable access,
 and the heavy modules (pyarrow, psycopg) are imported by the tasks when they run.
@@ -23,6 +23,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.config import RUN_MODES, ClientConfig, SqlStep, load_clients
 from include.operators import IncomingFilesSensor, WarehouseSQLOperator
+from include.quality import QualityCheckOperator, checks_for
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,9 @@ def render_doc(cfg: ClientConfig) -> str:
         "",
         f"**Silver:** {', '.join(s.name for s in cfg.silver) or '—'}  ",
         f"**Gold:** {', '.join(s.name for s in cfg.gold) or '—'}  ",
-        f"**Views:** {', '.join(cfg.views) or '—'}",
+        f"**Views:** {', '.join(cfg.views) or '—'}  ",
+        f"**Quality gates:** {len(cfg.quality.keys)} key, {len(cfg.quality.joins)} join and "
+        f"{len(cfg.quality.row_counts)} row-count checks (a drop of at most {cfg.quality.max_row_drop:.0%})",
     ]
     return "\n".join(lines)
 
@@ -250,6 +253,17 @@ def build_dag(cfg: ClientConfig) -> DAG:
                     previous >> refresh
                 previous = refresh
         loads >> silver >> gold >> views
+
+        # Quality gates after the views, one task per layer with checks (close_batch follows).
+        gates = [(layer, checks_for(cfg, layer)) for layer in ("silver", "gold")]
+        if any(checks for _, checks in gates):
+            with TaskGroup(group_id="quality") as quality:
+                for layer, checks in gates:
+                    if checks:
+                        QualityCheckOperator(
+                            task_id=layer, client=cfg.client, checks=checks, trigger_rule="none_failed"
+                        )
+            (views if cfg.views else gold if cfg.gold else silver) >> quality
 
         closed = close_batch_task.override(
             outlets=[
