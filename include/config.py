@@ -54,11 +54,11 @@ SCHEDULE_PRESETS = {
     "@yearly",
 }
 
-# Task and group ids the DAG uses itself; a logical file may not take them.
 # libyaml's C parser with the safe constructor: the same documents as yaml.safe_load, about
-# ten times faster (500 client files parse in well under a second instead of five).
+# four times faster for 500 client files (the constructor stays Python).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Task and group ids the DAG uses itself; a logical file may not take them.
 RESERVED_GROUPS = {
     "silver",
     "gold",
