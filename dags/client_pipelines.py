@@ -1,6 +1,9 @@
 """Airflow DAGs: one ETL DAG per client config in include/clients/ (see include/factory.py)."""
 
+from airflow.sdk import get_parsing_context
+
 from include.factory import build_all
 
-dags, config_errors = build_all()
+# A worker running a task of one client builds only that client's DAG.
+dags, config_errors = build_all(only=get_parsing_context().dag_id)
 globals().update(dags)

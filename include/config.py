@@ -57,8 +57,20 @@ SCHEDULE_PRESETS = {
     "@yearly",
 }
 
+# libyaml's C parser with the safe constructor: the same documents as yaml.safe_load, about
+# four times faster for 500 client files (the constructor stays Python).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # Task and group ids the DAG uses itself; a logical file may not take them.
-RESERVED_GROUPS = {"silver", "gold", "refresh_views", "open_batch", "close_batch", "wait_for_files"}
+RESERVED_GROUPS = {
+    "silver",
+    "gold",
+    "refresh_views",
+    "quality",
+    "open_batch",
+    "close_batch",
+    "wait_for_files",
+}
 
 
 class ConfigError(ValueError):
@@ -170,6 +182,43 @@ class Alerts(_Model):
     emails: list[str] = []
 
 
+# A table a quality check reads: ``silver.<table>`` or ``gold.<table>`` of the client.
+TableRef = Annotated[str, Field(pattern=r"^(silver|gold)\.[a-z_][a-z0-9_]{0,47}$")]
+
+
+class KeyCheck(_Model):
+    """Key columns that must be non-NULL and, together, unique.
+
+    Silver: among the batch's rows. Gold: in the whole table (gold is the current state).
+    """
+
+    table: TableRef
+    columns: list[Identifier] = Field(min_length=1)
+    unique: bool = True
+
+
+class JoinCheck(_Model):
+    """Every fact row whose key is set finds its dimension row.
+
+    A NULL key is allowed: the fact keeps it NULL while its dimension member is unknown
+    (late-arriving), and a later batch links it.
+    """
+
+    table: TableRef  # the fact, in gold
+    column: Identifier
+    dimension: Identifier  # a gold table
+    dimension_column: Identifier | None = None  # default: the same name as ``column``
+
+
+class Quality(_Model):
+    """Quality gates run after the views: a failing gate fails the batch."""
+
+    keys: list[KeyCheck] = []
+    joins: list[JoinCheck] = []
+    row_counts: list[TableRef] = []  # silver tables: the batch's rows vs the previous batch's
+    max_row_drop: float = Field(default=0.5, ge=0, lt=1)  # the largest drop allowed, as a ratio
+
+
 class ClientConfig(_Model):
     client: Identifier
     display_name: str
@@ -187,6 +236,7 @@ class ClientConfig(_Model):
     gold: list[SqlStep] = []
     views: list[Identifier] = []  # materialized views in the gold schema, refreshed in order
     schema_drift: SchemaDrift = "accept_additive"  # a file's own schema_drift wins
+    quality: Quality = Quality()
 
     # Filled by the loader, not by the file.
     config_file: str = ""
@@ -233,7 +283,26 @@ class ClientConfig(_Model):
                         f"{layer} step '{step.name}' depends on unknown step(s): {', '.join(missing)}"
                     )
             _check_acyclic(layer, steps)
+        self._quality_tables_exist()
         return self
+
+    def _quality_tables_exist(self) -> None:
+        """Every table a quality check names is written by a step of its layer."""
+        written = {f"{layer}.{s.table}" for layer in ("silver", "gold") for s in getattr(self, layer)}
+        q = self.quality
+        named = [(f"keys.{i}", c.table) for i, c in enumerate(q.keys)]
+        named += [(f"joins.{i}", c.table) for i, c in enumerate(q.joins)]
+        named += [(f"joins.{i}.dimension", f"gold.{c.dimension}") for i, c in enumerate(q.joins)]
+        named += [(f"row_counts.{i}", t) for i, t in enumerate(q.row_counts)]
+        for where, table in named:
+            if table not in written:
+                raise ValueError(f"quality.{where}: {table} is not a table written by a silver or gold step")
+        for i, c in enumerate(q.joins):
+            if not c.table.startswith("gold."):
+                raise ValueError(f"quality.joins.{i}: {c.table}: joins are checked on gold facts")
+        for i, t in enumerate(q.row_counts):
+            if not t.startswith("silver."):
+                raise ValueError(f"quality.row_counts.{i}: {t}: row counts are compared on silver tables")
 
     @property
     def bronze_schema(self) -> str:
@@ -318,7 +387,7 @@ def load_client(path: Path | str, defaults: dict | None = None) -> ClientConfig:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # a safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path.name}: not valid YAML: {exc}".replace("\n", " ")) from None
     if data is None:
@@ -343,13 +412,20 @@ def config_for(client: str) -> ClientConfig:
     return load_client(clients_dir() / f"{client}.yaml")
 
 
-def load_clients(folder: Path | None = None) -> tuple[list[ClientConfig], dict[str, str]]:
-    """All clients that load, and the errors of those that do not (file name -> message)."""
+def load_clients(
+    folder: Path | None = None, only: str | None = None
+) -> tuple[list[ClientConfig], dict[str, str]]:
+    """All clients that load, and the errors of those that do not (file name -> message).
+
+    ``only``: just that client's file, if there is one.
+    """
     folder = folder or clients_dir()
     defaults_path = folder / DEFAULTS_FILE
     defaults = _read_yaml(defaults_path) if defaults_path.exists() else {}
     configs, errors = [], {}
     for path in client_files(folder):
+        if only is not None and path.stem != only:
+            continue
         try:
             configs.append(load_client(path, defaults))
         except ConfigError as exc:

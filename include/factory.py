@@ -2,8 +2,8 @@
 
     wait_for_files >> open_batch >> [<file>.convert >> .validate_mapping >> .validate_rows
     >> .load_bronze, one group per file] >> silver.* >> gold.* (dimensions before facts)
-    >> refresh_views.* >> close_batch (after every other task, whatever happened; fails
-    if the batch did, and publishes the gold Assets if it did not)
+    >> refresh_views.* >> quality.{silver,gold} >> close_batch (after every other task,
+    whatever happened; fails if the batch did, and publishes the gold Assets if it did not)
 
 Parse time only reads the local YAML files: no database, network or Variable access,
 and the heavy modules (pyarrow, psycopg) are imported by the tasks when they run.
@@ -11,16 +11,20 @@ and the heavy modules (pyarrow, psycopg) are imported by the tasks when they run
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Asset, Param, TaskGroup, get_current_context, task
+from airflow.sdk import DAG, Asset, BaseOperator, Param, TaskGroup, chain, get_current_context, task
+from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.config import RUN_MODES, ClientConfig, SqlStep, load_clients
 from include.operators import IncomingFilesSensor, WarehouseSQLOperator, run_context
+from include.quality import QualityCheckOperator, checks_for
 
 log = logging.getLogger(__name__)
 
@@ -47,28 +51,39 @@ def open_batch_task(client: str, params: dict | None = None) -> dict:
     return _call("open_batch", client, params.get("mode", "start"), params.get("batch_id") or None)
 
 
-@task(task_id="convert")
-def convert_task(client: str, logical: str, batch: dict) -> str:
-    """Convert the delivered file to Parquet; returns the Parquet file name."""
-    return _call("convert", client, logical, batch)
+# The four steps of a file's group, in order, with the task docs the UI shows.
+FILE_STEPS: dict[str, str] = {
+    "convert": "Convert the delivered file to Parquet; returns the Parquet file name.",
+    "validate_mapping": "Check the file's columns against the configured mapping.",
+    "validate_rows": "Type, required and key checks per row; rejected rows go to tools.rejected_rows.",
+    "load_bronze": "Replace the batch's rows in the bronze table (delete + COPY, one transaction).",
+}
+_PREVIOUS_STEP = dict(zip(list(FILE_STEPS)[1:], FILE_STEPS, strict=False))
 
 
-@task(task_id="validate_mapping")
-def validate_mapping_task(client: str, logical: str, batch: dict, parquet: str) -> str:
-    """Check the file's columns against the configured mapping."""
-    return _call("validate_mapping", client, logical, batch, parquet)
+class FileStepOperator(BaseOperator):
+    """One step of a source file's group: ``include.pipeline.<step>`` for the file.
 
+    Its inputs come through XCom as with TaskFlow: the batch that ``open_batch``
+    returned and, after ``convert``, the Parquet name the previous step of the group
+    returned. A plain operator rather than a ``@task``: a TaskFlow task costs about five
+    times as much to build (four operator classes, each merging defaults and binding the
+    function's signature), and a client has four of these per file, which dominated
+    the parse time of many clients.
+    """
 
-@task(task_id="validate_rows")
-def validate_rows_task(client: str, logical: str, batch: dict, parquet: str) -> str:
-    """Type, required and key checks per row; rejected rows go to tools.rejected_rows."""
-    return _call("validate_rows", client, logical, batch, parquet)
+    ui_color = "#ffefeb"
 
+    def __init__(self, *, client: str, logical: str, step: str, **kwargs: Any) -> None:
+        super().__init__(task_id=step, doc_md=FILE_STEPS[step], **kwargs)
+        self.client, self.logical, self.step = client, logical, step
 
-@task(task_id="load_bronze")
-def load_bronze_task(client: str, logical: str, batch: dict, parquet: str) -> int:
-    """Replace the batch's rows in the bronze table (delete + COPY, one transaction)."""
-    return _call("load_bronze", client, logical, batch, parquet)
+    def execute(self, context: Any) -> Any:
+        ti = context["ti"]
+        args: list[object] = [self.client, self.logical, ti.xcom_pull(task_ids="open_batch")]
+        if self.step in _PREVIOUS_STEP:
+            args.append(ti.xcom_pull(task_ids=f"{self.logical}.{_PREVIOUS_STEP[self.step]}"))
+        return _call(self.step, *args)
 
 
 @task(task_id="close_batch", trigger_rule="all_done")
@@ -78,6 +93,33 @@ def close_batch_task(client: str, batch: dict | None = None) -> str:
     states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
     failed = sorted(t for t, s in states.items() if s in ("failed", "upstream_failed") and t != ti.task_id)
     return _call("close_batch", client, batch, failed)
+
+
+def run_mode_params() -> dict[str, Param]:
+    """The trigger form: run mode and, for restart / reprocessing, the batch id."""
+    return {
+        "mode": Param(
+            "start",
+            type="string",
+            enum=list(RUN_MODES),
+            title="Run mode",
+            description="start: a new batch from new files; "
+            "restart / reprocessing: run an existing batch again",
+        ),
+        "batch_id": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^BATCH\d{6}$",
+            title="Batch id",
+            description="restart / reprocessing only; default: the latest failed batch",
+        ),
+    }
+
+
+@functools.cache
+def _check_run_mode_params() -> None:
+    """Validate the run-mode params as Airflow does a scheduled DAG's: defaults fit the schema."""
+    ParamsDict(run_mode_params()).validate()
 
 
 def render_doc(cfg: ClientConfig) -> str:
@@ -107,7 +149,9 @@ def render_doc(cfg: ClientConfig) -> str:
         "",
         f"**Silver:** {', '.join(s.name for s in cfg.silver) or '—'}  ",
         f"**Gold:** {', '.join(s.name for s in cfg.gold) or '—'}  ",
-        f"**Views:** {', '.join(cfg.views) or '—'}",
+        f"**Views:** {', '.join(cfg.views) or '—'}  ",
+        f"**Quality gates:** {len(cfg.quality.keys)} key, {len(cfg.quality.joins)} join and "
+        f"{len(cfg.quality.row_counts)} row-count checks (a drop of at most {cfg.quality.max_row_drop:.0%})",
     ]
     return "\n".join(lines)
 
@@ -144,23 +188,6 @@ def build_dag(cfg: ClientConfig) -> DAG:
         tags=sorted({*cfg.tags, f"client:{cfg.client}"}),
         doc_md=render_doc(cfg),
         template_searchpath=[str(cfg.sql_dir)],
-        params={
-            "mode": Param(
-                "start",
-                type="string",
-                enum=list(RUN_MODES),
-                title="Run mode",
-                description="start: a new batch from new files; "
-                "restart / reprocessing: run an existing batch again",
-            ),
-            "batch_id": Param(
-                None,
-                type=["null", "string"],
-                pattern=r"^BATCH\d{6}$",
-                title="Batch id",
-                description="restart / reprocessing only; default: the latest failed batch",
-            ),
-        },
     ) as dag:
         wait = IncomingFilesSensor(
             task_id="wait_for_files",
@@ -174,18 +201,22 @@ def build_dag(cfg: ClientConfig) -> DAG:
         batch = open_batch_task(cfg.client)
         wait >> batch
 
-        loads = []
+        file_steps, loads = [], []
         for _, spec in cfg.files:
             with TaskGroup(group_id=spec.name, tooltip=f"{spec.type} → {spec.bronze_table}"):
-                parquet = convert_task(cfg.client, spec.name, batch)
-                mapped = validate_mapping_task(cfg.client, spec.name, batch, parquet)
-                checked = validate_rows_task(cfg.client, spec.name, batch, mapped)
-                loaded = load_bronze_task(cfg.client, spec.name, batch, checked)
+                steps = [FileStepOperator(client=cfg.client, logical=spec.name, step=s) for s in FILE_STEPS]
                 if not spec.required:
                     # An optional file that fails does so alone: silver goes on without it,
                     # and close_batch ends the batch PARTIAL (red, never silently green).
-                    loaded = loaded >> EmptyOperator(task_id="done", trigger_rule="all_done")
-                loads.append(loaded)
+                    done = EmptyOperator(task_id="done", trigger_rule="all_done")
+            chain(*steps)  # each step reads the previous step's Parquet name from XCom
+            file_steps += steps
+            if spec.required:
+                loads.append(steps[-1])
+            else:
+                steps[-1] >> done
+                loads.append(done)
+        batch >> file_steps  # and every step reads the batch (one call: edges cost per call)
 
         def sql_step(layer: str, schema: str) -> Callable[[SqlStep], WarehouseSQLOperator]:
             def make(step: SqlStep) -> WarehouseSQLOperator:
@@ -222,6 +253,20 @@ def build_dag(cfg: ClientConfig) -> DAG:
                 previous = refresh
         loads >> silver >> gold >> views
 
+        # Quality gates after the views, one task per layer with checks (close_batch follows).
+        gates = [(layer, checks_for(cfg, layer)) for layer in ("silver", "gold")]
+        if any(checks for _, checks in gates):
+            with TaskGroup(group_id="quality") as quality:
+                for layer, checks in gates:
+                    if checks:
+                        QualityCheckOperator(
+                            task_id=layer,
+                            client=cfg.client,
+                            checks=checks,
+                            trigger_rule="none_failed_min_one_success",
+                        )
+            (views if cfg.views else gold if cfg.gold else silver) >> quality
+
         closed = close_batch_task.override(
             outlets=[
                 Asset(name=f"{cfg.gold_schema}.{s.table}", uri=f"warehouse://{cfg.gold_schema}/{s.table}")
@@ -230,12 +275,26 @@ def build_dag(cfg: ClientConfig) -> DAG:
         )(cfg.client, batch)
         # After every other task, so a batch never closes while part of it still runs.
         closed << [t for t in dag.tasks if t.task_id != "close_batch"]
+    # The run-mode params are set once the tasks exist: a task built inside a DAG gets its
+    # own deep copy of the DAG's params (about half the cost of building a task), and the
+    # tasks never need one, since a task's params at run time are the DAG's merged with its
+    # own. Every client has the same params, validated once per process
+    # (_check_run_mode_params), so they are set the way Airflow's own converter sets them,
+    # without validating them again for each DAG (jsonschema checks the schema itself on
+    # every call: about a millisecond a DAG). Each DAG gets its own Param objects.
+    _check_run_mode_params()
+    object.__setattr__(dag, "params", ParamsDict(run_mode_params()))
     return dag
 
 
-def build_all() -> tuple[dict[str, DAG], dict[str, str]]:
-    """Every client's DAG, and the errors of the clients that could not be built."""
-    configs, errors = load_clients()
+def build_all(only: str | None = None) -> tuple[dict[str, DAG], dict[str, str]]:
+    """Every client's DAG, and the errors of the clients that could not be built.
+
+    ``only``: build just that DAG (and read just its config). A worker that runs a task
+    parses the DAG file with Airflow's parsing context naming the task's DAG, and needs
+    no other client's DAG; the DAG processor parses without it and gets every client.
+    """
+    configs, errors = load_clients(only=only)
     dags = {}
     for cfg in configs:
         try:

@@ -41,6 +41,7 @@ def test_house_rules(dagbag: DagBag, clients: dict, client: str) -> None:
     assert dag.catchup is False
     assert dag.params["mode"] == "start"
     assert dag.params.get_param("mode").schema["enum"] == ["start", "restart", "reprocessing"]
+    assert dag.params.validate() == {"mode": "start", "batch_id": None}
     for task in dag.tasks:
         assert task.retries == cfg.retries, task.task_id
     assert dag.get_task("wait_for_files").mode == "reschedule"
@@ -96,6 +97,26 @@ def test_parse_needs_no_database_and_is_fast() -> None:
     count, _ = out.stdout.split()[-2:]
     assert int(count) == len(CLIENTS)
     assert time.monotonic() - started < 120  # sanity bound only; speed is measured by the benchmark
+
+
+def test_each_dag_has_its_own_run_mode_params(dagbag: DagBag) -> None:
+    """The params are validated once per process, but no two DAGs share a Param object."""
+    params = [dagbag.get_dag(client).params.get_param("mode") for client in CLIENTS]
+    assert len({id(p) for p in params}) == len(CLIENTS)
+
+
+def test_a_worker_parsing_for_one_dag_builds_only_that_client(
+    dagbag: DagBag, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task runner parses with Airflow's parsing context: one client, not all of them."""
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "client2")
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "open_batch")
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+
+    assert bag.dag_ids == ["client2"]
+    assert bag.import_errors == {}
+    assert bag.get_dag("client2").task_dict.keys() == dagbag.get_dag("client2").task_dict.keys()
 
 
 def test_a_broken_config_is_an_import_error_and_the_others_still_load(

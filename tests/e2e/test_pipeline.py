@@ -101,7 +101,7 @@ def test_files_to_gold(client, dags, clients, conn, landing: Landing, tmp_path: 
            WHERE client_schema = %s AND batch_id = %s ORDER BY task_id""",
         (client, batch_id),
     ).fetchall()
-    python_tasks = {"open_batch", "close_batch"} | {
+    python_tasks = {"open_batch", "close_batch", "quality.silver", "quality.gold"} | {
         f"{f.name}.{step}"
         for _, f in cfg.files
         for step in ("convert", "validate_mapping", "validate_rows", "load_bronze")

@@ -1,0 +1,187 @@
+"""Quality gates on silver and gold: the checks a client's config declares, as SQL.
+
+Each check is one query returning one row of numbers; ``verdict`` turns that row into
+``None`` (passed) or a one-line failure naming the table, the check and the numbers.
+Identifiers come from the validated config and are quoted; the batch id and the client
+are bound parameters (``%(batch_id)s``, ``%(client)s``), never formatted into the SQL.
+
+- ``not_null(cols)``: rows with a NULL in any key column (silver: the batch's rows;
+  gold: the whole table).
+- ``unique(cols)``: key values held by more than one row (same scope).
+- ``joins <dimension>(col)``: fact rows whose key is set but missing from the dimension
+  (the whole table: a batch also links older rows). A NULL key passes: the fact keeps it
+  NULL while its dimension member is unknown (late-arriving); a later batch links it.
+- ``row_count``: the batch's rows in a silver table against the previous successful
+  batch's; fails when they dropped by more than ``max_row_drop``. The first batch passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.providers.common.sql.operators.sql import SQLCheckOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.config import WAREHOUSE_CONN_ID, ClientConfig
+from include.operators import BATCH_ID_XCOM
+
+
+def _q(identifier: str) -> str:
+    """A quoted identifier (config identifiers are already ``[a-z_][a-z0-9_]*``)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Check:
+    kind: str  # not_null / unique / joins / row_count
+    layer: str  # silver / gold
+    table: str  # schema.table, as messages name it
+    label: str  # the check as messages name it, e.g. unique(order_number, product_number)
+    sql: str
+    max_drop: float = 0.0  # row_count only
+    reference: str = ""  # joins only: the dimension's schema.table.column
+
+    def verdict(self, row: tuple, batch_id: str) -> str | None:
+        """None if the check passed, else its one-line failure."""
+        head = f"{self.table} {self.label}"
+        scope = f" of {batch_id}" if self.layer == "silver" else ""
+        if self.kind == "not_null":
+            bad, total = row
+            if bad:
+                return f"{head}: {bad:,} of {total:,} rows{scope} have a NULL key"
+        elif self.kind == "unique":
+            keys, rows = row
+            if keys:
+                return f"{head}: {keys:,} key value(s) held by more than one row ({rows:,} rows){scope}"
+        elif self.kind == "joins":
+            bad, total = row
+            if bad:
+                return f"{head}: {bad:,} of {total:,} rows{scope} have a key missing from {self.reference}"
+        elif self.kind == "row_count":
+            current, previous, previous_batch = row
+            if previous and current < previous * (1 - self.max_drop):
+                drop = 1 - current / previous
+                return (
+                    f"{head}: {current:,} rows in {batch_id}, {drop:.0%} fewer than the {previous:,} "
+                    f"of {previous_batch} (at most {self.max_drop:.0%} allowed)"
+                )
+        return None
+
+
+def checks_for(cfg: ClientConfig, layer: str) -> list[Check]:
+    """The quality checks of one layer of a client, in config order."""
+    schemas = {"silver": cfg.silver_schema, "gold": cfg.gold_schema}
+    q = cfg.quality
+    checks: list[Check] = []
+    for key in q.keys:
+        key_layer, name = key.table.split(".")
+        if key_layer != layer:
+            continue
+        table = f"{schemas[layer]}.{name}"
+        source = f"{_q(schemas[layer])}.{_q(name)}"
+        where = " WHERE dwh_batch_id = %(batch_id)s" if layer == "silver" else ""
+        cols = ", ".join(key.columns)
+        quoted = ", ".join(_q(c) for c in key.columns)
+        any_null = " OR ".join(f"{_q(c)} IS NULL" for c in key.columns)
+        checks.append(
+            Check(
+                "not_null",
+                layer,
+                table,
+                f"not_null({cols})",
+                f"SELECT count(*) FILTER (WHERE {any_null}), count(*) FROM {source}{where}",
+            )
+        )
+        if key.unique:
+            checks.append(
+                Check(
+                    "unique",
+                    layer,
+                    table,
+                    f"unique({cols})",
+                    f"SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {source}{where} "
+                    f"GROUP BY {quoted} HAVING count(*) > 1) AS duplicated",
+                )
+            )
+    if layer == "gold":
+        for join in q.joins:
+            fact = join.table.split(".")[1]
+            dim_column = join.dimension_column or join.column
+            checks.append(
+                Check(
+                    "joins",
+                    layer,
+                    f"{cfg.gold_schema}.{fact}",
+                    f"joins {join.dimension}({join.column})",
+                    f"SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {_q(cfg.gold_schema)}."
+                    f"{_q(join.dimension)} AS d WHERE d.{_q(dim_column)} = f.{_q(join.column)})), "
+                    f"count(*) FROM {_q(cfg.gold_schema)}.{_q(fact)} AS f "
+                    f"WHERE f.{_q(join.column)} IS NOT NULL",
+                    reference=f"{cfg.gold_schema}.{join.dimension}.{dim_column}",
+                )
+            )
+    if layer == "silver":
+        for ref in q.row_counts:
+            name = ref.split(".")[1]
+            source = f"{_q(cfg.silver_schema)}.{_q(name)}"
+            checks.append(
+                Check(
+                    "row_count",
+                    layer,
+                    f"{cfg.silver_schema}.{name}",
+                    "row_count",
+                    "WITH previous AS (SELECT max(batch_id) AS batch_id FROM tools.batch "
+                    "WHERE client_schema = %(client)s AND status = 'SUCCESS' AND batch_id < %(batch_id)s) "
+                    f"SELECT (SELECT count(*) FROM {source} WHERE dwh_batch_id = %(batch_id)s), "
+                    f"(SELECT count(*) FROM {source} WHERE dwh_batch_id = (SELECT batch_id FROM previous)), "
+                    "(SELECT batch_id FROM previous)",
+                    max_drop=q.max_row_drop,
+                )
+            )
+    return checks
+
+
+class QualityCheckOperator(SQLCheckOperator):
+    """The quality gates of one layer, after the views; fails the batch if one fails.
+
+    Runs each check's query with the batch id bound, logs every result, and fails
+    without retrying (the data will not change by itself) with one line listing each
+    failed check, its table and its numbers. The attempt and that line are recorded in
+    ``tools.job_execution_log``; close_batch then ends the batch FAILED.
+    """
+
+    template_fields = (*SQLCheckOperator.template_fields, "parameters")
+    ui_color = "#fff7e6"
+
+    def __init__(self, *, client: str, checks: list[Check], **kwargs: Any) -> None:
+        kwargs.setdefault("conn_id", WAREHOUSE_CONN_ID)
+        kwargs.setdefault("parameters", {"batch_id": BATCH_ID_XCOM, "client": client})
+        super().__init__(sql=[c.sql for c in checks], **kwargs)
+        self.client, self.checks = client, checks
+
+    def execute(self, context: Any) -> None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include import audit
+        from include.warehouse import connect
+
+        batch_id = self.parameters["batch_id"]
+        if not batch_id or batch_id == "None":  # e.g. a backfill day with nothing delivered
+            raise AirflowSkipException(f"{self.client}: no batch was opened in this run: nothing to check")
+        ti = context["ti"]
+        hook = self.get_db_hook()
+        with connect() as conn:
+            conn.autocommit = True
+            with audit.job(conn, self.client, batch_id, ti.run_id, ti.task_id, ti.try_number) as job:
+                failures = []
+                for check, sql in zip(self.checks, self.sql, strict=True):
+                    row = tuple(hook.get_first(sql, self.parameters))
+                    failure = check.verdict(row, batch_id)
+                    self.log.info("%s %s: %s %s", check.table, check.label, row, failure or "passed")
+                    if failure:
+                        failures.append(failure)
+                job.rows = len(self.checks)
+                if failures:
+                    raise AirflowFailException(f"quality check failed: {'; '.join(failures)}")
+                job.message = f"{len(self.checks)} checks passed"
