@@ -99,8 +99,11 @@ class RejectPolicy(_Model):
 
     max_rows: int | None = Field(default=None, ge=0)
     max_ratio: float = Field(default=0.05, ge=0, le=1)
-    # Dead letters kept per file (the first ones); the rest are counted, not stored.
-    keep_dead_letters: int = Field(default=1000, ge=1)
+    # Dead letters stored per file at most. Bronze leaves out the rows that have one, so
+    # a file with more rejected rows than this fails: no bad row is skipped unrecorded.
+    # 100,000 lets a file of 2M rows with 5% bad rows load; a garbage file fails on its
+    # ratio with at most that many stored.
+    keep_dead_letters: int = Field(default=100_000, ge=1)
 
 
 class Reader(_Model):

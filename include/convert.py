@@ -46,6 +46,7 @@ CHUNK_ROWS = 64 * 1024  # rows per batch for the row-by-row readers (XLSX, JSON)
 MAX_ROW_BYTES = 8 * 1024 * 1024  # a CSV row longer than this is refused
 ROW_NUMBER_COLUMN = "dwh_row_number"  # the source row number, where it is not the ordinal
 HEADER_METADATA = b"source_header"  # the header as delivered (JSON list)
+JSON_KEYS_METADATA = b"json_keys"  # JSON sources: every key some record has (JSON list)
 ROW_NUMBER_METADATA = b"row_numbers"  # names ROW_NUMBER_COLUMN when the Parquet has it
 DELIMITERS = (",", ";", "\t", "|")
 
@@ -90,10 +91,11 @@ def _convert(src: Path, dest: Path, spec: SourceFile, block_size: int) -> Conver
     columns: list[str] = []
     renames: dict[str, str] = {}
     metadata: dict[bytes, bytes] = {}
+    json_keys: set[str] = set()
     batches = {
         "csv": lambda: _csv_batches(src, spec, block_size),
         "xlsx": lambda: _xlsx_batches(src, spec),
-        "json": lambda: _json_batches(src, spec),
+        "json": lambda: _json_batches(src, spec, json_keys),
     }[spec.type]()
     try:
         for batch in batches:
@@ -122,6 +124,10 @@ def _convert(src: Path, dest: Path, spec: SourceFile, block_size: int) -> Conver
             raise ConvertError(f"{src.name}: the file is empty (no header row)")
         if pending_rows:
             _write(writer, pending, metadata)
+        if spec.type == "json":  # known only now: which configured keys no record has
+            writer.add_key_value_metadata(
+                {JSON_KEYS_METADATA: json.dumps(sorted(json_keys), ensure_ascii=False)}
+            )
         writer.close()
         writer = None
         os.replace(tmp, dest)
@@ -450,11 +456,13 @@ def _with_width(rows: Iterable[tuple[int, list[object]]], width: int) -> Iterato
         yield number, cells
 
 
-def _json_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
+def _json_batches(src: Path, spec: SourceFile, keys: set[str]) -> Iterator[pa.RecordBatch]:
     """JSON records as rows: the configured columns, then any other key of the first record.
 
     A record may leave a configured key out (NULL); keys that appear only later, and
-    are not configured, are ignored with a warning.
+    are not configured, are ignored with a warning. ``keys`` collects every key some
+    record has, so a configured key that no record has is reported missing by the
+    mapping check, as a missing CSV header is.
     """
     records = _json_records(src, spec.reader.json_records)
     first = next(records, None)
@@ -466,6 +474,7 @@ def _json_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
 
     def rows() -> Iterator[list[object]]:
         for record in _prepend(first, records):
+            keys.update(record)
             extra = [k for k in record if k not in seen]
             if extra:
                 log.warning(

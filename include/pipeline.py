@@ -154,15 +154,12 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
             sha256 = file_sha256(src)
             audit.file_audit(conn, client, batch_id, logical, file_sha256=sha256)
             earlier = audit.same_content_loaded(conn, client, batch_id, logical, sha256)
-            if earlier:  # a re-delivery: its rows are in the warehouse already
-                message = (
+            if earlier:  # a re-sent file: loaded again as this batch's, said out loud
+                job.message = (
                     f"{physical}: the same content as {earlier[1]}, already loaded by {earlier[0]} "
-                    f"(sha256 {sha256[:12]}): not loaded again"
+                    f"(sha256 {sha256[:12]}): loaded again for {batch_id}; keyed gold rows are not duplicated"
                 )
-                audit.file_audit(
-                    conn, client, batch_id, logical, convert_status="DUPLICATE", error_message=message
-                )
-                raise Skip(message)
+                log.warning("%s", job.message)
             try:
                 result = convert_to_parquet(src, target, spec)
             except ConvertError as exc:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from include.config import Column, SourceFile
-from include.convert import HEADER_METADATA, ROW_NUMBER_COLUMN, ROW_NUMBER_METADATA
+from include.convert import HEADER_METADATA, JSON_KEYS_METADATA, ROW_NUMBER_COLUMN, ROW_NUMBER_METADATA
 from include.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,10 @@ def check_mapping(parquet: Path, spec: SourceFile) -> MappingResult:
     expected = [c.source for c in spec.columns]
     delivered = json.loads((schema.metadata or {}).get(HEADER_METADATA, b"null")) or present
     renamed = {d: p for d, p in zip(delivered, schema.names, strict=False) if d != p and p in expected}
+    json_keys = (pq.ParquetFile(parquet).metadata.metadata or {}).get(JSON_KEYS_METADATA)
+    found = set(json.loads(json_keys)) if json_keys else set(present)  # JSON: keys some record has
     return MappingResult(
-        missing=[c for c in expected if c not in present],
+        missing=[c for c in expected if c not in found],
         extra=[c for c in present if c not in expected],
         renamed=renamed,
         retyped=_retyped(parquet, [c for c in spec.columns if c.source in present and c.type != "text"]),

@@ -624,6 +624,24 @@ def test_json_array_vs_json_lines(cfg, conn, landing, logical, name, data, messa
     assert_convert_failed(conn, landing, out, "app", name, logical, message)
 
 
+def test_a_json_key_no_record_has_is_a_missing_column(cfg, conn, landing) -> None:
+    # "n" renamed to "count" by the source: no record has the configured key any more.
+    deliver(landing, "app", "events.jsonl", b'{"eventId": "e1", "count": 1}\n{"eventId": "e2"}\n')
+    out = run_batch(conn, "events")
+    message = "events_BATCH000001.parquet: column(s) missing from the file: n (file has unmapped: count)"
+    assert (out.failed_task, out.message) == ("events.validate_mapping", message)
+    assert mapping_log(conn) == ("FAILED", ["n"], ["count"], message)
+    assert (landing.data(CLIENT, "app", "failed") / "events_BATCH000001.parquet").exists()
+    assert bronze(conn, "events", "event_id") == []
+
+
+def test_a_json_key_some_record_has_is_not_missing(cfg, conn, landing) -> None:
+    deliver(landing, "app", "events.jsonl", b'{"eventId": "e1"}\n{"eventId": "e2", "n": 7}\n')
+    out = run_batch(conn, "events")
+    assert (out.failed_task, out.status) == (None, "SUCCESS")
+    assert bronze(conn, "events", "event_id, n") == [("e1", None), ("e2", 7)]
+
+
 # ---------------------------------------------------------------------------- deliveries
 def test_a_file_name_matching_no_pattern(cfg, conn, landing) -> None:
     deliver(landing, "crm", "peoples.csv", GOOD)
@@ -649,15 +667,16 @@ def test_the_same_file_delivered_twice(cfg, conn, landing) -> None:
     ).fetchone()[0]
     message = (
         f"people_20260105_BATCH000002.csv: the same content as people_BATCH000001.csv, already loaded by "
-        f"BATCH000001 (sha256 {sha[:12]}): not loaded again"
+        f"BATCH000001 (sha256 {sha[:12]}): loaded again for BATCH000002; keyed gold rows are not duplicated"
     )
-    # Skipped, not failed: the rows are in the warehouse already, the batch is green and
-    # the re-delivered file is archived with it (nothing lost, nothing loaded twice).
-    assert (out.failed_task, out.message, out.status) == (None, message, "SUCCESS")
+    # Loaded again, said out loud: every layer is batch-scoped or a keyed upsert, so a
+    # re-sent file (an unchanged reference file, a repeated day) duplicates no gold row,
+    # and the batch's checks (row counts) see its rows as for any delivery.
+    assert (out.failed_task, out.status) == (None, "SUCCESS")
+    assert job(conn, "people.convert", "BATCH000002") == ("SUCCESS", message)
     assert where(landing, "crm", "people_20260105_BATCH000002.csv") == ["archive"]
-    assert audit_row(conn, "people", "BATCH000002")[0] == "DUPLICATE"
-    assert len(bronze(conn, "people", "id")) == 3
-    assert bronze(conn, "people", "id", "BATCH000002") == []
+    assert audit_row(conn, "people", "BATCH000002")[0] == "SUCCESS"
+    assert bronze(conn, "people", "id", "BATCH000002") == [(1,), (2,), (3,)]
 
 
 def test_a_symlink_or_a_name_leaving_its_folder(cfg, conn, landing, tmp_path) -> None:
