@@ -86,6 +86,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "tools/V005__sql_step_state.sql",
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
+        "client1/V003__sales_details_batch_brin.sql",
         "client2/V001__silver_gold.sql",
         "client2/V002__usage_events_without_fk.sql",
     ]
@@ -95,6 +96,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
     assert recorded == [
         ("client1", 1, "silver_gold", 16),
         ("client1", 2, "fact_sales_without_fks", 16),
+        ("client1", 3, "sales_details_batch_brin", 16),
         ("client2", 1, "silver_gold", 16),
         ("client2", 2, "usage_events_without_fk", 16),
         ("tools", 1, "tools", 16),
@@ -104,7 +106,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 5, "sql_step_state", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 9
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 10
     schemas = {
         s
         for (s,) in fresh_conn.execute(
@@ -123,10 +125,11 @@ def test_migrate_after_reset_applies_only_the_client(conn: psycopg.Connection, c
     assert migrate(conn, [cfg]) == [
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
+        "client1/V003__sales_details_batch_brin.sql",
     ]
     assert migrate(conn, [cfg]) == []
     count = conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1'").fetchone()[0]
-    assert count == 2
+    assert count == 3
 
 
 @pytest.mark.parametrize("client", ["client1", "client2"])
