@@ -4,20 +4,8 @@ back does not stay RUNNING for ever."""
 from __future__ import annotations
 
 import psycopg
-import pytest
 
 from include import audit
-from include.config import ClientConfig
-from include.warehouse import migrate
-from tests.conftest import reset_client
-
-
-@pytest.fixture
-def cfg(conn: psycopg.Connection, clients: dict[str, ClientConfig]) -> ClientConfig:
-    config = clients["client1"]
-    reset_client(conn, config)
-    migrate(conn, [config])
-    return config
 
 
 def attempts(conn: psycopg.Connection, task_id: str) -> list[tuple]:

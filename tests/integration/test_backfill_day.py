@@ -11,26 +11,14 @@ import json
 from datetime import date
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from include import pipeline
 from include.batch import BatchError, close_batch, open_batch
-from include.config import ClientConfig
 from include.landing import Landing, delivery_date
-from include.warehouse import migrate
-from tests.conftest import reset_client
 from tests.integration.test_batch import deliver, raw_names, scalar
 
 DAY = date(2026, 1, 5)
-
-
-@pytest.fixture
-def cfg(conn: psycopg.Connection, clients: dict[str, ClientConfig]) -> ClientConfig:
-    config = clients["client1"]
-    reset_client(conn, config)
-    migrate(conn, [config])
-    return config
 
 
 def run(run_id: str, day: date | None = DAY, active: tuple[str, ...] = ()) -> pipeline.RunContext:

@@ -42,14 +42,6 @@ FILE_KEYS = {
 }
 
 
-@pytest.fixture
-def cfg(conn: psycopg.Connection, clients: dict[str, ClientConfig]) -> ClientConfig:
-    config = clients["client1"]
-    reset_client(conn, config)
-    migrate(conn, [config])
-    return config
-
-
 def deliver(
     landing: Landing, cfg: ClientConfig, stamp: str = "", skip: tuple[str, ...] = ()
 ) -> dict[str, Path]:

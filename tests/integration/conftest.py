@@ -1,0 +1,19 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from include.config import ClientConfig
+from include.warehouse import migrate
+from tests.conftest import reset_client
+
+
+@pytest.fixture
+def cfg(conn: psycopg.Connection, clients: dict[str, ClientConfig]) -> ClientConfig:
+    """client1, forgotten by the warehouse and migrated again: a clean start per test."""
+    config = clients["client1"]
+    reset_client(conn, config)
+    migrate(conn, [config])
+    return config
