@@ -62,33 +62,45 @@ def files_ready(client: str, mode: str, run: RunContext) -> str | None:
     run of the client holds it.
     """
     cfg, landing = config_for(client), Landing.from_env()
-    day = run.backfill_day
-    if day is not None and mode != "start":
+    if run.backfill_day is not None and mode != "start":
         raise FailFast(
             f"{client}: a backfill run takes the deliveries of its day; mode {mode} is for a manual trigger"
         )
     with connect() as conn:
         conn.autocommit = True
-        try:
+        if mode == "start" and not _owns_a_batch(conn, client, run.dag_run_id):
+            waiting = _delivery_missing(cfg, landing, run.backfill_day)
+            if waiting:
+                return waiting  # only files looked at: no database work while waiting
+        try:  # the lease needs the tools schema and the client's row
             migrate(conn, [cfg])
         except MigrationError as exc:
             raise FailFast(str(exc)) from exc
-        new_files = mode == "start" and batches.batch_of_run(conn, client, run.dag_run_id) is None
-        if new_files and day is not None:
-            stamp = f"{day:%Y%m%d}"
-            if not landing.delivered_on(cfg, day):
-                raise Skip(f"{client}: nothing delivered for {day} (no file stamped {stamp} in incoming)")
-            missing = landing.missing_required(cfg, day)
-            if missing:
-                raise FailFast(
-                    f"{client}: the delivery of {day} is incomplete: no {', '.join(missing)} stamped "
-                    f"{stamp} in incoming; put it there and clear wait_for_files"
-                )
-        elif new_files:
-            missing = landing.missing_required(cfg)
-            if missing:
-                return f"still waiting for: {', '.join(missing)}"
         return batches.reserve_client(conn, client, run.dag_run_id, run.run_is_active)
+
+
+def _owns_a_batch(conn, client: str, dag_run_id: str) -> bool:
+    """A cleared run that already opened its batch needs no new files."""
+    if not conn.execute("SELECT to_regclass('tools.batch_run') IS NOT NULL").fetchone()[0]:
+        return False  # a warehouse not migrated yet has no batch at all
+    return batches.batch_of_run(conn, client, dag_run_id) is not None
+
+
+def _delivery_missing(cfg: ClientConfig, landing: Landing, day: date | None) -> str | None:
+    """What a run claiming new files still waits for; None when its delivery is there."""
+    if day is None:
+        missing = landing.missing_required(cfg)
+        return f"still waiting for: {', '.join(missing)}" if missing else None
+    stamp = f"{day:%Y%m%d}"
+    if not landing.delivered_on(cfg, day):
+        raise Skip(f"{cfg.client}: nothing delivered for {day} (no file stamped {stamp} in incoming)")
+    missing = landing.missing_required(cfg, day)
+    if missing:
+        raise FailFast(
+            f"{cfg.client}: the delivery of {day} is incomplete: no {', '.join(missing)} stamped "
+            f"{stamp} in incoming; put it there and clear wait_for_files"
+        )
+    return None
 
 
 def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) -> dict:
