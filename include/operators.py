@@ -12,6 +12,16 @@ from include.config import WAREHOUSE_CONN_ID
 BATCH_ID_XCOM = "{{ ti.xcom_pull(task_ids='open_batch', key='batch_id') }}"
 
 
+def batch_id_or_skip(client: str, rendered: str | None) -> str:
+    """The batch id rendered from open_batch's XCom; a run that opened no batch (a
+    backfill day with nothing delivered) has nothing to transform or check: skip."""
+    if not rendered or rendered == "None":
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(f"{client}: no batch was opened in this run: nothing to run")
+    return rendered
+
+
 def run_context(context: Any) -> Any:
     """The pipeline's ``RunContext`` for the running task: who runs, how to ask Airflow
     whether another run is active, and the day a backfill run is for."""
@@ -108,15 +118,12 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         self.sql_file = sql_file
 
     def execute(self, context: Any) -> Any:
-        from airflow.sdk.exceptions import AirflowSkipException
 
         from include.audit import one_line
         from include.sqlstep import run_step
         from include.warehouse import connect
 
-        batch_id = self.parameters["batch_id"]
-        if not batch_id or batch_id == "None":  # e.g. a backfill day with nothing delivered
-            raise AirflowSkipException(f"{self.client}: no batch was opened in this run: nothing to run")
+        batch_id = batch_id_or_skip(self.client, self.parameters["batch_id"])
         try_number = context["ti"].try_number
         with connect() as conn:
             conn.autocommit = True

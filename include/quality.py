@@ -24,7 +24,7 @@ from airflow.providers.common.sql.operators.sql import SQLCheckOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.config import WAREHOUSE_CONN_ID, ClientConfig
-from include.operators import BATCH_ID_XCOM
+from include.operators import BATCH_ID_XCOM, batch_id_or_skip
 
 
 def _q(identifier: str) -> str:
@@ -161,14 +161,11 @@ class QualityCheckOperator(SQLCheckOperator):
         self.client, self.checks = client, checks
 
     def execute(self, context: Any) -> None:
-        from airflow.sdk.exceptions import AirflowSkipException
 
         from include import audit
         from include.warehouse import connect
 
-        batch_id = self.parameters["batch_id"]
-        if not batch_id or batch_id == "None":  # e.g. a backfill day with nothing delivered
-            raise AirflowSkipException(f"{self.client}: no batch was opened in this run: nothing to check")
+        batch_id = batch_id_or_skip(self.client, self.parameters["batch_id"])
         ti = context["ti"]
         hook = self.get_db_hook()
         with connect() as conn:
