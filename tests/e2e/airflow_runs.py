@@ -8,8 +8,14 @@ executes the cleared task instances with the same loop ``dag.test()`` uses.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import psycopg
+import pytest
 from airflow import settings
 from airflow.models.dagrun import DagRun
 from airflow.sdk.definitions.dag import _run_task
@@ -17,6 +23,23 @@ from airflow.serialization.serialized_objects import DagSerialization
 from airflow.utils import timezone
 from airflow.utils.state import DagRunState, TaskInstanceState
 from sqlalchemy import select
+
+from include.config import ClientConfig
+from include.landing import Landing
+from include.warehouse import migrate
+from tests.conftest import reset_client
+
+
+@contextmanager
+def fresh_client(cfg: ClientConfig, root: Path) -> Iterator[tuple[Landing, psycopg.Connection]]:
+    """``cfg``'s client forgotten by the test warehouse and migrated again, with a landing
+    root of its own under ``root`` (``ETL_DATA_ROOT``), for a module-scoped run."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ETL_DATA_ROOT", str(root / "landing"))
+        with psycopg.connect(os.environ["WAREHOUSE_DSN"], autocommit=True) as conn:
+            reset_client(conn, cfg)
+            migrate(conn, [cfg])
+            yield Landing.from_env(), conn
 
 
 def clear_and_resume(dag, run_id: str, task_id: str, timeout_s: float = 600) -> DagRun:

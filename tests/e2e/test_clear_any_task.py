@@ -17,9 +17,8 @@ import pytest
 from include.config import config_for
 from include.factory import build_dag
 from include.landing import Landing
-from include.warehouse import migrate
-from tests.conftest import deliver_demo, reset_client
-from tests.e2e.airflow_runs import clear_and_resume
+from tests.conftest import deliver_demo
+from tests.e2e.airflow_runs import clear_and_resume, fresh_client
 from tests.e2e.test_pipeline import count, table_checksums
 
 CFG = config_for("client1")
@@ -56,17 +55,12 @@ def attempts(conn) -> dict[str, int]:
 def first_run(warehouse_url, tmp_path_factory):
     """A successful client1 run on small data, in a landing root of its own."""
     root = tmp_path_factory.mktemp("clear-any-task")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ETL_DATA_ROOT", str(root / "landing"))
-        landing = Landing.from_env()
-        with psycopg.connect(os.environ["WAREHOUSE_DSN"], autocommit=True) as conn:
-            reset_client(conn, CFG)
-            migrate(conn, [CFG])
-            deliver_demo("client1", landing, root / "generated", rows=400)
-            dag = build_dag(CFG)
-            run = dag.test(run_conf={"mode": "start"})
-            assert run.state == "success"
-            yield dag, run.run_id, snapshot(conn)
+    with fresh_client(CFG, root) as (landing, conn):
+        deliver_demo("client1", landing, root / "generated", rows=400)
+        dag = build_dag(CFG)
+        run = dag.test(run_conf={"mode": "start"})
+        assert run.state == "success"
+        yield dag, run.run_id, snapshot(conn)
 
 
 @pytest.mark.parametrize("task_id", TASK_IDS)

@@ -9,17 +9,12 @@ again, and the batch ends SUCCESS.
 
 from __future__ import annotations
 
-import os
-
-import psycopg
 import pytest
 
 from include.config import config_for
 from include.factory import build_dag
-from include.landing import Landing
-from include.warehouse import migrate
-from tests.conftest import deliver_demo, reset_client
-from tests.e2e.airflow_runs import clear_and_resume
+from tests.conftest import deliver_demo
+from tests.e2e.airflow_runs import clear_and_resume, fresh_client
 
 CFG = config_for("client1")
 
@@ -28,12 +23,7 @@ CFG = config_for("client1")
 def runs(warehouse_url, tmp_path_factory):
     """Two successful client1 batches of the same delivery: (dag, run ids by batch)."""
     root = tmp_path_factory.mktemp("quality-gates")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ETL_DATA_ROOT", str(root / "landing"))
-        landing = Landing.from_env()
-        with psycopg.connect(os.environ["WAREHOUSE_DSN"], autocommit=True) as conn:
-            reset_client(conn, CFG)
-            migrate(conn, [CFG])
+    with fresh_client(CFG, root) as (landing, _):
         dag = build_dag(CFG)
         run_ids = {}
         for batch_id in ("BATCH000001", "BATCH000002"):
