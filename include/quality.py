@@ -108,16 +108,20 @@ def checks_for(cfg: ClientConfig, layer: str) -> list[Check]:
         for join in q.joins:
             fact = join.table.split(".")[1]
             dim_column = join.dimension_column or join.column
+            fact_table = f"{_q(cfg.gold_schema)}.{_q(fact)}"
             checks.append(
                 Check(
                     "joins",
                     layer,
                     f"{cfg.gold_schema}.{fact}",
                     f"joins {join.dimension}({join.column})",
-                    f"SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {_q(cfg.gold_schema)}."
-                    f"{_q(join.dimension)} AS d WHERE d.{_q(dim_column)} = f.{_q(join.column)})), "
-                    f"count(*) FROM {_q(cfg.gold_schema)}.{_q(fact)} AS f "
-                    f"WHERE f.{_q(join.column)} IS NOT NULL",
+                    # Two scalar subqueries rather than count(*) FILTER (WHERE NOT EXISTS ...):
+                    # inside FILTER the NOT EXISTS is a per-row index probe (4.6 s on a
+                    # 2M-row fact); as a WHERE clause it is one hashed anti-join (0.6 s).
+                    f"SELECT (SELECT count(*) FROM {fact_table} AS f WHERE f.{_q(join.column)} IS NOT NULL "
+                    f"AND NOT EXISTS (SELECT 1 FROM {_q(cfg.gold_schema)}.{_q(join.dimension)} AS d "
+                    f"WHERE d.{_q(dim_column)} = f.{_q(join.column)})), "
+                    f"(SELECT count(*) FROM {fact_table} AS f WHERE f.{_q(join.column)} IS NOT NULL)",
                     reference=f"{cfg.gold_schema}.{join.dimension}.{dim_column}",
                 )
             )

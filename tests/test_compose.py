@@ -110,7 +110,8 @@ def test_the_etl_runs_as_its_own_role() -> None:
     sql = (ROOT / source).read_text()
     assert "\\getenv etl_password ETL_DB_PASSWORD" in sql
     assert "CREATE ROLE etl LOGIN PASSWORD :'etl_password';" in sql
-    assert "CREATE DATABASE warehouse OWNER etl;" in sql
+    assert "CREATE DATABASE warehouse OWNER etl" in sql
+    assert "LC_COLLATE 'C' LC_CTYPE 'C.UTF-8';" in sql
 
 
 def test_image_pins_the_same_airflow_as_requirements() -> None:

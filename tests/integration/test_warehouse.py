@@ -87,8 +87,10 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
         "client1/V003__sales_details_batch_brin.sql",
+        "client1/V004__fewer_batch_indexes.sql",
         "client2/V001__silver_gold.sql",
         "client2/V002__usage_events_without_fk.sql",
+        "client2/V003__fewer_batch_indexes.sql",
     ]
     recorded = fresh_conn.execute(
         "SELECT scope, version, name, length(checksum) FROM tools.schema_migrations ORDER BY scope, version"
@@ -97,8 +99,10 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("client1", 1, "silver_gold", 16),
         ("client1", 2, "fact_sales_without_fks", 16),
         ("client1", 3, "sales_details_batch_brin", 16),
+        ("client1", 4, "fewer_batch_indexes", 16),
         ("client2", 1, "silver_gold", 16),
         ("client2", 2, "usage_events_without_fk", 16),
+        ("client2", 3, "fewer_batch_indexes", 16),
         ("tools", 1, "tools", 16),
         ("tools", 2, "client_lease", 16),
         ("tools", 3, "backfill", 16),
@@ -106,7 +110,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 5, "sql_step_state", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 10
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 12
     schemas = {
         s
         for (s,) in fresh_conn.execute(
@@ -118,6 +122,17 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
     }
 
 
+def test_the_embedded_warehouse_collates_in_byte_order(conn: psycopg.Connection) -> None:
+    """scripts/devenv.py creates its cluster with LC_COLLATE=C (text keys sort with memcmp)
+    and UTF-8 character classes, as docker-compose creates the warehouse database."""
+    collate, ctype, encoding = conn.execute(
+        "SELECT datcollate, datctype, pg_encoding_to_char(encoding) FROM pg_database"
+        " WHERE datname = current_database()"
+    ).fetchone()
+    assert (collate, ctype, encoding) == ("C", "C.UTF-8", "UTF8")
+    assert conn.execute("SELECT upper('émile'), 'b' > 'B'").fetchone() == ("ÉMILE", True)
+
+
 def test_migrate_after_reset_applies_only_the_client(conn: psycopg.Connection, clients) -> None:
     cfg = clients["client1"]
     migrate(conn, [cfg])  # the tools schema exists from here on
@@ -126,10 +141,11 @@ def test_migrate_after_reset_applies_only_the_client(conn: psycopg.Connection, c
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
         "client1/V003__sales_details_batch_brin.sql",
+        "client1/V004__fewer_batch_indexes.sql",
     ]
     assert migrate(conn, [cfg]) == []
     count = conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1'").fetchone()[0]
-    assert count == 3
+    assert count == 4
 
 
 @pytest.mark.parametrize("client", ["client1", "client2"])

@@ -65,7 +65,7 @@ def test_identifiers_are_quoted_and_the_batch_id_is_bound(clients_dir: Path) -> 
     )
     assert 'GROUP BY "customer_id" HAVING count(*) > 1' in unique.sql
     assert "client_schema = %(client)s" in row_count.sql and "BATCH" not in row_count.sql
-    assert joins.sql.endswith('AS f WHERE f."customer_key" IS NOT NULL')
+    assert joins.sql.endswith('"gold_acme"."fact_signups" AS f WHERE f."customer_key" IS NOT NULL)')
     assert 'FROM "gold_acme"."dim_customers" AS d WHERE d."customer_key" = f."customer_key"' in joins.sql
 
 
