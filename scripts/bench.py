@@ -530,7 +530,11 @@ def parent(args: argparse.Namespace) -> int:
         ensure_database(admin, airflow_db)
         # A deployed warehouse: its schemas exist before the day's files arrive. The
         # migration (once per deployment or release) is timed on its own, not in the run.
-        record("warehouse_migration", "warehouse migration (tools + client1, once)", run_step("migrate", {"dsn": dsn}))
+        record(
+            "warehouse_migration",
+            "warehouse migration (tools + client1, once)",
+            run_step("migrate", {"dsn": dsn}),
+        )
         landing = WORK / "landing"
         shutil.rmtree(landing, ignore_errors=True)
         from include.landing import Landing
