@@ -393,7 +393,7 @@ def _manifest(
         ],
         "transformation_steps": [s.sql for s in cfg.silver],
         "integration_steps": [s.sql for s in cfg.gold],
-        "refresh_views": [f"{cfg.gold_schema}.{v}" for v in cfg.views],
+        "refresh_views": [f"{cfg.gold_schema}.{v.name}" for v in cfg.views],
     }
 
 

@@ -160,6 +160,12 @@ class SourceSystem(_Model):
     files: list[SourceFile] = Field(min_length=1)
 
 
+def _sql_path(value: str) -> str:
+    if value.startswith("/") or ".." in Path(value).parts or not value.endswith(".sql"):
+        raise ValueError("must be a relative path to a .sql file inside the client's folder")
+    return value
+
+
 class SqlStep(_Model):
     """One SQL file run with the batch id as the bound parameter ``%(batch_id)s``."""
 
@@ -171,9 +177,30 @@ class SqlStep(_Model):
     @field_validator("sql")
     @classmethod
     def _relative_sql_path(cls, value: str) -> str:
-        if value.startswith("/") or ".." in Path(value).parts or not value.endswith(".sql"):
-            raise ValueError("must be a relative path to a .sql file inside the client's folder")
-        return value
+        return _sql_path(value)
+
+
+class View(_Model):
+    """A reporting relation in the gold schema, refreshed after gold.
+
+    Without ``sql``: a materialized view, refreshed whole (``REFRESH MATERIALIZED VIEW``).
+    With ``sql``: a summary table that the file keeps up to date for the batch (the
+    batch id bound), recomputing only what the batch touched. Written in the config as
+    a plain name or as ``{name: ..., sql: views/<name>.sql}``.
+    """
+
+    name: Identifier
+    sql: str | None = None  # path relative to sql/clients/<client>/
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: object) -> object:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("sql")
+    @classmethod
+    def _relative_sql_path(cls, value: str | None) -> str | None:
+        return value if value is None else _sql_path(value)
 
 
 class Sensor(_Model):
@@ -237,7 +264,7 @@ class ClientConfig(_Model):
     sources: list[SourceSystem] = Field(min_length=1)
     silver: list[SqlStep] = []
     gold: list[SqlStep] = []
-    views: list[Identifier] = []  # materialized views in the gold schema, refreshed in order
+    views: list[View] = []  # in the gold schema, refreshed in order after gold
     schema_drift: SchemaDrift = "accept_additive"  # a file's own schema_drift wins
     quality: Quality = Quality()
 
@@ -270,7 +297,8 @@ class ClientConfig(_Model):
         reserved = RESERVED_GROUPS & set(logical)
         if reserved:
             raise ValueError(f"logical file names reserved for the DAG: {', '.join(sorted(reserved))}")
-        dupes = sorted({v for v in self.views if self.views.count(v) > 1})
+        view_names = [v.name for v in self.views]
+        dupes = sorted({v for v in view_names if view_names.count(v) > 1})
         if dupes:
             raise ValueError(f"views listed more than once: {', '.join(dupes)}")
         for layer in ("silver", "gold"):

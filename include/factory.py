@@ -149,7 +149,7 @@ def render_doc(cfg: ClientConfig) -> str:
         "",
         f"**Silver:** {', '.join(s.name for s in cfg.silver) or '—'}  ",
         f"**Gold:** {', '.join(s.name for s in cfg.gold) or '—'}  ",
-        f"**Views:** {', '.join(cfg.views) or '—'}  ",
+        f"**Views:** {', '.join(v.name for v in cfg.views) or '—'}  ",
         f"**Quality gates:** {len(cfg.quality.keys)} key, {len(cfg.quality.joins)} join and "
         f"{len(cfg.quality.row_counts)} row-count checks (a drop of at most {cfg.quality.max_row_drop:.0%})",
     ]
@@ -239,14 +239,20 @@ def build_dag(cfg: ClientConfig) -> DAG:
         with TaskGroup(group_id="refresh_views") as views:
             previous = None
             for view in cfg.views:
+                # a summary table's own SQL file (batch-scoped), else a whole refresh
+                how = (
+                    {"sql_file": view.sql}
+                    if view.sql
+                    else {"sql": f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{view.name}"'}
+                )
                 refresh = WarehouseSQLOperator(
-                    task_id=view,
+                    task_id=view.name,
                     client=cfg.client,
                     layer="views",
-                    step=view,
-                    target=f"{cfg.gold_schema}.{view}",
-                    sql=f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{view}"',
+                    step=view.name,
+                    target=f"{cfg.gold_schema}.{view.name}",
                     trigger_rule="none_failed_min_one_success",  # skipped when nothing loaded
+                    **how,
                 )
                 if previous is not None:
                     previous >> refresh

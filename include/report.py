@@ -42,7 +42,7 @@ def batch_summary(cfg: ClientConfig, landing: Landing, dag_run_id: str) -> dict:
             "bronze": sum(count(cfg.bronze_schema, f.bronze_table, True) for _, f in cfg.files),
             "silver": sum(count(cfg.silver_schema, s.table, True) for s in cfg.silver),
             "gold": {s.table: count(cfg.gold_schema, s.table, False) for s in cfg.gold},
-            "views": {v: count(cfg.gold_schema, v, False) for v in cfg.views},
+            "views": {v.name: count(cfg.gold_schema, v.name, False) for v in cfg.views},
             "rejected": sum(f[3] or 0 for f in files),
             "archive": str(landing.root / "raw" / cfg.client / "<system>" / "archive"),
         }

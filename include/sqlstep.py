@@ -9,7 +9,8 @@ parameters, the client's applied migrations, and the version of every table the 
 reads. The tables it reads are the schema-qualified names of the client's bronze, silver
 and gold schemas in its SQL text (step files always qualify them: no ``search_path`` is
 set), plus, for a materialized view, the tables its definition reads. A table's version
-is the highest ``write_id`` of the steps that write it (any batch), with the catalog
+is the highest ``write_id`` of the steps that write it (any batch; as their target or as
+a side table their SQL also writes, ``also_writes``), with the catalog
 identity of the table and of its per-batch children (a bronze load re-creates the
 batch's child table, a migration that alters a table rewrites its catalog row). Before a
 step runs, the fingerprint is computed again; when it is unchanged the step would write
@@ -130,6 +131,8 @@ def _versions(conn: psycopg.Connection, client: str, relations: set[str]) -> dic
                 '/',
                 (SELECT max(s.write_id) FROM tools.sql_step_state AS s
                  WHERE s.client_schema = %(client)s AND s.target_table = rel.name),
+                (SELECT max(s.write_id) FROM tools.sql_step_state AS s
+                 WHERE s.client_schema = %(client)s AND s.also_writes @> ARRAY[rel.name]),
                 (SELECT c.oid || '.' || c.xmin FROM pg_class AS c WHERE c.oid = rel.oid),
                 (SELECT string_agg(c.oid || '.' || c.xmin, ',' ORDER BY c.oid)
                  FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
@@ -208,11 +211,7 @@ def run_step(
     parameters = parameters if parameters is not None else {"batch_id": batch_id}
     what = f"{layer}.{step} ({batch_id})"
     statements = split_statements(sql_text)
-    others = relations_written(sql_text, client) - {target}
-    if skip_unchanged and others:
-        # the versions only follow each step's declared target: never skip such a step
-        log.info("%s: also writes %s, so it always runs", what, ", ".join(sorted(others)))
-        skip_unchanged = False
+    also_writes = sorted(relations_written(sql_text, client) - {target})
     started = time.monotonic()
     total_rows = 0
     with conn.transaction():
@@ -255,12 +254,13 @@ def run_step(
         (write_id,) = conn.execute("SELECT nextval('tools.sql_step_write_seq')").fetchone()
         conn.execute(
             """INSERT INTO tools.sql_step_state AS s
-                   (client_schema, layer, step_name, batch_id, target_table, write_id, fingerprint)
-               VALUES (%s, %s, %s, %s, %s, %s, '')
+                   (client_schema, layer, step_name, batch_id, target_table, also_writes,
+                    write_id, fingerprint)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, '')
                ON CONFLICT (client_schema, layer, step_name, batch_id) DO UPDATE SET
-                   target_table = EXCLUDED.target_table, write_id = EXCLUDED.write_id,
-                   fingerprint = '', written_at = now()""",
-            (client, layer, step, batch_id, target, write_id),
+                   target_table = EXCLUDED.target_table, also_writes = EXCLUDED.also_writes,
+                   write_id = EXCLUDED.write_id, fingerprint = '', written_at = now()""",
+            (client, layer, step, batch_id, target, also_writes, write_id),
         )
         # taken after the write, so that it includes this step's own new version
         conn.execute(

@@ -258,7 +258,7 @@ def sync_client(conn: psycopg.Connection, cfg: ClientConfig) -> int:
         for layer in ("silver", "gold")
         for s in getattr(cfg, layer)
     ]
-    steps += [("views", v, None, v, []) for v in cfg.views]
+    steps += [("views", v.name, v.sql, v.name, []) for v in cfg.views]
     with conn.cursor() as cur:
         cur.executemany(
             """INSERT INTO tools.sql_step_config

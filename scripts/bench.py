@@ -215,7 +215,10 @@ def step_sql(p: dict) -> None:
     cfg = client1()
     steps = [("silver", s.name, cfg.sql_dir / s.sql, f"{cfg.silver_schema}.{s.table}") for s in cfg.silver]
     steps += [("gold", s.name, cfg.sql_dir / s.sql, f"{cfg.gold_schema}.{s.table}") for s in cfg.gold]
-    steps += [("views", v, None, f"{cfg.gold_schema}.{v}") for v in cfg.views]
+    steps += [
+        ("views", v.name, cfg.sql_dir / v.sql if v.sql else None, f"{cfg.gold_schema}.{v.name}")
+        for v in cfg.views
+    ]
     results = {}
     with psycopg.connect(p["dsn"], autocommit=True) as conn:
         for layer, name, path, target in steps:

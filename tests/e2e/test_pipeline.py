@@ -74,7 +74,7 @@ def test_files_to_gold(client, dags, clients, conn, landing: Landing, tmp_path: 
     for step in cfg.silver:
         assert count(conn, cfg.silver_schema, step.table, batch_id) > 0, step.name
     for view in cfg.views:
-        assert count(conn, cfg.gold_schema, view) > 0, view
+        assert count(conn, cfg.gold_schema, view.name) > 0, view.name
 
     # Files: raw in archive with the batch suffix, Parquet archived, nothing left behind.
     for system in cfg.sources:
@@ -116,7 +116,7 @@ def test_files_to_gold(client, dags, clients, conn, landing: Landing, tmp_path: 
     assert sorted((layer, name) for layer, name, _ in steps) == sorted(
         [("silver", s.name) for s in cfg.silver]
         + [("gold", s.name) for s in cfg.gold]
-        + [("views", v) for v in cfg.views]
+        + [("views", v.name) for v in cfg.views]
     )
     assert {s for _, _, s in steps} == {"SUCCESS"}
     for table in ("mapping_validation_log", "row_validation_log"):

@@ -156,7 +156,7 @@ def test_a_view_refresh_that_fails_fix_it_and_clear_the_task(clients, conn, land
     cfg = clients["client1"].model_copy(update={"retries": 0})
     reset_client(conn, cfg)
     migrate(conn, [cfg])
-    conn.execute("ALTER MATERIALIZED VIEW gold_client1.mv_customer_lifetime_value RENAME TO mv_clv_moved")
+    conn.execute("ALTER TABLE gold_client1.mv_customer_lifetime_value RENAME TO mv_clv_moved")
     deliver_demo("client1", landing, tmp_path / "generated", rows=300)
     dag = build_dag(cfg)
 
@@ -169,6 +169,6 @@ def test_a_view_refresh_that_fails_fix_it_and_clear_the_task(clients, conn, land
     ).fetchone()
     assert 'relation "gold_client1.mv_customer_lifetime_value" does not exist' in error
     # The fix: put the view back, clear the red task.
-    conn.execute("ALTER MATERIALIZED VIEW gold_client1.mv_clv_moved RENAME TO mv_customer_lifetime_value")
+    conn.execute("ALTER TABLE gold_client1.mv_clv_moved RENAME TO mv_customer_lifetime_value")
     assert clear_and_resume(dag, run.run_id, "refresh_views.mv_customer_lifetime_value").state == "success"
     assert count(conn, cfg.gold_schema, "mv_customer_lifetime_value") > 0

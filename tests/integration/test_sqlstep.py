@@ -53,14 +53,16 @@ def test_statements_reads_and_writes_of_a_step_file(clients) -> None:
         "gold_client1.dim_products",
         "gold_client1.dim_customers",
         "gold_client1.fact_sales",
+        "gold_client1.fact_sales_moves",
     }
-    assert relations_written(text, "client1") == {"gold_client1.fact_sales"}
+    # the side table where moved lines were: it gets the step's write id too
+    assert relations_written(text, "client1") == {"gold_client1.fact_sales", "gold_client1.fact_sales_moves"}
     statements = split_statements(text)  # SET LOCAL, the merge, two late-arrival links
-    assert [describe(s) for s in statements] == [
+    assert [describe(s, width=60) for s in statements] == [
         "SET LOCAL work_mem = '256MB'",
-        "WITH ... UPDATE gold_client1.fact_sales, INSERT INTO gold_client1.fact_sales",
-        "UPDATE gold_client1.fact_sales",
-        "UPDATE gold_client1.fact_sales",
+        "WITH ... UPDATE gold_client1.fact_sales, INSERT INTO gold...",
+        "WITH ... UPDATE gold_client1.fact_sales, INSERT INTO gold...",
+        "WITH ... UPDATE gold_client1.fact_sales, INSERT INTO gold...",
     ]
     assert split_statements("-- only a comment\n;\nSELECT '%%';\n\n") == ["SELECT '%%'"]
     refresh = 'REFRESH MATERIALIZED VIEW "gold_client1"."mv_x"'

@@ -84,10 +84,12 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "tools/V003__backfill.sql",
         "tools/V004__schema_registry.sql",
         "tools/V005__sql_step_state.sql",
+        "tools/V006__step_side_tables.sql",
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
         "client1/V003__sales_details_batch_brin.sql",
         "client1/V004__fewer_batch_indexes.sql",
+        "client1/V005__summary_tables.sql",
         "client2/V001__silver_gold.sql",
         "client2/V002__usage_events_without_fk.sql",
         "client2/V003__fewer_batch_indexes.sql",
@@ -100,6 +102,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("client1", 2, "fact_sales_without_fks", 16),
         ("client1", 3, "sales_details_batch_brin", 16),
         ("client1", 4, "fewer_batch_indexes", 16),
+        ("client1", 5, "summary_tables", 16),
         ("client2", 1, "silver_gold", 16),
         ("client2", 2, "usage_events_without_fk", 16),
         ("client2", 3, "fewer_batch_indexes", 16),
@@ -108,9 +111,10 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 3, "backfill", 16),
         ("tools", 4, "schema_registry", 16),
         ("tools", 5, "sql_step_state", 16),
+        ("tools", 6, "step_side_tables", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 12
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 14
     schemas = {
         s
         for (s,) in fresh_conn.execute(
@@ -142,10 +146,11 @@ def test_migrate_after_reset_applies_only_the_client(conn: psycopg.Connection, c
         "client1/V002__fact_sales_without_fks.sql",
         "client1/V003__sales_details_batch_brin.sql",
         "client1/V004__fewer_batch_indexes.sql",
+        "client1/V005__summary_tables.sql",
     ]
     assert migrate(conn, [cfg]) == []
     count = conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1'").fetchone()[0]
-    assert count == 4
+    assert count == 5
 
 
 @pytest.mark.parametrize("client", ["client1", "client2"])
@@ -242,7 +247,7 @@ def test_config_is_synced_into_the_tools_tables(conn: psycopg.Connection, client
     ).fetchall()
     expected = [("silver", s.name, s.sql, s.table, s.depends_on) for s in cfg.silver]
     expected += [("gold", s.name, s.sql, s.table, s.depends_on) for s in cfg.gold]
-    expected += [("views", v, None, v, []) for v in cfg.views]
+    expected += [("views", v.name, v.sql, v.name, []) for v in cfg.views]
     assert [(*s[:4], s[5]) for s in steps] == expected
     assert [s[4] for s in steps] == list(range(1, len(expected) + 1))
     assert {s[6] for s in steps} == {cfg.config_version}

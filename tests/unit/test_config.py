@@ -100,7 +100,7 @@ def test_every_client_file_loads(path: Path) -> None:
     assert cfg.files, "a client has at least one source file"
     for _, f in cfg.files:
         assert set(f.key_columns) <= {c.name for c in f.columns}
-    for step in [*cfg.silver, *cfg.gold]:
+    for step in [*cfg.silver, *cfg.gold, *(v for v in cfg.views if v.sql)]:
         assert (cfg.sql_dir / step.sql).is_file(), f"{step.sql} exists"
 
 
@@ -360,6 +360,19 @@ def test_sql_path_must_stay_in_the_client_folder(clients_dir: Path, sql_path: st
     data["silver"][0]["sql"] = sql_path
     message = load_error(clients_dir, "acme", data)
     assert "acme.yaml: silver.0.sql" in message
+    assert "relative path to a .sql file" in message
+
+
+def test_a_view_is_a_name_or_a_summary_with_its_sql_file(clients_dir: Path) -> None:
+    data = minimal("acme")
+    data["views"] = ["mv_whole", {"name": "mv_per_batch", "sql": "views/mv_per_batch.sql"}]
+    cfg = load_client(write(clients_dir, "acme", data))
+    views = [(v.name, v.sql) for v in cfg.views]
+    assert views == [("mv_whole", None), ("mv_per_batch", "views/mv_per_batch.sql")]
+
+    data["views"] = [{"name": "mv_per_batch", "sql": "../other_client/views/x.sql"}]
+    message = load_error(clients_dir, "acme", data)
+    assert "acme.yaml: views.0.sql" in message
     assert "relative path to a .sql file" in message
 
 

@@ -48,6 +48,9 @@ WITH lines AS (
 classified AS MATERIALIZED (
     -- each line with what the table holds for its key: new, changed or the same
     SELECT l.*,
+           f.customer_key AS previous_customer_key,
+           f.product_key  AS previous_product_key,
+           f.order_date   AS previous_order_date,
            f.order_number IS NULL AS is_new,
            f.order_number IS NOT NULL
            AND f.dwh_batch_id <= l.dwh_batch_id
@@ -78,6 +81,17 @@ changed AS (
       AND f.order_number = l.order_number
       AND f.product_number = l.product_number
     RETURNING 1
+),
+moved AS (
+    -- where the updated lines were before, when that is a customer, product or date the
+    -- summaries (views/*.sql) count them under: those rows must be recomputed too
+    INSERT INTO gold_client1.fact_sales_moves (dwh_batch_id, customer_key, product_key, order_date)
+    SELECT DISTINCT %(batch_id)s, l.previous_customer_key, l.previous_product_key, l.previous_order_date
+    FROM classified AS l
+    WHERE l.is_changed
+      AND (l.previous_customer_key, l.previous_product_key, l.previous_order_date)
+          IS DISTINCT FROM (l.customer_key, l.product_key, l.order_date)
+    RETURNING 1
 )
 INSERT INTO gold_client1.fact_sales (
     order_number, product_number, product_key, customer_key, customer_id,
@@ -92,14 +106,26 @@ WHERE l.is_new;   -- a plain insert of the keys the table does not hold yet
 
 -- Late-arriving dimensions: link the lines of earlier batches whose product or customer
 -- was unknown then and is known now. (The partial indexes keep this to the open lines.)
-UPDATE gold_client1.fact_sales AS f
-SET product_key = p.product_key, dwh_updated_at = now()
-FROM gold_client1.dim_products AS p
-WHERE f.product_key IS NULL
-  AND p.product_number = f.product_number;
+-- The month of each linked line is recorded as moved: its product line and customer
+-- count change in the monthly summary.
+WITH linked AS (
+    UPDATE gold_client1.fact_sales AS f
+    SET product_key = p.product_key, dwh_updated_at = now()
+    FROM gold_client1.dim_products AS p
+    WHERE f.product_key IS NULL
+      AND p.product_number = f.product_number
+    RETURNING f.order_date
+)
+INSERT INTO gold_client1.fact_sales_moves (dwh_batch_id, order_date)
+SELECT DISTINCT %(batch_id)s, order_date FROM linked;
 
-UPDATE gold_client1.fact_sales AS f
-SET customer_key = c.customer_key, dwh_updated_at = now()
-FROM gold_client1.dim_customers AS c
-WHERE f.customer_key IS NULL
-  AND c.customer_id = f.customer_id;
+WITH linked AS (
+    UPDATE gold_client1.fact_sales AS f
+    SET customer_key = c.customer_key, dwh_updated_at = now()
+    FROM gold_client1.dim_customers AS c
+    WHERE f.customer_key IS NULL
+      AND c.customer_id = f.customer_id
+    RETURNING f.order_date
+)
+INSERT INTO gold_client1.fact_sales_moves (dwh_batch_id, order_date)
+SELECT DISTINCT %(batch_id)s, order_date FROM linked;

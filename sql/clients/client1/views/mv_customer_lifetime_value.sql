@@ -1,0 +1,62 @@
+-- Views: keep gold_client1.mv_customer_lifetime_value up to date for one batch.
+-- Every customer with what they bought so far (zero when nothing yet). Only the customers
+-- the batch may have changed are recomputed, not the whole history:
+-- - customers of the sales lines written by this batch, or by a later batch than the
+--   last one this summary was updated for (a batch whose refresh never ran);
+-- - customers that lines moved away from (gold_client1.fact_sales_moves);
+-- - customers new to the summary, or whose number, name or country changed.
+-- A first run (nothing recorded yet in tools.sql_step_state) recomputes every customer.
+
+SET LOCAL work_mem = '256MB';
+
+CREATE TEMP TABLE touched_customers ON COMMIT DROP AS
+WITH since AS (
+    SELECT coalesce(max(batch_id), '') AS batch_id
+    FROM tools.sql_step_state
+    WHERE client_schema = 'client1' AND layer = 'views' AND step_name = 'mv_customer_lifetime_value'
+)
+SELECT f.customer_key
+FROM gold_client1.fact_sales AS f
+WHERE (f.dwh_batch_id = %(batch_id)s OR f.dwh_batch_id > (SELECT batch_id FROM since))
+  AND f.customer_key IS NOT NULL
+UNION
+SELECT m.customer_key
+FROM gold_client1.fact_sales_moves AS m
+WHERE (m.dwh_batch_id = %(batch_id)s OR m.dwh_batch_id > (SELECT batch_id FROM since))
+  AND m.customer_key IS NOT NULL
+UNION
+SELECT c.customer_key
+FROM gold_client1.dim_customers AS c
+LEFT JOIN gold_client1.mv_customer_lifetime_value AS s ON s.customer_key = c.customer_key
+WHERE s.customer_key IS NULL
+   OR (s.customer_id, s.customer_number, s.first_name, s.last_name, s.country)
+      IS DISTINCT FROM (c.customer_id, c.customer_number, c.first_name, c.last_name, c.country);
+
+DELETE FROM gold_client1.mv_customer_lifetime_value AS s
+USING touched_customers AS t
+WHERE s.customer_key = t.customer_key;
+
+INSERT INTO gold_client1.mv_customer_lifetime_value (
+    customer_key, customer_id, customer_number, first_name, last_name, country, orders,
+    sales_lines, quantity, lifetime_value, average_order_value, first_order_date,
+    last_order_date
+)
+SELECT
+    c.customer_key,
+    c.customer_id,
+    c.customer_number,
+    c.first_name,
+    c.last_name,
+    c.country,
+    count(DISTINCT f.order_number)            AS orders,
+    count(f.order_number)                     AS sales_lines,
+    coalesce(sum(f.quantity), 0)              AS quantity,
+    coalesce(sum(f.sales_amount), 0)          AS lifetime_value,
+    round(coalesce(sum(f.sales_amount), 0)
+          / nullif(count(DISTINCT f.order_number), 0), 2) AS average_order_value,
+    min(f.order_date)                         AS first_order_date,
+    max(f.order_date)                         AS last_order_date
+FROM gold_client1.dim_customers AS c
+JOIN touched_customers AS t ON t.customer_key = c.customer_key
+LEFT JOIN gold_client1.fact_sales AS f ON f.customer_key = c.customer_key
+GROUP BY c.customer_key;

@@ -1,0 +1,69 @@
+-- Views: keep gold_client1.mv_monthly_sales_by_product_line up to date for one batch.
+-- Sales per month and product line. Only the months the batch may have changed are
+-- recomputed (every product line of such a month), not the whole history:
+-- - months of the sales lines written by this batch, or by a later batch than the last
+--   one this summary was updated for (a batch whose refresh never ran);
+-- - months that lines moved away from, or of lines linked late to their customer or
+--   product (gold_client1.fact_sales_moves);
+-- - months of the lines of a product whose product line is not the one the summary
+--   last counted it under (gold_client1.fact_sales_product_lines).
+-- A first run (nothing recorded yet in tools.sql_step_state) recomputes every month.
+
+SET LOCAL work_mem = '256MB';
+
+CREATE TEMP TABLE touched_months ON COMMIT DROP AS
+WITH since AS (
+    SELECT coalesce(max(batch_id), '') AS batch_id
+    FROM tools.sql_step_state
+    WHERE client_schema = 'client1' AND layer = 'views'
+      AND step_name = 'mv_monthly_sales_by_product_line'
+),
+relined AS (
+    SELECT p.product_key
+    FROM gold_client1.dim_products AS p
+    LEFT JOIN gold_client1.fact_sales_product_lines AS l ON l.product_key = p.product_key
+    WHERE l.product_line IS DISTINCT FROM coalesce(p.product_line, 'n/a')
+)
+SELECT DISTINCT date_trunc('month', lines.order_date)::date AS sales_month
+FROM (
+    SELECT f.order_date
+    FROM gold_client1.fact_sales AS f
+    WHERE f.dwh_batch_id = %(batch_id)s OR f.dwh_batch_id > (SELECT batch_id FROM since)
+    UNION ALL
+    SELECT m.order_date
+    FROM gold_client1.fact_sales_moves AS m
+    WHERE m.dwh_batch_id = %(batch_id)s OR m.dwh_batch_id > (SELECT batch_id FROM since)
+    UNION ALL
+    SELECT f.order_date
+    FROM gold_client1.fact_sales AS f
+    WHERE f.product_key IN (SELECT product_key FROM relined)
+) AS lines
+WHERE lines.order_date IS NOT NULL;
+
+DELETE FROM gold_client1.mv_monthly_sales_by_product_line AS s
+USING touched_months AS t
+WHERE s.sales_month = t.sales_month;
+
+INSERT INTO gold_client1.mv_monthly_sales_by_product_line (
+    sales_month, product_line, orders, sales_lines, customers, quantity, sales_amount
+)
+SELECT
+    date_trunc('month', f.order_date)::date   AS sales_month,
+    coalesce(p.product_line, 'n/a')           AS product_line,
+    count(DISTINCT f.order_number)            AS orders,
+    count(*)                                  AS sales_lines,
+    count(DISTINCT f.customer_key)            AS customers,
+    sum(f.quantity)                           AS quantity,
+    sum(f.sales_amount)                       AS sales_amount
+FROM gold_client1.fact_sales AS f
+LEFT JOIN gold_client1.dim_products AS p ON p.product_key = f.product_key
+WHERE f.order_date IS NOT NULL
+  AND date_trunc('month', f.order_date)::date IN (SELECT sales_month FROM touched_months)
+GROUP BY 1, 2;
+
+-- The product line each product is now counted under.
+INSERT INTO gold_client1.fact_sales_product_lines AS l (product_key, product_line)
+SELECT p.product_key, coalesce(p.product_line, 'n/a')
+FROM gold_client1.dim_products AS p
+ON CONFLICT (product_key) DO UPDATE SET product_line = EXCLUDED.product_line
+WHERE l.product_line IS DISTINCT FROM EXCLUDED.product_line;
