@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
 LAYERS = ("silver", "gold", "views")
 
@@ -251,6 +252,14 @@ def run_step(
                 seconds,
                 f"{rows / max(seconds, 1e-9):,.0f}",
             )
+        if total_rows:
+            # Fresh statistics for the next steps, which read the batch just written: with
+            # the table's old statistics the planner takes the new batch for a few rows
+            # and nests loops over it (a next batch's dim_customers ran minutes instead of
+            # seconds). ANALYZE reads a sample (30,000 rows), so it costs little.
+            t0 = time.monotonic()
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(*target.split(".", 1))))
+            log.info("%s: analyzed %s in %.2f s", what, target, time.monotonic() - t0)
         (write_id,) = conn.execute("SELECT nextval('tools.sql_step_write_seq')").fetchone()
         conn.execute(
             """INSERT INTO tools.sql_step_state AS s

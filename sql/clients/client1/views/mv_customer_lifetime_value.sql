@@ -5,7 +5,8 @@
 --   last one this summary was updated for (a batch whose refresh never ran);
 -- - customers that lines moved away from (gold_client1.fact_sales_moves);
 -- - customers new to the summary, or whose number, name or country changed.
--- A first run (nothing recorded yet in tools.sql_step_state) recomputes every customer.
+-- A first run (nothing recorded yet in tools.sql_step_state) recomputes every customer,
+-- without looking for what changed.
 
 SET LOCAL work_mem = '256MB';
 
@@ -15,22 +16,31 @@ WITH since AS (
     FROM tools.sql_step_state
     WHERE client_schema = 'client1' AND layer = 'views' AND step_name = 'mv_customer_lifetime_value'
 )
+SELECT c.customer_key
+FROM gold_client1.dim_customers AS c
+WHERE (SELECT batch_id FROM since) = ''   -- a first run: every customer
+UNION
 SELECT f.customer_key
 FROM gold_client1.fact_sales AS f
 WHERE (f.dwh_batch_id = %(batch_id)s OR f.dwh_batch_id > (SELECT batch_id FROM since))
   AND f.customer_key IS NOT NULL
+  AND (SELECT batch_id FROM since) <> ''
 UNION
 SELECT m.customer_key
 FROM gold_client1.fact_sales_moves AS m
 WHERE (m.dwh_batch_id = %(batch_id)s OR m.dwh_batch_id > (SELECT batch_id FROM since))
   AND m.customer_key IS NOT NULL
+  AND (SELECT batch_id FROM since) <> ''
 UNION
 SELECT c.customer_key
 FROM gold_client1.dim_customers AS c
 LEFT JOIN gold_client1.mv_customer_lifetime_value AS s ON s.customer_key = c.customer_key
-WHERE s.customer_key IS NULL
-   OR (s.customer_id, s.customer_number, s.first_name, s.last_name, s.country)
-      IS DISTINCT FROM (c.customer_id, c.customer_number, c.first_name, c.last_name, c.country);
+WHERE (s.customer_key IS NULL
+       OR (s.customer_id, s.customer_number, s.first_name, s.last_name, s.country)
+          IS DISTINCT FROM (c.customer_id, c.customer_number, c.first_name, c.last_name, c.country))
+  AND (SELECT batch_id FROM since) <> '';
+
+ANALYZE touched_customers;   -- a temporary table has no statistics until analyzed
 
 DELETE FROM gold_client1.mv_customer_lifetime_value AS s
 USING touched_customers AS t

@@ -7,7 +7,8 @@
 --   product (gold_client1.fact_sales_moves);
 -- - months of the lines of a product whose product line is not the one the summary
 --   last counted it under (gold_client1.fact_sales_product_lines).
--- A first run (nothing recorded yet in tools.sql_step_state) recomputes every month.
+-- A first run (nothing recorded yet in tools.sql_step_state) recomputes every month,
+-- without looking for what changed.
 
 SET LOCAL work_mem = '256MB';
 
@@ -26,19 +27,28 @@ relined AS (
 )
 SELECT DISTINCT date_trunc('month', lines.order_date)::date AS sales_month
 FROM (
+    SELECT f.order_date   -- a first run: every month
+    FROM gold_client1.fact_sales AS f
+    WHERE (SELECT batch_id FROM since) = ''
+    UNION ALL
     SELECT f.order_date
     FROM gold_client1.fact_sales AS f
-    WHERE f.dwh_batch_id = %(batch_id)s OR f.dwh_batch_id > (SELECT batch_id FROM since)
+    WHERE (f.dwh_batch_id = %(batch_id)s OR f.dwh_batch_id > (SELECT batch_id FROM since))
+      AND (SELECT batch_id FROM since) <> ''
     UNION ALL
     SELECT m.order_date
     FROM gold_client1.fact_sales_moves AS m
-    WHERE m.dwh_batch_id = %(batch_id)s OR m.dwh_batch_id > (SELECT batch_id FROM since)
+    WHERE (m.dwh_batch_id = %(batch_id)s OR m.dwh_batch_id > (SELECT batch_id FROM since))
+      AND (SELECT batch_id FROM since) <> ''
     UNION ALL
     SELECT f.order_date
     FROM gold_client1.fact_sales AS f
     WHERE f.product_key IN (SELECT product_key FROM relined)
+      AND (SELECT batch_id FROM since) <> ''
 ) AS lines
 WHERE lines.order_date IS NOT NULL;
+
+ANALYZE touched_months;   -- a temporary table has no statistics until analyzed
 
 DELETE FROM gold_client1.mv_monthly_sales_by_product_line AS s
 USING touched_months AS t
