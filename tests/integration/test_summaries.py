@@ -133,6 +133,14 @@ def test_a_batch_updates_what_it_touched(conn: psycopg.Connection, batch1: Clien
     }
 
     assert_summaries_match_the_fact(conn)
+    # each step analyzed the table it wrote, for the next steps' plans
+    analyzed = conn.execute(
+        "SELECT relname FROM pg_stat_user_tables"
+        " WHERE schemaname = 'gold_client1' AND last_analyze IS NOT NULL"
+    ).fetchall()
+    assert {"fact_sales", "mv_monthly_sales_by_product_line", "mv_customer_lifetime_value"} <= {
+        r for (r,) in analyzed
+    }
     months = conn.execute(
         f"SELECT sales_month::text, product_line, sales_lines FROM {MONTHS} ORDER BY 1, 2"
     ).fetchall()
