@@ -6,16 +6,17 @@
 -- - customers that lines moved away from (gold_client1.fact_sales_moves);
 -- - customers new to the summary, or whose number, name or country changed.
 -- A first run (nothing recorded yet in tools.sql_step_state) recomputes every customer,
--- without looking for what changed.
+-- in one parallel query, without looking for what changed.
 
 SET LOCAL work_mem = '256MB';
 
+-- The last batch this summary was updated for ('' before its first run).
+CREATE TEMP TABLE since ON COMMIT DROP AS
+SELECT coalesce(max(batch_id), '') AS batch_id
+FROM tools.sql_step_state
+WHERE client_schema = 'client1' AND layer = 'views' AND step_name = 'mv_customer_lifetime_value';
+
 CREATE TEMP TABLE touched_customers ON COMMIT DROP AS
-WITH since AS (
-    SELECT coalesce(max(batch_id), '') AS batch_id
-    FROM tools.sql_step_state
-    WHERE client_schema = 'client1' AND layer = 'views' AND step_name = 'mv_customer_lifetime_value'
-)
 SELECT c.customer_key
 FROM gold_client1.dim_customers AS c
 WHERE (SELECT batch_id FROM since) = ''   -- a first run: every customer
@@ -42,15 +43,9 @@ WHERE (s.customer_key IS NULL
 
 ANALYZE touched_customers;   -- a temporary table has no statistics until analyzed
 
-DELETE FROM gold_client1.mv_customer_lifetime_value AS s
-USING touched_customers AS t
-WHERE s.customer_key = t.customer_key;
-
-INSERT INTO gold_client1.mv_customer_lifetime_value (
-    customer_key, customer_id, customer_number, first_name, last_name, country, orders,
-    sales_lines, quantity, lifetime_value, average_order_value, first_order_date,
-    last_order_date
-)
+-- Their figures: every customer on a first run (CREATE TABLE AS may use parallel
+-- workers, INSERT ... SELECT may not), else the touched ones.
+CREATE TEMP TABLE fresh ON COMMIT DROP AS
 SELECT
     c.customer_key,
     c.customer_id,
@@ -67,6 +62,38 @@ SELECT
     min(f.order_date)                         AS first_order_date,
     max(f.order_date)                         AS last_order_date
 FROM gold_client1.dim_customers AS c
+LEFT JOIN gold_client1.fact_sales AS f ON f.customer_key = c.customer_key
+WHERE (SELECT batch_id FROM since) = ''
+GROUP BY c.customer_key;
+
+INSERT INTO fresh
+SELECT
+    c.customer_key,
+    c.customer_id,
+    c.customer_number,
+    c.first_name,
+    c.last_name,
+    c.country,
+    count(DISTINCT f.order_number),
+    count(f.order_number),
+    coalesce(sum(f.quantity), 0),
+    coalesce(sum(f.sales_amount), 0),
+    round(coalesce(sum(f.sales_amount), 0) / nullif(count(DISTINCT f.order_number), 0), 2),
+    min(f.order_date),
+    max(f.order_date)
+FROM gold_client1.dim_customers AS c
 JOIN touched_customers AS t ON t.customer_key = c.customer_key
 LEFT JOIN gold_client1.fact_sales AS f ON f.customer_key = c.customer_key
+WHERE (SELECT batch_id FROM since) <> ''
 GROUP BY c.customer_key;
+
+DELETE FROM gold_client1.mv_customer_lifetime_value AS s
+USING touched_customers AS t
+WHERE s.customer_key = t.customer_key;
+
+INSERT INTO gold_client1.mv_customer_lifetime_value (
+    customer_key, customer_id, customer_number, first_name, last_name, country, orders,
+    sales_lines, quantity, lifetime_value, average_order_value, first_order_date,
+    last_order_date
+)
+SELECT * FROM fresh;

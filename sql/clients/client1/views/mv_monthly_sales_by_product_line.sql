@@ -12,14 +12,14 @@
 
 SET LOCAL work_mem = '256MB';
 
+-- The last batch this summary was updated for ('' before its first run).
+CREATE TEMP TABLE since ON COMMIT DROP AS
+SELECT coalesce(max(batch_id), '') AS batch_id
+FROM tools.sql_step_state
+WHERE client_schema = 'client1' AND layer = 'views' AND step_name = 'mv_monthly_sales_by_product_line';
+
 CREATE TEMP TABLE touched_months ON COMMIT DROP AS
-WITH since AS (
-    SELECT coalesce(max(batch_id), '') AS batch_id
-    FROM tools.sql_step_state
-    WHERE client_schema = 'client1' AND layer = 'views'
-      AND step_name = 'mv_monthly_sales_by_product_line'
-),
-relined AS (
+WITH relined AS (
     SELECT p.product_key
     FROM gold_client1.dim_products AS p
     LEFT JOIN gold_client1.fact_sales_product_lines AS l ON l.product_key = p.product_key
@@ -48,15 +48,9 @@ FROM (
 ) AS lines
 WHERE lines.order_date IS NOT NULL;
 
-ANALYZE touched_months;   -- a temporary table has no statistics until analyzed
-
-DELETE FROM gold_client1.mv_monthly_sales_by_product_line AS s
-USING touched_months AS t
-WHERE s.sales_month = t.sales_month;
-
-INSERT INTO gold_client1.mv_monthly_sales_by_product_line (
-    sales_month, product_line, orders, sales_lines, customers, quantity, sales_amount
-)
+-- Their figures. CREATE TABLE AS may use parallel workers (INSERT ... SELECT may not);
+-- the months are passed to them as one array.
+CREATE TEMP TABLE fresh ON COMMIT DROP AS
 SELECT
     date_trunc('month', f.order_date)::date   AS sales_month,
     coalesce(p.product_line, 'n/a')           AS product_line,
@@ -68,8 +62,17 @@ SELECT
 FROM gold_client1.fact_sales AS f
 LEFT JOIN gold_client1.dim_products AS p ON p.product_key = f.product_key
 WHERE f.order_date IS NOT NULL
-  AND date_trunc('month', f.order_date)::date IN (SELECT sales_month FROM touched_months)
+  AND date_trunc('month', f.order_date)::date = ANY (ARRAY(SELECT sales_month FROM touched_months))
 GROUP BY 1, 2;
+
+DELETE FROM gold_client1.mv_monthly_sales_by_product_line AS s
+USING touched_months AS t
+WHERE s.sales_month = t.sales_month;
+
+INSERT INTO gold_client1.mv_monthly_sales_by_product_line (
+    sales_month, product_line, orders, sales_lines, customers, quantity, sales_amount
+)
+SELECT * FROM fresh;
 
 -- The product line each product is now counted under.
 INSERT INTO gold_client1.fact_sales_product_lines AS l (product_key, product_line)
