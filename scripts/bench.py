@@ -455,6 +455,9 @@ def parent(args: argparse.Namespace) -> int:
         by_rows[large]["peak_rss_mb"] / by_rows[small]["peak_rss_mb"], 3
     )
 
+    if args.only == "convert":
+        return finish(args, results, table)
+
     # ------------------------------------------------------------ validate + bronze
     print("validate + bronze", flush=True)
     reset_database(admin, args.db)
@@ -550,7 +553,11 @@ def parent(args: argparse.Namespace) -> int:
         table.append(
             ("parse 500 clients (process, imports included)", res["process_seconds"], 500, res["peak_rss_mb"])
         )
+    return finish(args, results, table)
 
+
+def finish(args: argparse.Namespace, results: dict, table: list[tuple]) -> int:
+    """Print the table and the ratios, write the results file."""
     print()
     print(f"{'step':<48} {'seconds':>8} {'rows':>11} {'rows/s':>11} {'peak MB':>8}")
     for label, seconds, n, mb in table:
@@ -587,6 +594,9 @@ def main() -> int:
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--skip-parse", action="store_true")
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument(
+        "--only", choices=["convert"], help="run only this part (convert: the convert steps, 1x and 10x rows)"
+    )
     return parent(parser.parse_args())
 
 
