@@ -3,7 +3,8 @@
 Every value is kept as text, exactly as delivered (empty -> NULL): typing is the job of
 validation, so conversion never loses a value. Parquet is snappy-compressed with large
 row groups and written to a temporary name first, then renamed: a killed conversion
-leaves no half-written Parquet behind.
+leaves no half-written Parquet behind. A thread of its own reads the next row group
+while the current one is written, so at most two row groups are held at a time.
 
 A CSV file is read once: the bytes the CSV reader consumes are hashed (the sha256 of the
 result, for the file audit) and their quote characters counted (an odd count is the sign
@@ -24,6 +25,7 @@ rows point at the row the operator sees in the workbook.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -33,6 +35,8 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as concurrent_wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,8 +164,6 @@ def _convert(src: Path, dest: Path, spec: SourceFile, block_size: int) -> Conver
     tmp = dest.with_name(f".{dest.name}.tmp")
     dest.parent.mkdir(parents=True, exist_ok=True)
     writer: pq.ParquetWriter | None = None
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
     columns: list[str] = []
     renames: dict[str, str] = {}
     metadata: dict[bytes, bytes] = {}
@@ -174,19 +176,17 @@ def _convert(src: Path, dest: Path, spec: SourceFile, block_size: int) -> Conver
     }[spec.type]()
     try:
         try:
-            for batch in batches:
-                if writer is None:
-                    writer, columns, renames, metadata = _open_writer(tmp, src, spec, batch.schema)
-                if renames:
-                    batch = batch.rename_columns(columns)
-                pending.append(batch)
-                pending_rows += batch.num_rows
-                progress.add(batch.num_rows)
-                if pending_rows >= ROW_GROUP_ROWS:
-                    _write(writer, pending, metadata)
-                    pending, pending_rows = [], 0
-            if pending_rows:
-                _write(writer, pending, metadata)
+            with contextlib.closing(_row_groups(batches, ROW_GROUP_ROWS)) as groups:
+                for group in groups:
+                    if writer is None:
+                        writer, columns, renames, metadata = _open_writer(tmp, src, spec, group[0].schema)
+                    if renames:
+                        group = [batch.rename_columns(columns) for batch in group]
+                    rows = sum(batch.num_rows for batch in group)
+                    if rows:  # header only: no row group
+                        _write(writer, group, metadata)
+                    progress.add(rows)
+                    del group  # let the row group go before the next one arrives
         except Exception:
             if raw is not None:  # an unclosed quote explains a failure to read: say that instead
                 _check_quotes(src, spec, raw)
@@ -239,6 +239,38 @@ def _open_writer(
     return pq.ParquetWriter(tmp, schema, compression="snappy"), columns, renames, metadata
 
 
+def _row_groups(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[list[pa.RecordBatch]]:
+    """``batches`` in lists of at least ``rows`` rows (the last may hold fewer).
+
+    A thread of its own reads the next list while the caller writes the one it was
+    given: reading and writing overlap, and at most two row groups are in memory. The
+    reader's exceptions are raised here, in the caller.
+    """
+    stop = threading.Event()
+
+    def take() -> list[pa.RecordBatch] | None:
+        group: list[pa.RecordBatch] = []
+        count = 0
+        for batch in batches:
+            group.append(batch)
+            count += batch.num_rows
+            if count >= rows or stop.is_set():
+                return group
+        return group or None
+
+    with ThreadPoolExecutor(1, thread_name_prefix="convert-read") as pool:
+        ahead = pool.submit(take)
+        try:
+            while (group := ahead.result()) is not None:
+                ahead = pool.submit(take)
+                yield group
+                del group
+        finally:  # the caller stopped early (or the reader failed): stop reading, then close
+            stop.set()
+            concurrent_wait([ahead])
+            batches.close()
+
+
 def _write(writer: pq.ParquetWriter, batches: list[pa.RecordBatch], metadata: dict[bytes, bytes]) -> None:
     table = pa.Table.from_batches(batches).replace_schema_metadata(metadata)
     writer.write_table(table, row_group_size=table.num_rows)
@@ -272,7 +304,9 @@ def _one_line(exc: BaseException) -> str:
 def _arrow_reason(exc: pa.ArrowInvalid, src: Path, spec: SourceFile) -> str:
     """One line saying why Arrow could not read the file."""
     text = _one_line(exc)
-    bad_text = re.search(r"CSV column #(\d+): CSV conversion error to string: invalid UTF8", text)
+    # The serial reader names the row too ("Row #2: "): the column is what the operator needs.
+    invalid_utf8 = r"CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to string: invalid UTF8"
+    bad_text = re.search(invalid_utf8, text)
     if bad_text:
         return (
             f"cannot be read as CSV: not valid UTF-8 text in column {int(bad_text.group(1)) + 1}; "
@@ -316,7 +350,9 @@ def _csv_options(
     spec: SourceFile, encoding: str, block_size: int, column_types=None, on_invalid=None
 ) -> dict:
     return {
-        "read_options": pacsv.ReadOptions(encoding=encoding, block_size=block_size),
+        # One parsing thread: the Parquet writer, which cannot use more than one, keeps the
+        # other core (reading and writing overlap, see _row_groups).
+        "read_options": pacsv.ReadOptions(encoding=encoding, block_size=block_size, use_threads=False),
         "parse_options": pacsv.ParseOptions(
             delimiter=spec.reader.delimiter,
             newlines_in_values=True,  # quoted line breaks, wherever a read block ends
