@@ -73,12 +73,15 @@ def client1():
 
 # ============================================================================ steps (child side)
 def step_convert_project(p: dict) -> None:
+    """The raw-file work of the convert task: ``convert_to_parquet`` reads the CSV once,
+    writing the Parquet, hashing the bytes (the sha256 the task records) and counting
+    their quotes (the unclosed-quote check) as it goes."""
     from include.convert import convert_to_parquet
 
     _, spec = client1().file(SALES)
     started = time.perf_counter()
     result = convert_to_parquet(Path(p["src"]), Path(p["dest"]), spec)
-    report(seconds=time.perf_counter() - started, rows=result.rows)
+    report(seconds=time.perf_counter() - started, rows=result.rows, sha256=result.sha256)
 
 
 def step_convert_polars(p: dict) -> None:
@@ -435,7 +438,7 @@ def parent(args: argparse.Namespace) -> int:
         results.setdefault("_pol", []).append(pol)
     conv = min(results.pop("_conv"), key=lambda r: r["seconds"])
     pol = min(results.pop("_pol"), key=lambda r: r["seconds"])
-    record("convert_project", "convert (project, pyarrow)", conv)
+    record("convert_project", "convert (project: Parquet + sha256 + quotes)", conv)
     record("convert_polars", "convert (polars sink_parquet)", pol)
     if not args.skip_pandas:
         pan = record(
