@@ -3,7 +3,12 @@
 Every value is kept as text, exactly as delivered (empty -> NULL): typing is the job of
 validation, so conversion never loses a value. Parquet is snappy-compressed with large
 row groups and written to a temporary name first, then renamed: a killed conversion
-leaves no half-written Parquet behind.
+leaves no half-written Parquet behind. A thread of its own reads the next row group
+while the current one is written, so at most two row groups are held at a time.
+
+A CSV file is read once: the bytes the CSV reader consumes are hashed (the sha256 of the
+result, for the file audit) and their quote characters counted (an odd count is the sign
+of an unclosed quoted value) as they go by.
 
 A file that cannot be read as configured raises ``ConvertError`` with one line an
 operator can act on: an unclosed quote (with the line it opens on), a row with too many
@@ -20,13 +25,18 @@ rows point at the row the operator sees in the workbook.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as concurrent_wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +70,74 @@ class ConvertResult:
     rows: int
     columns: list[str]
     seconds: float
+    sha256: str  # of the raw file, as delivered
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _RawFile:
+    """The raw CSV file as the CSV reader consumes it, read once for three purposes.
+
+    Every byte read goes through ``read_buffer``, in file order: it is hashed and its
+    quote characters are counted on the way. The bytes land in Arrow's memory pool, as
+    when Arrow reads a file by itself. Arrow reads ahead on a thread of its own, so a
+    lock keeps the bytes in order; ``finish`` reads whatever the CSV reader left unread
+    (it stopped on an error), so the hash and the count always cover the whole file.
+    Arrow may close the stream it was given: the file itself is closed by ``release``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._handle = open(path, "rb")  # noqa: SIM115 (closed by release())
+        self._digest = hashlib.sha256()
+        self._lock = threading.Lock()
+        self._scratch = np.empty(0, dtype=bool)
+        self.quotes = 0
+        self.closed = False
+        self.encoding: str | None = None  # set once the CSV reader knows it
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read_buffer(self, size: int) -> pa.Buffer:
+        buffer = pa.allocate_buffer(max(size, 0), resizable=True)
+        with self._lock:
+            got = 0 if self._handle.closed else self._handle.readinto(memoryview(buffer))
+            buffer.resize(got)
+            self._digest.update(buffer)
+            data = np.frombuffer(buffer, dtype=np.uint8)
+            if len(self._scratch) < got:
+                self._scratch = np.empty(got, dtype=bool)
+            self.quotes += int(np.count_nonzero(np.equal(data, ord('"'), out=self._scratch[:got])))
+        return buffer
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            size = max(os.fstat(self._handle.fileno()).st_size - self._handle.tell(), 0)
+        return self.read_buffer(size).to_pybytes()
+
+    def close(self) -> None:
+        self.closed = True
+
+    def finish(self) -> None:
+        while self.read_buffer(8 * 1024 * 1024).size:
+            pass
+
+    def sha256(self) -> str:
+        self.finish()
+        return self._digest.hexdigest()
+
+    def release(self) -> None:
+        with self._lock:
+            self._handle.close()
 
 
 class _RowTooLong(Exception):
@@ -86,44 +164,40 @@ def _convert(src: Path, dest: Path, spec: SourceFile, block_size: int) -> Conver
     tmp = dest.with_name(f".{dest.name}.tmp")
     dest.parent.mkdir(parents=True, exist_ok=True)
     writer: pq.ParquetWriter | None = None
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
     columns: list[str] = []
     renames: dict[str, str] = {}
     metadata: dict[bytes, bytes] = {}
     json_keys: set[str] = set()
+    raw = _RawFile(src) if spec.type == "csv" else None
     batches = {
-        "csv": lambda: _csv_batches(src, spec, block_size),
+        "csv": lambda: _csv_batches(src, spec, block_size, raw),
         "xlsx": lambda: _xlsx_batches(src, spec),
         "json": lambda: _json_batches(src, spec, json_keys),
     }[spec.type]()
     try:
-        for batch in batches:
-            if writer is None:
-                delivered = batch.schema.names
-                renames = loose_renames(delivered, [c.source for c in spec.columns])
-                for old, new in renames.items():
-                    log.warning("%s: header %r taken as the configured column %r", src.name, old, new)
-                metadata = {HEADER_METADATA: json.dumps(delivered, ensure_ascii=False).encode()}
-                if ROW_NUMBER_COLUMN in delivered:
-                    metadata[ROW_NUMBER_METADATA] = ROW_NUMBER_COLUMN.encode()
-                columns = [renames.get(n, n) for n in delivered]
-                schema = pa.schema(
-                    [f.with_name(n) for f, n in zip(batch.schema, columns, strict=True)], metadata=metadata
-                )
-                writer = pq.ParquetWriter(tmp, schema, compression="snappy")
-            if renames:
-                batch = batch.rename_columns(columns)
-            pending.append(batch)
-            pending_rows += batch.num_rows
-            progress.add(batch.num_rows)
-            if pending_rows >= ROW_GROUP_ROWS:
-                _write(writer, pending, metadata)
-                pending, pending_rows = [], 0
+        try:
+            with contextlib.closing(_row_groups(batches, ROW_GROUP_ROWS)) as groups:
+                for group in groups:
+                    if writer is None:
+                        writer, columns, renames, metadata = _open_writer(tmp, src, spec, group[0].schema)
+                    if renames:
+                        group = [batch.rename_columns(columns) for batch in group]
+                    rows = sum(batch.num_rows for batch in group)
+                    if rows:  # header only: no row group
+                        _write(writer, group, metadata)
+                    progress.add(rows)
+                    del group  # let the row group go before the next one arrives
+        except Exception:
+            if raw is not None:  # an unclosed quote explains a failure to read: say that instead
+                _check_quotes(src, spec, raw)
+            raise
+        if raw is not None:
+            _check_quotes(src, spec, raw)
+            sha256 = raw.sha256()
+        else:
+            sha256 = file_sha256(src)  # XLSX and JSON: read by their own readers, hashed apart
         if writer is None:
             raise ConvertError(f"{src.name}: the file is empty (no header row)")
-        if pending_rows:
-            _write(writer, pending, metadata)
         if spec.type == "json":  # known only now: which configured keys no record has
             writer.add_key_value_metadata(
                 {JSON_KEYS_METADATA: json.dumps(sorted(json_keys), ensure_ascii=False)}
@@ -141,8 +215,60 @@ def _convert(src: Path, dest: Path, spec: SourceFile, block_size: int) -> Conver
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
+        if raw is not None:
+            raw.release()
     progress.done()
-    return ConvertResult(rows=progress.rows, columns=columns, seconds=progress.seconds)
+    return ConvertResult(rows=progress.rows, columns=columns, seconds=progress.seconds, sha256=sha256)
+
+
+def _open_writer(
+    tmp: Path, src: Path, spec: SourceFile, delivered_schema: pa.Schema
+) -> tuple[pq.ParquetWriter, list[str], dict[str, str], dict[bytes, bytes]]:
+    """The Parquet writer for the delivered columns: (writer, column names, renames, metadata)."""
+    delivered = delivered_schema.names
+    renames = loose_renames(delivered, [c.source for c in spec.columns])
+    for old, new in renames.items():
+        log.warning("%s: header %r taken as the configured column %r", src.name, old, new)
+    metadata = {HEADER_METADATA: json.dumps(delivered, ensure_ascii=False).encode()}
+    if ROW_NUMBER_COLUMN in delivered:
+        metadata[ROW_NUMBER_METADATA] = ROW_NUMBER_COLUMN.encode()
+    columns = [renames.get(n, n) for n in delivered]
+    schema = pa.schema(
+        [f.with_name(n) for f, n in zip(delivered_schema, columns, strict=True)], metadata=metadata
+    )
+    return pq.ParquetWriter(tmp, schema, compression="snappy"), columns, renames, metadata
+
+
+def _row_groups(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[list[pa.RecordBatch]]:
+    """``batches`` in lists of at least ``rows`` rows (the last may hold fewer).
+
+    A thread of its own reads the next list while the caller writes the one it was
+    given: reading and writing overlap, and at most two row groups are in memory. The
+    reader's exceptions are raised here, in the caller.
+    """
+    stop = threading.Event()
+
+    def take() -> list[pa.RecordBatch] | None:
+        group: list[pa.RecordBatch] = []
+        count = 0
+        for batch in batches:
+            group.append(batch)
+            count += batch.num_rows
+            if count >= rows or stop.is_set():
+                return group
+        return group or None
+
+    with ThreadPoolExecutor(1, thread_name_prefix="convert-read") as pool:
+        ahead = pool.submit(take)
+        try:
+            while (group := ahead.result()) is not None:
+                ahead = pool.submit(take)
+                yield group
+                del group
+        finally:  # the caller stopped early (or the reader failed): stop reading, then close
+            stop.set()
+            concurrent_wait([ahead])
+            batches.close()
 
 
 def _write(writer: pq.ParquetWriter, batches: list[pa.RecordBatch], metadata: dict[bytes, bytes]) -> None:
@@ -178,7 +304,9 @@ def _one_line(exc: BaseException) -> str:
 def _arrow_reason(exc: pa.ArrowInvalid, src: Path, spec: SourceFile) -> str:
     """One line saying why Arrow could not read the file."""
     text = _one_line(exc)
-    bad_text = re.search(r"CSV column #(\d+): CSV conversion error to string: invalid UTF8", text)
+    # The serial reader names the row too ("Row #2: "): the column is what the operator needs.
+    invalid_utf8 = r"CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to string: invalid UTF8"
+    bad_text = re.search(invalid_utf8, text)
     if bad_text:
         return (
             f"cannot be read as CSV: not valid UTF-8 text in column {int(bad_text.group(1)) + 1}; "
@@ -222,7 +350,9 @@ def _csv_options(
     spec: SourceFile, encoding: str, block_size: int, column_types=None, on_invalid=None
 ) -> dict:
     return {
-        "read_options": pacsv.ReadOptions(encoding=encoding, block_size=block_size),
+        # One parsing thread: the Parquet writer, which cannot use more than one, keeps the
+        # other core (reading and writing overlap, see _row_groups).
+        "read_options": pacsv.ReadOptions(encoding=encoding, block_size=block_size, use_threads=False),
         "parse_options": pacsv.ParseOptions(
             delimiter=spec.reader.delimiter,
             newlines_in_values=True,  # quoted line breaks, wherever a read block ends
@@ -236,11 +366,11 @@ def _csv_options(
     }
 
 
-def _csv_batches(src: Path, spec: SourceFile, block_size: int = CSV_BLOCK_BYTES) -> Iterator[pa.RecordBatch]:
+def _csv_batches(src: Path, spec: SourceFile, block_size: int, raw: _RawFile) -> Iterator[pa.RecordBatch]:
+    """The CSV's batches, read from ``raw`` (the quote check is the caller's, on the way out)."""
     if src.stat().st_size == 0:
         raise ConvertError(f"{src.name}: the file is empty (no header row)")
-    encoding = text_encoding(src, spec.reader.encoding)
-    _check_quotes(src, spec, encoding)
+    encoding = raw.encoding = text_encoding(src, spec.reader.encoding)
     invalid: list[pacsv.InvalidRow] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -259,7 +389,7 @@ def _csv_batches(src: Path, spec: SourceFile, block_size: int = CSV_BLOCK_BYTES)
             raise ConvertError(f"{src.name}: the header has the reserved column name {ROW_NUMBER_COLUMN}")
         _check_delimiter(src, spec, clean)
         options = _csv_options(spec, encoding, block_size, {name: pa.string() for name in header}, on_invalid)
-        for batch in pacsv.open_csv(src, **options):
+        for batch in pacsv.open_csv(raw, **options):
             yielded = True
             yield batch.rename_columns(clean) if clean != header else batch
     except pa.ArrowInvalid as exc:
@@ -288,21 +418,21 @@ def _check_delimiter(src: Path, spec: SourceFile, header: list[str]) -> None:
         )
 
 
-def _check_quotes(src: Path, spec: SourceFile, encoding: str) -> None:
+def _check_quotes(src: Path, spec: SourceFile, raw: _RawFile) -> None:
     """Refuse a file whose last quoted value is never closed.
 
     The CSV reader would take everything from the opening quote to the end of the file
     as one value, silently swallowing the rows after it. An odd number of quote
     characters is the cheap sign (a quote inside an unquoted value is literal, so it is
-    only a sign); the strict CSV reader then confirms it and finds the line.
+    only a sign); the strict CSV reader then confirms it and finds the line. The count
+    is taken on the bytes the CSV reader consumed (``raw``); it is checked once the
+    reader is done, or failed, before any other outcome counts: as if checked first.
     """
-    if not _ascii_compatible(encoding):
-        return
-    quotes = 0
-    with open(src, "rb") as handle:
-        while chunk := handle.read(8 * 1024 * 1024):
-            quotes += chunk.count(b'"')
-    if quotes % 2 == 0:
+    encoding = raw.encoding
+    if encoding is None or not _ascii_compatible(encoding):
+        return  # refused before the file was read (empty, NUL bytes), or not ASCII-based
+    raw.finish()
+    if raw.quotes % 2 == 0:
         return
     with open(src, encoding=encoding, errors="replace", newline="") as handle:
         reader = csv.reader(handle, delimiter=spec.reader.delimiter, strict=True)

@@ -8,7 +8,6 @@ raises ``FailFast``: the factory turns it into a failure without retries.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from include import audit
 from include import batch as batches
 from include.bronze import load_bronze as copy_into_bronze
 from include.config import ClientConfig, config_for
-from include.convert import ConvertError, convert_to_parquet
+from include.convert import ConvertError, convert_to_parquet, file_sha256
 from include.landing import Landing, UnsafePathError, move, parquet_name
 from include.validation import check_mapping
 from include.validation import validate_rows as check_rows
@@ -163,24 +162,17 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
             if src is None:
                 raise FailFast(f"{physical}: claimed by {batch_id} but found in no raw folder")
             target = landing.data(client, system, "incoming") / parquet_name(physical)
-            sha256 = file_sha256(src)
-            audit.file_audit(conn, client, batch_id, logical, file_sha256=sha256)
-            earlier = audit.same_content_loaded(conn, client, batch_id, logical, sha256)
-            if earlier:  # a re-sent file: loaded again as this batch's, said out loud
-                job.message = (
-                    f"{physical}: the same content as {earlier[1]}, already loaded by {earlier[0]} "
-                    f"(sha256 {sha256[:12]}): loaded again for {batch_id}; keyed gold rows are not duplicated"
-                )
-                log.warning("%s", job.message)
             try:
-                result = convert_to_parquet(src, target, spec)
+                result = convert_to_parquet(src, target, spec)  # hashes the file as it reads it
             except ConvertError as exc:
+                _record_sha256(conn, job, client, batch_id, logical, physical, file_sha256(src))
                 move(src, landing.raw(client, system, "failed"))
                 audit.file_audit(
                     conn, client, batch_id, logical, convert_status="FAILED", error_message=str(exc)
                 )
                 audit.load_error(conn, client, batch_id, logical, "convert", None, str(exc))
                 raise FailFast(str(exc)) from exc
+            _record_sha256(conn, job, client, batch_id, logical, physical, result.sha256)
             if src.parent.name in ("incoming", "failed"):  # an archived file stays archived
                 move(src, landing.raw(client, system, "success"))
             audit.file_audit(
@@ -197,12 +189,18 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
     return target.name
 
 
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(8 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _record_sha256(
+    conn, job: audit.Job, client: str, batch_id: str, logical: str, physical: str, sha256: str
+) -> None:
+    """The file's sha256 in its audit row; a file already loaded by another batch is said out loud."""
+    audit.file_audit(conn, client, batch_id, logical, file_sha256=sha256)
+    earlier = audit.same_content_loaded(conn, client, batch_id, logical, sha256)
+    if earlier:  # a re-sent file: loaded again as this batch's, said out loud
+        job.message = (
+            f"{physical}: the same content as {earlier[1]}, already loaded by {earlier[0]} "
+            f"(sha256 {sha256[:12]}): loaded again for {batch_id}; keyed gold rows are not duplicated"
+        )
+        log.warning("%s", job.message)
 
 
 def _fail_file(landing: Landing, client: str, system: str, physical: str | None, parquet) -> None:

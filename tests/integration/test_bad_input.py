@@ -13,6 +13,7 @@ written, and the one-line message the operator reads.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -283,6 +284,12 @@ def test_an_unreadable_csv_fails_alone_with_its_reason(cfg, conn, landing, data:
     message = f"people_BATCH000001.csv: {reason}"
     assert_convert_failed(conn, landing, out, "crm", "people.csv", "people", message)
     assert bronze(conn, "people", "id") == []
+    # The refused file is hashed too (the audit row has its sha256).
+    assert conn.execute(
+        """SELECT file_sha256 FROM tools.file_audit_log
+           WHERE client_schema = %s AND batch_id = 'BATCH000001' AND logical_source_file = 'people'""",
+        (CLIENT,),
+    ).fetchone() == (hashlib.sha256(data).hexdigest(),)
 
 
 def test_utf16_with_a_bom_is_decoded(cfg, conn, landing) -> None:

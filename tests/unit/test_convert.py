@@ -4,6 +4,7 @@ delivered, empty -> NULL; failures are ConvertError naming the file and leave no
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -185,6 +186,40 @@ def test_failed_conversion_keeps_an_earlier_parquet(tmp_path: Path) -> None:
         convert_to_parquet(bad, out / "x.parquet", spec())
     assert os.listdir(out) == ["x.parquet"]
     assert pq.read_table(out / "x.parquet").to_pylist() == [{"id": "1"}]
+
+
+def test_csv_is_hashed_as_it_is_read(tmp_path: Path) -> None:
+    # Several read blocks, a BOM and Latin-1: the hash is of the bytes as delivered.
+    text = "\ufeffid;name\n" + "".join(f"{i};Café {i}\n" for i in range(100_000))
+    src = write_bytes(tmp_path / "plans.csv", text.encode("utf-8"))
+    result = convert_to_parquet(src, tmp_path / "out" / "plans.parquet", spec(delimiter=";"))
+    assert result.rows == 100_000
+    assert result.sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
+    latin = write_bytes(tmp_path / "latin.csv", "id;name\n1;Café\n".encode("latin-1"))
+    result = convert_to_parquet(
+        latin, tmp_path / "out" / "latin.parquet", spec(delimiter=";", encoding="latin-1")
+    )
+    assert result.sha256 == hashlib.sha256(latin.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (b'id,name\n1,"a\n2,b\n', 2),
+        (b'id,id\n1,"a\n', 2),  # a duplicate header too
+        (b"id,name\n1,a,extra\n" + b'2,"b\n3,c\n', 3),  # a ragged row before it
+        (b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(100_000)) + b'x,"y\n', 100_002),
+    ],
+    ids=["alone", "duplicate-header", "ragged-row-before", "after-many-blocks"],
+)
+def test_csv_unclosed_quote_is_the_reason_given(tmp_path: Path, data: bytes, line: int) -> None:
+    # Counted while the file is read, checked once reading is over: whatever else went
+    # wrong, the unclosed quote is the reason given, as when it was checked first.
+    src = write_bytes(tmp_path / "q.csv", data)
+    message = rf"^q\.csv: unbalanced quotes: the quoted value opened on line {line} is never closed"
+    with pytest.raises(ConvertError, match=message):
+        convert_to_parquet(src, tmp_path / "out" / "q.parquet", spec())
+    assert folder_is_empty(tmp_path / "out")
 
 
 # ------------------------------------------------------------------ XLSX
