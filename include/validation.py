@@ -149,12 +149,9 @@ def check_values(values: pa.Array, column: Column) -> tuple[pa.Array, pa.Array]:
             valid = pc.and_(valid, pc.not_equal(pc.utf8_trim_whitespace(values), ""))
         return pc.fill_null(valid, False), normalised
 
-    trimmed = pc.utf8_trim_whitespace(values)
-    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
-    if column.type == "integer":
-        ok, normalised = pc.match_substring_regex(trimmed, INTEGER), trimmed
-    elif column.type == "numeric":
-        ok, normalised = pc.match_substring_regex(trimmed, NUMERIC), trimmed
+    trimmed = _trimmed(values)
+    if column.type in ("integer", "numeric"):
+        ok, normalised = _number_ok(trimmed, column.type == "numeric"), trimmed
     elif column.type in ("date", "timestamp"):
         ok, normalised = _check_temporal(trimmed, column)
     else:  # boolean
@@ -217,27 +214,82 @@ def pg_values(values: pa.Array, column: Column, arrow_type: pa.DataType) -> pa.A
 
 
 def _trimmed(values: pa.Array) -> pa.Array:
-    trimmed = pc.utf8_trim_whitespace(values)
+    """Values without surrounding white space; empty means NULL."""
+    got = _string_bytes(values)
+    if got is None or (len(got[1]) and (got[1].min() <= 0x20 or got[1].max() >= 0x7F)):
+        trimmed = pc.utf8_trim_whitespace(values)
+    else:  # printable ASCII only: no white space to trim
+        trimmed = values
+    if not pc.any(pc.equal(trimmed, "")).as_py():
+        return trimmed
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def _string_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """(offsets from 0, the bytes) of a string array; None for other layouts."""
+    if not isinstance(values, pa.StringArray):  # chunked, large strings
+        return None
+    if len(values) == 0:
+        return np.zeros(1, np.int32), np.zeros(0, np.uint8)
+    _, offsets_buffer, data_buffer = values.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32)[values.offset : values.offset + len(values) + 1]
+    if data_buffer is None:
+        return offsets - offsets[0], np.zeros(0, np.uint8)
+    return offsets - offsets[0], np.frombuffer(data_buffer, np.uint8)[offsets[0] : offsets[-1]]
+
+
+def _number_ok(trimmed: pa.Array, numeric: bool) -> pa.Array:
+    """Which values match ``NUMERIC`` (``numeric``) or ``INTEGER``, read from the bytes:
+    only the characters that are not digits are looked at one by one, so this is several
+    times faster than the regular expression (which stays the definition, and the path
+    for other array layouts). Says nothing of NULLs."""
+    got = _string_bytes(trimmed)
+    if got is None:
+        return pc.match_substring_regex(trimmed, NUMERIC if numeric else INTEGER)
+    offsets, data = got
+    lengths = np.diff(offsets)
+    others = np.flatnonzero((data - np.uint8(ord("0"))) >= 10).astype(np.int32)  # not a digit
+    rows = np.searchsorted(offsets, others, side="right") - 1  # the value each is in
+    char = data[others]
+    sign = ((char == ord("+")) | (char == ord("-"))) & (others == offsets[rows])  # a sign first
+    point = char == ord(".") if numeric else np.zeros(len(others), dtype=bool)
+    digits = lengths - np.bincount(rows[sign], minlength=len(lengths)) if sign.any() else lengths
+    if numeric and point.any():  # at most one decimal point
+        points = np.bincount(rows[point], minlength=len(lengths))
+        ok = (points <= 1) & (digits - points >= 1)
+    else:
+        ok = (digits >= 1) if numeric else (digits >= 1) & (digits <= 18)
+    ok[rows[~(sign | point)]] = False
+    return pa.array(ok)
 
 
 def _decimal_shape(trimmed: pa.Array) -> tuple[int | None, int]:
     """(the one scale of the values, None when there is none; digits needed).
 
-    Raises ``NotTypable`` when the values have different scales.
+    Raises ``NotTypable`` when the values have different scales. Works on the bytes of
+    the string array: numeric text is ASCII, so a byte is a character.
     """
-    if trimmed.null_count == len(trimmed):
+    if isinstance(trimmed, pa.ChunkedArray):
+        trimmed = trimmed.combine_chunks()
+    if not pa.types.is_string(trimmed.type):
+        trimmed = trimmed.cast(pa.string())
+    offsets, data = _string_bytes(trimmed)
+    starts, ends = offsets[:-1], offsets[1:]
+    present = ends > starts
+    if trimmed.null_count:
+        present &= trimmed.is_valid().to_numpy(zero_copy_only=False)
+    if not present.any():
         return None, 0
-    length = pc.utf8_length(trimmed)
-    point = pc.find_substring(trimmed, ".")
-    has_point = pc.greater_equal(point, 0)
-    scale = pc.if_else(has_point, pc.subtract(pc.subtract(length, point), 1), 0)
-    signed = pc.is_in(pc.utf8_slice_codeunits(trimmed, 0, 1), value_set=pa.array(["+", "-"]))
-    whole = pc.subtract(pc.if_else(has_point, point, length), pc.cast(signed, pa.int32()))
-    low, high = pc.min_max(scale).values()
-    if low.as_py() != high.as_py():
+    dots = np.flatnonzero(data == ord("."))
+    point = ends.copy()  # where the decimal point is; none: the scale is 0, every digit whole
+    point[np.searchsorted(offsets, dots, side="right") - 1] = dots
+    starts, ends, point = starts[present], ends[present], point[present]
+    scale = ends - point - (point < ends)
+    signed = np.isin(data[starts], (ord("+"), ord("-")))
+    low, high = int(scale.min()), int(scale.max())
+    if low != high:
         raise NotTypable("numeric values of different scales")
-    return high.as_py(), int(pc.max(whole).as_py()) + high.as_py()
+    return high, int((point - starts - signed).max()) + high
 
 
 def _check_temporal(trimmed: pa.Array, column: Column) -> tuple[pa.Array, pa.Array]:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from include.config import Column, SourceFile
-from include.validation import Reject, RowResult, check_mapping, check_values, validate_rows
+from include.validation import (
+    INTEGER,
+    NUMERIC,
+    Reject,
+    RowResult,
+    check_mapping,
+    check_values,
+    validate_rows,
+)
 
 
 def run(values: list[str | None], **column: object) -> tuple[list[bool], list[str | None]]:
@@ -124,6 +135,49 @@ def test_required_empty_is_rejected(column_type: str) -> None:
     assert valid == [True, False, False, False]
     valid, _ = run([good, "", "   ", None], type=column_type, required=False)
     assert valid == [True, True, True, True]
+
+
+def number_corpus(seed: int, count: int) -> list[str | None]:
+    """Strings near the number rules: signs, points, spaces, too many digits, garbage."""
+    rng = random.Random(seed)
+    alphabet = "0123456789" * 3 + "+-..  x\té"
+    values: list[str | None] = [None, "", " ", "+", "-", ".", "+.", "-.5", "5.", ".5", "1.2.3", "0x1F"]
+    values += ["9" * 18, "-" + "9" * 18, "+" + "9" * 18, "9" * 19, " 42 ", "4 2", "１２"]
+    for _ in range(count):
+        length = rng.choice([1, 2, 3, 5, 17, 18, 19, 20]) if rng.random() < 0.3 else rng.randint(1, 6)
+        values.append("".join(rng.choice(alphabet) for _ in range(length)))
+    return values
+
+
+def with_bytes_under_nulls(values: list[str | None], seed: int) -> pa.Array:
+    """The values as a string array whose NULL slots still hold bytes (Arrow allows it)."""
+    rng = random.Random(seed)
+    texts = [v or "" for v in values]
+    offsets = np.cumsum([0] + [len(t.encode()) for t in texts]).astype(np.int32)
+    null = np.array([v is None or rng.random() < 0.2 for v in values])
+    validity = pa.array(~null).buffers()[1]
+    data = pa.py_buffer("".join(texts).encode())
+    return pa.StringArray.from_buffers(
+        len(values), pa.py_buffer(offsets.tobytes()), data, validity, int(null.sum())
+    )
+
+
+@pytest.mark.parametrize("column_type", ["integer", "numeric"])
+def test_number_checks_are_their_regular_expressions(column_type: str) -> None:
+    """The number checks read bytes, not the regular expressions that define them: the
+    same values must pass, whatever the array's layout (sliced, bytes under NULLs)."""
+    pattern = INTEGER if column_type == "integer" else NUMERIC
+    column = Column(source="v", type=column_type)
+    values = number_corpus(seed=7, count=5000)
+    for array in (pa.array(values, pa.string()), pa.array(values, pa.string()).slice(3, 4000)):
+        for case in (array, with_bytes_under_nulls(array.to_pylist(), seed=3)):
+            trimmed = pc.utf8_trim_whitespace(case)
+            expected = pc.or_(
+                pc.or_(pc.is_null(case), pc.equal(trimmed, "")),
+                pc.fill_null(pc.match_substring_regex(trimmed, pattern), False),
+            )
+            valid, _ = check_values(case, column)
+            assert valid.to_pylist() == pc.fill_null(expected, True).to_pylist()
 
 
 # ------------------------------------------------------------------ validate_rows
