@@ -82,7 +82,7 @@ def load_bronze(
         progress = Progress(log, f"load {cfg.bronze_schema}.{spec.bronze_table} (text)")
         replaced = _load_text(conn, cfg, spec, parquet, batch_id, source_file, skip, batch_rows, progress)
     if replaced:
-        log.info("replaced %s earlier rows of batch %s", f"{replaced:,}", batch_id)
+        log.info("replaced an earlier load of batch %s (%s)", batch_id, replaced)
     progress.done()
     return progress.rows
 
@@ -122,9 +122,24 @@ def _replace_batch_sql(cfg: ClientConfig, spec: SourceFile, batch_id: str) -> li
     ]
 
 
-def _rows_of_batch_sql(cfg: ClientConfig, spec: SourceFile, batch_id: str) -> sql.Composed:
-    return sql.SQL("SELECT count(*) FROM {} WHERE dwh_batch_id = {}").format(
-        ident(cfg.bronze_schema, spec.bronze_table), sql.Literal(batch_id)
+def _earlier_load_sql(cfg: ClientConfig, spec: SourceFile, batch_id: str) -> sql.Composed:
+    """What a load of the batch replaces, for the log (NULL: nothing), without counting
+    rows: the batch's table and its row estimate, rows in the bronze table itself."""
+    parent = ident(cfg.bronze_schema, spec.bronze_table)
+    return sql.SQL(
+        """SELECT NULLIF(concat_ws('; ',
+               (SELECT 'its table ' || CASE WHEN c.reltuples >= 0
+                                            THEN 'of about ' || c.reltuples::bigint || ' rows'
+                                            ELSE '(rows not counted yet)' END
+                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = {schema} AND c.relname = {child}),
+               CASE WHEN EXISTS (SELECT 1 FROM ONLY {parent} WHERE dwh_batch_id = {batch})
+                    THEN 'rows in the bronze table itself' END), '')"""
+    ).format(
+        schema=sql.Literal(cfg.bronze_schema),
+        child=sql.Literal(batch_table(spec.bronze_table, batch_id)),
+        parent=parent,
+        batch=sql.Literal(batch_id),
     )
 
 
@@ -139,7 +154,7 @@ def _load_binary(
     skip: np.ndarray,
     batch_rows: int,
     progress: Progress,
-) -> int:
+) -> str | None:
     import adbc_driver_postgresql.dbapi as adbc
 
     stream = _TypedStream(parquet, spec, batch_id, source_file, skip, batch_rows, progress)
@@ -147,7 +162,7 @@ def _load_binary(
     child = batch_table(spec.bronze_table, batch_id)
     with adbc.connect(_conninfo(conn), autocommit=False) as adbc_conn, adbc_conn.cursor() as cur:
         try:
-            cur.execute(_rows_of_batch_sql(cfg, spec, batch_id).as_string(conn))
+            cur.execute(_earlier_load_sql(cfg, spec, batch_id).as_string(conn))
             (replaced,) = cur.fetchone()
             for statement in _replace_batch_sql(cfg, spec, batch_id):
                 cur.execute(statement.as_string(conn))
@@ -160,7 +175,7 @@ def _load_binary(
             if not getattr(exc, "sqlstate", None):  # refused by the driver, not the server
                 raise NotTypable(" ".join(str(exc).split())[:300]) from exc
             raise _as_psycopg_error(exc) from exc
-    return int(replaced or 0)
+    return replaced
 
 
 class _TypedStream:
@@ -253,14 +268,14 @@ def _load_text(
     skip: np.ndarray,
     batch_rows: int,
     progress: Progress,
-) -> int:
+) -> str | None:
     child = ident(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
     columns = [c.name for c in spec.columns] + LINEAGE
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
         child, sql.SQL(", ").join(ident(c) for c in columns)
     )
     with conn.transaction(), conn.cursor() as cur:
-        (replaced,) = cur.execute(_rows_of_batch_sql(cfg, spec, batch_id)).fetchone()
+        (replaced,) = cur.execute(_earlier_load_sql(cfg, spec, batch_id)).fetchone()
         for statement in _replace_batch_sql(cfg, spec, batch_id):
             cur.execute(statement)
         with cur.copy(copy_sql) as copy:
@@ -276,4 +291,4 @@ def _load_text(
                 pacsv.write_csv(pa.Table.from_arrays(arrays, names=columns), buffer, CSV_OPTIONS)
                 copy.write(buffer.getbuffer())
                 progress.add(n)
-    return int(replaced or 0)
+    return replaced
