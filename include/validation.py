@@ -3,8 +3,10 @@
 Both work on the Parquet written by conversion (every value text). Row validation
 streams the file batch by batch: a row whose typed value does not parse, or whose
 required value is empty, is rejected whole, with its source row number, the column,
-the reason and the raw values. The same value rules produce the normalised text the
-bronze load sends to PostgreSQL, so what validation accepts always loads.
+the reason and the raw values. The same value rules produce the values the bronze load
+sends to PostgreSQL, so what validation accepts always loads: row validation hands the
+accepted rows, typed (``pg_values``), to a ``TypedSink`` (``bronze.TypedFile``) as it
+goes, and the load streams them as they are.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -141,19 +144,30 @@ def check_values(values: pa.Array, column: Column) -> tuple[pa.Array, pa.Array]:
 
     Typed values are trimmed and empty means NULL; text is kept as delivered.
     """
+    valid, normalised, _ = _check(values, column)
+    return valid, normalised
+
+
+def _check(values: pa.Array, column: Column, text: bool = True) -> tuple[pa.Array, pa.Array, pa.Array | None]:
+    """(valid mask, normalised text, parsed values) for one column of a batch.
+
+    The parsed values are the timestamps of a date or timestamp column (None for the
+    other types); without ``text`` their normalised text is not made (None).
+    """
     if column.type == "text":
         normalised = values
         present = pc.is_valid(values)
         valid = present if column.required else pa.array(np.ones(len(values), dtype=bool))
         if column.required:
             valid = pc.and_(valid, pc.not_equal(pc.utf8_trim_whitespace(values), ""))
-        return pc.fill_null(valid, False), normalised
+        return pc.fill_null(valid, False), normalised, None
 
     trimmed = _trimmed(values)
+    parsed = None
     if column.type in ("integer", "numeric"):
         ok, normalised = _number_ok(trimmed, column.type == "numeric"), trimmed
     elif column.type in ("date", "timestamp"):
-        ok, normalised = _check_temporal(trimmed, column)
+        ok, normalised, parsed = _check_temporal(trimmed, column, text)
     else:  # boolean
         lowered = pc.utf8_lower(trimmed)
         keys = pa.array(list(BOOLEAN))
@@ -163,7 +177,7 @@ def check_values(values: pa.Array, column: Column) -> tuple[pa.Array, pa.Array]:
     valid = pc.or_(is_null, pc.fill_null(ok, False))
     if column.required:
         valid = pc.and_(valid, pc.invert(is_null))
-    return valid, normalised
+    return valid, normalised, parsed
 
 
 class NotTypable(ValueError):
@@ -186,9 +200,13 @@ def pg_type(column: Column, sample: pa.Array) -> pa.DataType:
     ``numeric`` is a decimal of the scale of the sample's values: PostgreSQL keeps each
     value's scale (``9.90`` stays ``9.90``), so every value must have that one scale.
     """
+    return _pg_type(column, _trimmed(sample) if column.type == "numeric" else sample)
+
+
+def _pg_type(column: Column, normalised: pa.Array) -> pa.DataType:
     if column.type != "numeric":
         return ARROW_TYPES[column.type]
-    scale, _ = _decimal_shape(_trimmed(sample))
+    scale, _ = _decimal_shape(normalised)
     return pa.decimal128(MAX_DECIMAL_DIGITS, scale or 0)
 
 
@@ -198,19 +216,37 @@ def pg_values(values: pa.Array, column: Column, arrow_type: pa.DataType) -> pa.A
     accepted; raises ``NotTypable`` for a value it cannot type exactly."""
     if column.type == "text":
         return values
+    if column.type in ("integer", "numeric"):
+        return _pg_values(_trimmed(values), None, column, arrow_type)
+    _, normalised, parsed = _check(values, column, text=False)
+    return _pg_values(normalised, parsed, column, arrow_type)
+
+
+def _pg_values(
+    normalised: pa.Array, parsed: pa.Array | None, column: Column, arrow_type: pa.DataType
+) -> pa.Array:
+    """``pg_values`` from what ``_check`` made of the values (accepted rows only)."""
     try:
-        if column.type in ("integer", "numeric"):
-            trimmed = _trimmed(values)
-            if column.type == "numeric":
-                scale, digits = _decimal_shape(trimmed)
-                if scale not in (None, arrow_type.scale) or digits > arrow_type.precision:
-                    raise NotTypable(f"{column.source}: numeric values of other scales or sizes")
-            elif pc.any(pc.starts_with(trimmed, "+")).as_py():  # Arrow's int64 cast refuses "+5"
-                trimmed = pc.replace_substring_regex(trimmed, r"^\+", "")
-            return trimmed.cast(arrow_type)
-        return check_values(values, column)[1].cast(arrow_type)
+        if column.type == "text":
+            return normalised
+        if column.type in ("date", "timestamp"):
+            return parsed.cast(arrow_type)  # a date: the day of the timestamp
+        if column.type == "numeric":
+            scale, digits = _decimal_shape(normalised)
+            if scale not in (None, arrow_type.scale) or digits > arrow_type.precision:
+                raise NotTypable(f"{column.source}: numeric values of other scales or sizes")
+        elif column.type == "integer":
+            normalised = _unsigned_plus(normalised)
+        return normalised.cast(arrow_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise NotTypable(f"{column.source}: {' '.join(str(exc).split())[:200]}") from exc
+
+
+def _unsigned_plus(numbers: pa.Array) -> pa.Array:
+    """Number text without a leading "+", which Arrow's casts refuse."""
+    if pc.any(pc.starts_with(numbers, "+")).as_py():
+        return pc.replace_substring_regex(numbers, r"^\+", "")
+    return numbers
 
 
 def _trimmed(values: pa.Array) -> pa.Array:
@@ -292,8 +328,11 @@ def _decimal_shape(trimmed: pa.Array) -> tuple[int | None, int]:
     return high, int((point - starts - signed).max()) + high
 
 
-def _check_temporal(trimmed: pa.Array, column: Column) -> tuple[pa.Array, pa.Array]:
-    """Parse with the column's format and insist the value round-trips.
+def _check_temporal(
+    trimmed: pa.Array, column: Column, text: bool = True
+) -> tuple[pa.Array, pa.Array | None, pa.Array]:
+    """Parse with the column's format and insist the value round-trips: (valid mask,
+    normalised text or None without ``text``, the parsed timestamps).
 
     The round trip catches what strptime quietly rolls over (``2024-02-30``).
     """
@@ -307,16 +346,15 @@ def _check_temporal(trimmed: pa.Array, column: Column) -> tuple[pa.Array, pa.Arr
         formats = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
         out_format = "%Y-%m-%d %H:%M:%S"
     ok = pa.array(np.zeros(len(trimmed), dtype=bool))
-    normalised = pa.nulls(len(trimmed), pa.string())
+    values = pa.nulls(len(trimmed), pa.timestamp("s"))
     for fmt in formats:
         parsed = pc.strptime(trimmed, format=fmt, unit="s", error_is_null=True)
         round_trip = pc.equal(pc.strftime(parsed, format=fmt), trimmed)
         this_ok = pc.fill_null(round_trip, False)
-        normalised = pc.if_else(
-            pc.and_(this_ok, pc.invert(ok)), pc.strftime(parsed, format=out_format), normalised
-        )
+        values = parsed if len(formats) == 1 else pc.if_else(pc.and_(this_ok, pc.invert(ok)), parsed, values)
         ok = pc.or_(ok, this_ok)
-    return ok, normalised
+    values = pc.if_else(ok, values, pa.scalar(None, pa.timestamp("s")))
+    return ok, pc.strftime(values, format=out_format) if text else None, values
 
 
 # ------------------------------------------------------------------------- rows
@@ -375,24 +413,42 @@ def row_numbers(batch: pa.RecordBatch, first_row: int, has_row_numbers: bool) ->
     return np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
 
 
-def validate_rows(parquet: Path, spec: SourceFile, batch_rows: int = 256 * 1024) -> RowResult:
-    """Check every row; keep the first ``keep_dead_letters`` rejected rows, count the rest."""
+class TypedSink(Protocol):
+    """Where ``validate_rows`` sends the accepted rows, typed for bronze (``bronze.TypedFile``)."""
+
+    def write(self, columns: list[pa.Array], types: list[pa.DataType], numbers: np.ndarray) -> None: ...
+
+    def fail(self, reason: str) -> None: ...
+
+
+def validate_rows(
+    parquet: Path, spec: SourceFile, batch_rows: int = 256 * 1024, typed: TypedSink | None = None
+) -> RowResult:
+    """Check every row; keep the first ``keep_dead_letters`` rejected rows, count the rest.
+
+    With ``typed``, the accepted rows also go there, batch by batch, typed as the bronze
+    load sends them (``pg_values``), with their source row numbers. The types are those of
+    the first batch that has accepted rows (a numeric column's scale above all); values
+    that cannot be typed exactly end the typed rows (``typed.fail``), not the validation.
+    """
     result = RowResult()
     keep = spec.reject_policy.keep_dead_letters
     progress = Progress(log, f"validate rows {parquet.name}")
     keys: list[pa.Table] = []
     key_names = [c.name for c in spec.columns if c.name in spec.key_columns]
+    types: list[pa.DataType] | None = None
     file = pq.ParquetFile(parquet)
     numbered = has_row_numbers(file.schema_arrow)
     for batch in file.iter_batches(batch_size=batch_rows):
         numbers = row_numbers(batch, result.total + 1, numbered)
         rejected = np.zeros(batch.num_rows, dtype=bool)
         found: list[tuple[int, Column]] = []  # (index in the batch, first bad column)
-        key_values: dict[str, pa.Array] = {}
+        checked: list[tuple[pa.Array | None, pa.Array | None]] = []  # (normalised, parsed) per column
         for column in spec.columns:
-            valid, normalised = check_values(batch.column(column.source), column)
-            if column.name in spec.key_columns:
-                key_values[column.name] = normalised  # keys compare as they will load
+            valid, normalised, parsed = _check(
+                batch.column(column.source), column, text=column.name in key_names
+            )  # only a key needs a date's normalised text
+            checked.append((normalised, parsed))
             bad = np.flatnonzero(~valid.to_numpy(zero_copy_only=False) & ~rejected)
             if len(bad):
                 rejected[bad] = True
@@ -406,11 +462,29 @@ def validate_rows(parquet: Path, spec: SourceFile, batch_rows: int = 256 * 1024)
                 raw.pop(ROW_NUMBER_COLUMN, None)  # the row number is not part of the record
                 reason = _reason(column, raw[column.source])
                 result.rejects.append(Reject(int(numbers[index]), column.source, reason, raw))
-        if key_names:
-            kept_keys = pa.table([key_values[k] for k in key_names], names=key_names)
-            keys.append(kept_keys.filter(pa.array(~rejected)))
+        if rejected.any():  # the accepted rows of what is used further: once, for keys and typed rows
+            accepted = pa.array(~rejected)
+            checked = [
+                (_filter(n, accepted), _filter(p, accepted))
+                if typed is not None or c.name in key_names
+                else (n, p)
+                for c, (n, p) in zip(spec.columns, checked, strict=True)
+            ]
+            numbers = numbers[~rejected]
+        if key_names:  # keys compare as they will load
+            by_name = {c.name: n for c, (n, _) in zip(spec.columns, checked, strict=True)}
+            keys.append(pa.table([by_name[k] for k in key_names], names=key_names))
+        if typed is not None and len(numbers):
+            try:
+                types = _write_typed(typed, spec, checked, numbers, types)
+            except NotTypable as exc:
+                typed.fail(str(exc))
+                typed = None
         result.total += batch.num_rows
         progress.add(batch.num_rows)
+    if typed is not None and types is None:  # no accepted row: no typed row either
+        types = [_pg_type(c, pa.nulls(0, pa.string())) for c in spec.columns]
+        typed.write([pa.nulls(0, t) for t in types], types, np.zeros(0, np.int64))
     if keys:
         counts = pa.concat_tables(keys).group_by(key_names, use_threads=False).aggregate([([], "count_all")])
         per_key = counts.column("count_all").to_numpy()
@@ -421,3 +495,23 @@ def validate_rows(parquet: Path, spec: SourceFile, batch_rows: int = 256 * 1024)
     result.rejects.sort(key=lambda r: r.row_number)
     progress.done()
     return result
+
+
+def _filter(values: pa.Array | None, mask: pa.Array) -> pa.Array | None:
+    return None if values is None else values.filter(mask)
+
+
+def _write_typed(
+    typed: TypedSink,
+    spec: SourceFile,
+    checked: list[tuple[pa.Array | None, pa.Array | None]],
+    numbers: np.ndarray,
+    types: list[pa.DataType] | None,
+) -> list[pa.DataType]:
+    """Send a batch's accepted rows, typed, to ``typed``; returns the types (decided by
+    the first batch)."""
+    if types is None:
+        types = [_pg_type(c, n) for c, (n, _) in zip(spec.columns, checked, strict=True)]
+    columns = [_pg_values(n, p, c, t) for c, (n, p), t in zip(spec.columns, checked, types, strict=True)]
+    typed.write(columns, types, numbers)
+    return types
