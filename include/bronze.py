@@ -12,13 +12,14 @@ the load writes each row once. Rows of the batch that an older version of this m
 wrote into the bronze table itself are deleted in the same transaction.
 
 Validation writes the rows the load will send, once: ``TypedFile`` holds the accepted
-rows of a validated file typed as PostgreSQL will store them (``include.validation.pg_values``)
-with their source row numbers, in an Arrow IPC file next to the converted one
-(``landing.typed_name``: ``x_BATCH000001.parquet`` -> ``x_BATCH000001.bronze.arrow``, in
-the data folder's ``incoming``). The load then only streams that file, its lineage
-columns added, into the ADBC PostgreSQL driver's binary ``COPY``. The file names what it
-was made from (batch, source file, column config, the converted file, the rejected rows)
-and the load uses it only when all of that matches the load's own arguments.
+rows of a validated file, typed as PostgreSQL will store them
+(``include.validation.pg_values``), with their source row numbers, in an Arrow IPC file
+next to the converted one (``landing.typed_name``: ``x_BATCH000001.parquet`` ->
+``x_BATCH000001.bronze.arrow``, in the data folder's ``incoming``). The load then only
+streams that file into the ADBC PostgreSQL driver's binary ``COPY``; the batch and the
+source file, the same on every row, are the child table's column defaults meanwhile. The
+file names what it was made from (batch, source file, column config, the converted file,
+the rejected rows) and the load uses it only when all of that matches its own arguments.
 
 Without a matching typed file (validated by an older version, a value Arrow cannot type,
 a rejected row set changed since), the load types the rows itself as validation would:
@@ -168,7 +169,7 @@ class TypedFile:
     ``validation.validate_rows`` sends, see ``TypedSink``), in an Arrow IPC file at ``path``.
 
     The file holds the columns as the load sends them and ``dwh_row_number``; the other
-    lineage columns (batch, source file) are the load's. Its last record batch has no
+    lineage columns (batch, source file) are the load's to fill. Its last record batch has no
     rows and carries what the file was made from (``_identity``) as its metadata.
     Arrow IPC rather than Parquet: written and read back at memory speed.
 
@@ -239,23 +240,34 @@ def _load_typed_file(
     batch_rows: int,
     progress: Progress,
 ) -> str | None:
+    """COPY the typed file's rows into the batch's new child table. The batch and the
+    source file, the same on every row, are the child's column defaults while the rows
+    are copied (dropped again before the commit), not two more columns to encode and send."""
+    child = ident(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
+    constant = {LINEAGE[0]: batch_id, LINEAGE[1]: source_file}
+    set_defaults = sql.SQL("ALTER TABLE {} {}").format(
+        child,
+        sql.SQL(", ").join(
+            sql.SQL("ALTER COLUMN {} SET DEFAULT {}").format(ident(c), sql.Literal(v))
+            for c, v in constant.items()
+        ),
+    )
+    drop_defaults = sql.SQL("ALTER TABLE {} {}").format(
+        child, sql.SQL(", ").join(sql.SQL("ALTER COLUMN {} DROP DEFAULT").format(ident(c)) for c in constant)
+    )
     with pa.memory_map(str(typed)) as source:
         file = pa.ipc.open_file(source)
-        *columns, numbers = file.schema
-        schema = pa.schema([*columns, (LINEAGE[0], pa.string()), (LINEAGE[1], pa.string()), numbers])
-        lineage = [pa.scalar(batch_id), pa.scalar(source_file)]
 
         def batches() -> Iterator[pa.RecordBatch]:
             for i in range(file.num_record_batches):
                 written = file.get_batch(i)
                 for start in range(0, written.num_rows, batch_rows):
                     batch = written.slice(start, batch_rows)
-                    n = batch.num_rows
-                    arrays = [*batch.columns[:-1], *(pa.repeat(v, n) for v in lineage), batch.column(-1)]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-                    progress.add(n)
+                    yield batch
+                    progress.add(batch.num_rows)
 
-        return _ingest(conn, cfg, spec, batch_id, pa.RecordBatchReader.from_batches(schema, batches()))
+        reader = pa.RecordBatchReader.from_batches(file.schema, batches())
+        return _ingest(conn, cfg, spec, batch_id, reader, before=[set_defaults], after=[drop_defaults])
 
 
 # ---------------------------------------------------------------------------- shared
@@ -338,10 +350,11 @@ def _ingest(
     batch_id: str,
     reader: pa.RecordBatchReader,
     stream: _TypedStream | None = None,
+    before: tuple[sql.Composed, ...] | list[sql.Composed] = (),
+    after: tuple[sql.Composed, ...] | list[sql.Composed] = (),
 ) -> str | None:
-    """In one transaction: drop the batch's rows, then COPY the reader's rows in.
-
-    Returns what was replaced (None: nothing)."""
+    """In one transaction: drop the batch's rows, create its child table, run ``before``,
+    COPY the reader's rows in, run ``after``. Returns what was replaced (None: nothing)."""
     import adbc_driver_postgresql.dbapi as adbc
 
     child = batch_table(spec.bronze_table, batch_id)
@@ -349,9 +362,11 @@ def _ingest(
         try:
             cur.execute(_earlier_load_sql(cfg, spec, batch_id).as_string(conn))
             (replaced,) = cur.fetchone()
-            for statement in _replace_batch_sql(cfg, spec, batch_id):
+            for statement in [*_replace_batch_sql(cfg, spec, batch_id), *before]:
                 cur.execute(statement.as_string(conn))
             cur.adbc_ingest(child, reader, mode="append", db_schema_name=cfg.bronze_schema)
+            for statement in after:
+                cur.execute(statement.as_string(conn))
             adbc_conn.commit()
         except Exception as exc:
             adbc_conn.rollback()

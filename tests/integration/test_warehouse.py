@@ -487,6 +487,17 @@ def test_load_bronze_streams_the_typed_rows_of_validation(
         "SELECT DISTINCT dwh_batch_id, dwh_source_file FROM bronze_client1.crm_cust_info"
     ).fetchall()
     assert lineage == [("BATCH000001", "cust_info_BATCH000001.csv")]
+    defaults = conn.execute(  # the lineage defaults of the load are gone
+        """SELECT column_name, column_default FROM information_schema.columns
+           WHERE table_schema = 'bronze_client1' AND table_name = 'crm_cust_info__batch000001'
+             AND column_name LIKE 'dwh%' ORDER BY column_name"""
+    ).fetchall()
+    assert defaults == [
+        ("dwh_batch_id", None),
+        ("dwh_loaded_at", "now()"),
+        ("dwh_row_number", None),
+        ("dwh_source_file", None),
+    ]
 
 
 def test_typed_rows_made_for_other_arguments_are_not_loaded(
