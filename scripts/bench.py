@@ -116,6 +116,7 @@ def typed_file(parquet: Path, logical: str, src: str):
 
 def step_validate(p: dict) -> None:
     """What the validate_rows task does: check every row, write the typed rows for the load."""
+    import include.bronze  # noqa: F401  (imported by the task's module, not timed)
     from include.validation import validate_rows
 
     logical = p.get("logical", SALES)
