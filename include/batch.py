@@ -455,6 +455,8 @@ def close_batch(
         convert, load, loaded, rejected, _ = audit_rows.get(entry["logical_source_file"], (None,) * 5)
         entry.update(convert_status=convert, load_status=load, loaded_rows=loaded, rejected_rows=rejected)
         physical = entry["physical_file_name"]
+        if entry.get("parquet_name"):  # typed rows a load did not use (it failed, or never ran)
+            landing.drop_typed(cfg.client, entry["source_system"], entry["parquet_name"])
         archive = status == "SUCCESS" or (status == "PARTIAL" and load == "SUCCESS")
         if archive and physical:
             raw = landing.locate_raw(cfg.client, entry["source_system"], physical)

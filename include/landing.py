@@ -4,6 +4,11 @@
     data/{client}/{system}/{incoming,failed,archive}            Parquet
     batch_info/{client}/{incoming,success,failed,archive}       batch manifests
 
+Row validation also writes a converted file's accepted rows, typed for the bronze load,
+into ``data/.../incoming`` (``typed_name``: an Arrow IPC file). The load removes it once
+the rows are in bronze; closing the batch removes any left over. It is derived data: a
+re-run of validation writes it again, and a load without it types the rows itself.
+
 All under one root (``ETL_DATA_ROOT``). A file is *claimed* by a batch by renaming it
 with the batch suffix (``cust_info.csv`` -> ``cust_info_BATCH000001.csv``); every later
 move keeps that name, so a step finds its input in whichever state folder it is in,
@@ -90,6 +95,19 @@ def parquet_name(physical_file_name: str) -> str:
     return f"{stem if dot else physical_file_name}.parquet"
 
 
+def typed_name(parquet_name: str) -> str:
+    """The typed rows of a converted file: ``x_BATCH000001.parquet`` -> ``x_BATCH000001.bronze.arrow``.
+
+    A converted file's name ends in its batch suffix, so none is named like a typed one."""
+    stem, dot, _ = parquet_name.rpartition(".")
+    return f"{stem if dot else parquet_name}.bronze.arrow"
+
+
+def partial_path(path: Path) -> Path:
+    """Where a file is written before it is renamed to ``path`` (hidden: never a delivery)."""
+    return path.with_name(f".{path.name}.tmp")
+
+
 @dataclass(frozen=True)
 class Landing:
     root: Path
@@ -105,6 +123,16 @@ class Landing:
     def data(self, client: str, system: str, state: str) -> Path:
         assert state in DATA_STATES, state
         return self.root / "data" / client / system / state
+
+    def typed(self, client: str, system: str, parquet_name: str) -> Path:
+        """The typed rows (see ``typed_name``) of a converted file, in ``data/.../incoming``."""
+        return safe_child(self.data(client, system, "incoming"), typed_name(parquet_name))
+
+    def drop_typed(self, client: str, system: str, parquet_name: str) -> None:
+        """Remove a converted file's typed rows, and any partial write of them."""
+        path = self.typed(client, system, parquet_name)
+        for leftover in (path, partial_path(path)):
+            leftover.unlink(missing_ok=True)
 
     def batch_info(self, client: str, state: str) -> Path:
         assert state in MANIFEST_STATES, state

@@ -15,6 +15,7 @@ from datetime import date
 
 from include import audit
 from include import batch as batches
+from include.bronze import TypedFile
 from include.bronze import load_bronze as copy_into_bronze
 from include.config import ClientConfig, config_for
 from include.convert import ConvertError, convert_to_parquet, file_sha256
@@ -204,7 +205,9 @@ def _record_sha256(
 
 
 def _fail_file(landing: Landing, client: str, system: str, physical: str | None, parquet) -> None:
-    """A file that failed validation goes to the failed side: its Parquet and its raw file."""
+    """A file that failed validation goes to the failed side: its Parquet and its raw file
+    (its typed rows, if any, are dropped)."""
+    landing.drop_typed(client, system, parquet.name)
     move(parquet, landing.data(client, system, "failed"))
     raw = landing.locate_raw(client, system, physical) if physical else None
     if raw is not None and raw.parent.name in ("incoming", "success"):
@@ -287,9 +290,18 @@ def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: Run
         conn.autocommit = True
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             path = _parquet(landing, client, system, parquet)
-            result = check_rows(path, spec)
-            audit.replace_rejects(conn, client, batch_id, logical, physical, result.rejects)
-            too_many = result.over_limit(spec)
+            typed = TypedFile(landing.typed(client, system, parquet), spec, path, batch_id, physical)
+            try:
+                result = check_rows(path, spec, typed=typed)
+                audit.replace_rejects(conn, client, batch_id, logical, physical, result.rejects)
+                too_many = result.over_limit(spec)
+                if too_many:
+                    typed.discard()
+                else:  # the load streams these rows, the rejected ones (now stored) left out
+                    typed.commit(r.row_number for r in result.rejects)
+            except BaseException:
+                typed.discard()
+                raise
             warnings = []
             if result.total == 0:
                 warnings.append("the file has a header but no data rows")
@@ -342,8 +354,9 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             path = _parquet(landing, client, system, parquet)
             skip = audit.rejected_row_numbers(conn, client, batch_id, logical)
+            typed = landing.typed(client, system, parquet)
             try:
-                rows = copy_into_bronze(conn, cfg, spec, path, batch_id, physical, skip)
+                rows = copy_into_bronze(conn, cfg, spec, path, batch_id, physical, skip, typed=typed)
             except Exception as exc:
                 audit.load_error(
                     conn,
@@ -359,6 +372,7 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
                 )
                 raise
             move(path, landing.data(client, system, "archive"))
+            landing.drop_typed(client, system, parquet)  # loaded: a re-run types the rows again
             audit.file_audit(
                 conn, client, batch_id, logical, load_status="SUCCESS", loaded_rows=rows, error_message=None
             )

@@ -5,9 +5,11 @@ one run, on the same data, each step in a process of its own (seconds, rows/s an
 peak resident memory of that process):
 
 * convert: the project's CSV -> Parquet vs polars ``sink_parquet`` vs pandas;
-* validate: the project's row validation;
-* bronze: the project's load vs ADBC binary COPY of the same typed rows into a bare
-  table vs ``psql \\copy`` of the source CSV (text columns);
+* validate: the project's row validation, as the validate_rows task runs it (with the
+  typed rows it writes for the load);
+* bronze: the project's load, as the load_bronze task runs it (streaming those typed
+  rows) vs ADBC binary COPY of the same typed rows into a bare table vs ``psql \\copy``
+  of the source CSV (text columns); validate and the loads run interleaved;
 * the SQL stage: each silver, gold and view step of the batch, then the same steps again
   for the same batch (a re-run that changes nothing);
 * the whole client DAG with ``dag.test()``, from files in incoming to refreshed views;
@@ -19,6 +21,7 @@ emptied here; Airflow's metadata goes to ``<db>_airflow``) and a landing folder 
 project's time over the baseline's. Timing is reported, never asserted.
 
     scripts/with-env python scripts/bench.py --rows 2000000
+    scripts/with-env python scripts/bench.py --only bronze --repeat 5   # convert once, validate + loads
 """
 
 from __future__ import annotations
@@ -105,28 +108,48 @@ def step_convert_pandas(p: dict) -> None:
     report(seconds=time.perf_counter() - started, rows=len(frame))
 
 
+def typed_file(parquet: Path, logical: str, src: str, batch: str = BATCH):
+    """The typed rows validation writes for the load, where the DAG's task writes them
+    (``include.landing.typed_name``, beside the converted file)."""
+    from include.bronze import TypedFile
+    from include.landing import typed_name
+
+    _, spec = client1().file(logical)
+    return TypedFile(parquet.with_name(typed_name(parquet.name)), spec, parquet, batch, Path(src).name)
+
+
 def step_validate(p: dict) -> None:
+    """What the validate_rows task does: check every row, write the typed rows for the load."""
+    import include.bronze  # noqa: F401  (imported by the task's module, not timed)
     from include.validation import validate_rows
 
-    _, spec = client1().file(p.get("logical", SALES))
+    logical = p.get("logical", SALES)
+    _, spec = client1().file(logical)
+    parquet = Path(p["parquet"])
     started = time.perf_counter()
-    result = validate_rows(Path(p["parquet"]), spec)
+    typed = typed_file(parquet, logical, p["src"])
+    result = validate_rows(parquet, spec, typed=typed)
+    typed.commit(r.row_number for r in result.rejects)
     seconds = time.perf_counter() - started
     Path(p["rejects"]).write_text(json.dumps([r.row_number for r in result.rejects]))
-    report(seconds=seconds, rows=result.total, rejected=result.rejected)
+    report(seconds=seconds, rows=result.total, rejected=result.rejected, typed_rows=typed.rows)
 
 
 def step_bronze_project(p: dict) -> None:
+    """What the load_bronze task does: stream validation's typed rows into bronze."""
     from include.bronze import load_bronze
+    from include.landing import typed_name
     from include.warehouse import connect
 
     cfg = client1()
     _, spec = cfg.file(p.get("logical", SALES))
     skip = set(json.loads(Path(p["rejects"]).read_text()))
+    parquet = Path(p["parquet"])
+    typed = parquet.with_name(typed_name(parquet.name))
     with connect(p["dsn"]) as conn:
         conn.autocommit = True
         started = time.perf_counter()
-        rows = load_bronze(conn, cfg, spec, Path(p["parquet"]), BATCH, Path(p["src"]).name, skip)
+        rows = load_bronze(conn, cfg, spec, parquet, BATCH, Path(p["src"]).name, skip, typed=typed)
         report(seconds=time.perf_counter() - started, rows=rows)
 
 
@@ -195,9 +218,11 @@ def step_bronze_others(p: dict) -> None:
             _, spec = cfg.file(logical)
             parquet = Path(p["out"]) / f"{logical}.parquet"
             convert_to_parquet(Path(src), parquet, spec)
-            rejects = {r.row_number for r in validate_rows(parquet, spec).rejects}
             batch = p.get("batch", BATCH)
-            total += load_bronze(conn, cfg, spec, parquet, batch, Path(src).name, rejects)
+            typed = typed_file(parquet, logical, src, batch)
+            rejects = {r.row_number for r in validate_rows(parquet, spec, typed=typed).rejects}
+            typed.commit(rejects)
+            total += load_bronze(conn, cfg, spec, parquet, batch, Path(src).name, rejects, typed=typed.path)
     report(seconds=time.perf_counter() - started, rows=total)
 
 
@@ -494,32 +519,41 @@ def parent(args: argparse.Namespace) -> int:
     # ------------------------------------------------------------ convert
     print("convert", flush=True)
     parquet = out / f"{SALES}.parquet"
-    for _ in range(args.repeat):  # interleaved, so both see the same machine
-        conv = best("convert_project", {"src": str(src), "dest": str(parquet)}, 1)
-        pol = best("convert_polars", {"src": str(src), "dest": str(out / "polars.parquet")}, 1)
-        results.setdefault("_conv", []).append(conv)
-        results.setdefault("_pol", []).append(pol)
-    conv = min(results.pop("_conv"), key=lambda r: r["seconds"])
-    pol = min(results.pop("_pol"), key=lambda r: r["seconds"])
-    record("convert_project", "convert (project: Parquet + sha256 + quotes)", conv)
-    record("convert_polars", "convert (polars sink_parquet)", pol)
-    if not args.skip_pandas:
-        pan = record(
-            "convert_pandas",
-            "convert (pandas)",
-            best("convert_pandas", {"src": str(src), "dest": str(out / "pandas.parquet")}, 1),
+    if args.only == "bronze":  # the converted file only, to validate and load
+        record(
+            "convert_project",
+            "convert (project: Parquet + sha256 + quotes)",
+            run_step("convert_project", {"src": str(src), "dest": str(parquet)}),
         )
-        results["convert_vs_pandas"] = round(conv["seconds"] / pan["seconds"], 3)
-    results["convert_vs_polars"] = round(conv["seconds"] / pol["seconds"], 3)
-    other_src = other_files[SALES]
-    other = best("convert_project", {"src": str(other_src), "dest": str(out / "other.parquet")}, args.repeat)
-    by_rows = {rows: conv, (small if large == rows else large): other}
-    record(f"convert_project_{small}", f"convert (project) at {small:,} rows", by_rows[small])
-    if large != rows:
-        record(f"convert_project_{large}", f"convert (project) at {large:,} rows", by_rows[large])
-    results["convert_peak_rss_ratio_10x_rows"] = round(
-        by_rows[large]["peak_rss_mb"] / by_rows[small]["peak_rss_mb"], 3
-    )
+    else:
+        for _ in range(args.repeat):  # interleaved, so both see the same machine
+            conv = best("convert_project", {"src": str(src), "dest": str(parquet)}, 1)
+            pol = best("convert_polars", {"src": str(src), "dest": str(out / "polars.parquet")}, 1)
+            results.setdefault("_conv", []).append(conv)
+            results.setdefault("_pol", []).append(pol)
+        conv = min(results.pop("_conv"), key=lambda r: r["seconds"])
+        pol = min(results.pop("_pol"), key=lambda r: r["seconds"])
+        record("convert_project", "convert (project: Parquet + sha256 + quotes)", conv)
+        record("convert_polars", "convert (polars sink_parquet)", pol)
+        if not args.skip_pandas:
+            pan = record(
+                "convert_pandas",
+                "convert (pandas)",
+                best("convert_pandas", {"src": str(src), "dest": str(out / "pandas.parquet")}, 1),
+            )
+            results["convert_vs_pandas"] = round(conv["seconds"] / pan["seconds"], 3)
+        results["convert_vs_polars"] = round(conv["seconds"] / pol["seconds"], 3)
+        other_src = other_files[SALES]
+        other = best(
+            "convert_project", {"src": str(other_src), "dest": str(out / "other.parquet")}, args.repeat
+        )
+        by_rows = {rows: conv, (small if large == rows else large): other}
+        record(f"convert_project_{small}", f"convert (project) at {small:,} rows", by_rows[small])
+        if large != rows:
+            record(f"convert_project_{large}", f"convert (project) at {large:,} rows", by_rows[large])
+        results["convert_peak_rss_ratio_10x_rows"] = round(
+            by_rows[large]["peak_rss_mb"] / by_rows[small]["peak_rss_mb"], 3
+        )
 
     if args.only == "convert":
         return finish(args, results, table)
@@ -529,20 +563,19 @@ def parent(args: argparse.Namespace) -> int:
     reset_database(admin, args.db)
     prepare_warehouse(dsn)
     rejects = out / "rejects.json"
-    record(
-        "validate_project",
-        "validate rows (project)",
-        best("validate", {"parquet": str(parquet), "rejects": str(rejects)}, 1),
-    )
     typed = out / "typed.parquet"
-    run_step("typed_copy", {"parquet": str(parquet), "rejects": str(rejects), "dest": str(typed)})
+    validate = {"parquet": str(parquet), "rejects": str(rejects), "src": str(src)}
     load = {"dsn": dsn, "parquet": str(parquet), "rejects": str(rejects), "src": str(src)}
-    runs: dict[str, list] = {"bronze": [], "adbc": [], "psql": []}
-    for _ in range(args.repeat):
+    runs: dict[str, list] = {"validate": [], "bronze": [], "adbc": [], "psql": []}
+    for attempt in range(args.repeat):  # interleaved, so all see the same machine
+        runs["validate"].append(run_step("validate", validate))  # also the rows bronze loads
+        if attempt == 0:  # the ADBC baseline's input: the same rows, typed
+            run_step("typed_copy", {"parquet": str(parquet), "rejects": str(rejects), "dest": str(typed)})
         runs["bronze"].append(run_step("bronze_project", load))
         runs["adbc"].append(run_step("bronze_adbc", {"dsn": dsn, "typed": str(typed)}))
         runs["psql"].append(run_step("psql_copy", {"dsn": dsn, "src": str(src)}))
     fastest = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
+    record("validate_project", "validate rows (project)", fastest["validate"])
     record("bronze_project", "bronze load (project)", fastest["bronze"])
     record("bronze_adbc", "bronze (ADBC binary COPY, typed, bare table)", fastest["adbc"])
     record("bronze_psql_copy", "psql \\copy of the CSV (text columns)", fastest["psql"])
@@ -551,6 +584,9 @@ def parent(args: argparse.Namespace) -> int:
     results["bronze_vs_psql_copy"] = round(fastest["bronze"]["seconds"] / fastest["psql"]["seconds"], 3)
 
     # ------------------------------------------------------------ SQL stage
+    if args.only == "bronze":
+        return finish(args, results, table)
+
     print("SQL stage", flush=True)
     others = {k: str(v) for k, v in files.items() if k != SALES}
     record(
@@ -682,9 +718,15 @@ def main() -> int:
     parser.add_argument("--skip-parse", action="store_true")
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument(
-        "--only", choices=["convert"], help="run only this part (convert: the convert steps, 1x and 10x rows)"
+        "--only",
+        choices=["convert", "bronze"],
+        help="run only this part (convert: the convert steps, 1x and 10x rows; "
+        "bronze: convert once, then only validate and the bronze loads)",
     )
-    return parent(parser.parse_args())
+    args = parser.parse_args()
+    if args.only:
+        args.skip_e2e = args.skip_parse = args.skip_pandas = True
+    return parent(args)
 
 
 if __name__ == "__main__":

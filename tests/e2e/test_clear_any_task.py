@@ -3,8 +3,9 @@
 One successful client1 run; then, for every task of the DAG, Airflow's own clear of
 that task and everything downstream, and the run driven to its end again. Silver and
 gold must be identical (row counts and a content checksum per table), bronze and the
-dead letters unchanged, one batch, and the audit tables must show exactly one more
-attempt of each re-run task and nothing duplicated.
+dead letters unchanged, one batch, no typed rows of validation left in the data folders,
+and the audit tables must show exactly one more attempt of each re-run task and nothing
+duplicated.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def snapshot(conn) -> dict:
         state[table] = conn.execute(
             f"SELECT count(*) FROM tools.{table} WHERE client_schema = 'client1'"
         ).fetchone()
-    state["archived"] = sorted(p.name for p in Landing.from_env().root.rglob("*") if "archive" in p.parts)
+    files = list(Landing.from_env().root.rglob("*"))
+    state["archived"] = sorted(p.name for p in files if "archive" in p.parts)
+    state["typed_rows_left"] = sorted(p.name for p in files if ".bronze.arrow" in p.name)
     return state
 
 
@@ -60,7 +63,9 @@ def first_run(warehouse_url, tmp_path_factory):
         dag = build_dag(CFG)
         run = dag.test(run_conf={"mode": "start"})
         assert run.state == "success"
-        yield dag, run.run_id, snapshot(conn)
+        state = snapshot(conn)
+        assert state["typed_rows_left"] == []  # each load removed the typed rows it streamed
+        yield dag, run.run_id, state
 
 
 @pytest.mark.parametrize("task_id", TASK_IDS)

@@ -173,6 +173,8 @@ def run_batch(conn: psycopg.Connection, logical: str) -> Outcome:
             message = str(exc)
     with contextlib.suppress(pipeline.FailFast):  # a batch that did not succeed says so
         pipeline.close_batch(CLIENT, batch, [failed] if failed else [], ctx("close_batch"))
+    left = [p.name for p in Landing.from_env().root.rglob("*") if ".bronze.arrow" in p.name]
+    assert left == [], "typed rows for the bronze load outlive their batch"
     (status,) = conn.execute(
         "SELECT status FROM tools.batch WHERE client_schema = %s AND batch_id = %s",
         (CLIENT, batch["batch_id"]),

@@ -14,9 +14,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from include.bronze import load_bronze
+from include.bronze import TypedFile, load_bronze, typed_file_mismatch
 from include.config import ClientConfig
 from include.convert import convert_to_parquet
+from include.landing import typed_name
 from include.validation import validate_rows
 from include.warehouse import migrate
 from tests.conftest import reset_client
@@ -477,6 +478,84 @@ def test_failed_copy_after_the_delete_is_rolled_back(
     migrate(conn, [client1])  # the additive DDL puts the column back
     assert load_bronze(conn, client1, spec, good, "BATCH000001", "good.csv", {4, 6}) == 4
     assert count(conn, "BATCH000001") == 4
+
+
+def validate_typed(parquet: Path, spec, batch_id: str, source_file: str) -> tuple[Path, set[int]]:
+    """Validate as the validate_rows task does: the typed rows written beside the file."""
+    typed = TypedFile(parquet.with_name(typed_name(parquet.name)), spec, parquet, batch_id, source_file)
+    rejected = {r.row_number for r in validate_rows(parquet, spec, typed=typed).rejects}
+    typed.commit(rejected)
+    return typed.path, rejected
+
+
+def test_load_bronze_streams_the_typed_rows_of_validation(
+    conn: psycopg.Connection, client1: ClientConfig, tmp_path: Path
+) -> None:
+    spec = client1.file("cust_info")[1]
+    parquet = make_parquet(tmp_path, client1, "cust_info_BATCH000001", GOOD_ROWS)
+    typed, rejected = validate_typed(parquet, spec, "BATCH000001", "cust_info_BATCH000001.csv")
+    assert typed.name == "cust_info_BATCH000001.bronze.arrow" and rejected == {4, 6}
+    assert (
+        typed_file_mismatch(typed, spec, parquet, "BATCH000001", "cust_info_BATCH000001.csv", {4, 6}) is None
+    )
+    for _ in range(2):  # a re-run replaces the batch
+        loaded = load_bronze(
+            conn, client1, spec, parquet, "BATCH000001", "cust_info_BATCH000001.csv", rejected, typed=typed
+        )
+        assert loaded == 4 and count(conn, "BATCH000001") == 4
+        assert bronze_rows(conn, "BATCH000001") == EXPECTED_ROWS
+    lineage = conn.execute(
+        "SELECT DISTINCT dwh_batch_id, dwh_source_file FROM bronze_client1.crm_cust_info"
+    ).fetchall()
+    assert lineage == [("BATCH000001", "cust_info_BATCH000001.csv")]
+    defaults = conn.execute(  # the lineage defaults of the load are gone
+        """SELECT column_name, column_default FROM information_schema.columns
+           WHERE table_schema = 'bronze_client1' AND table_name = 'crm_cust_info__batch000001'
+             AND column_name LIKE 'dwh%' ORDER BY column_name"""
+    ).fetchall()
+    assert defaults == [
+        ("dwh_batch_id", None),
+        ("dwh_loaded_at", "now()"),
+        ("dwh_row_number", None),
+        ("dwh_source_file", None),
+    ]
+
+
+def test_typed_rows_made_for_other_arguments_are_not_loaded(
+    conn: psycopg.Connection, client1: ClientConfig, tmp_path: Path
+) -> None:
+    spec = client1.file("cust_info")[1]
+    parquet = make_parquet(tmp_path, client1, "cust_info_BATCH000001", GOOD_ROWS)
+    typed, _ = validate_typed(parquet, spec, "BATCH000001", "cust_info_BATCH000001.csv")
+    source = "cust_info_BATCH000001.csv"
+    assert "rejected" in typed_file_mismatch(typed, spec, parquet, "BATCH000001", source, {1, 4, 6})
+    assert "batch_id" in typed_file_mismatch(typed, spec, parquet, "BATCH000002", source, {4, 6})
+    other = spec.model_copy(update={"columns": spec.columns[:-1]})
+    assert "columns" in typed_file_mismatch(typed, other, parquet, "BATCH000001", source, {4, 6})
+    # The rejected rows now include row 1: the load types the rows itself, without it.
+    assert load_bronze(conn, client1, spec, parquet, "BATCH000001", source, {1, 4, 6}, typed=typed) == 3
+    assert bronze_rows(conn, "BATCH000001") == EXPECTED_ROWS[1:]
+
+
+def test_rows_validation_cannot_type_are_loaded_as_text(
+    conn: psycopg.Connection, clients, tmp_path: Path
+) -> None:
+    cfg = clients["client2"]
+    reset_client(conn, cfg)
+    migrate(conn, [cfg])
+    spec = cfg.file("plans")[1]
+    src = tmp_path / "plans_BATCH000001.csv"
+    src.write_text(
+        "PlanCode;Plan Name;Tier;Monthly Price;Billing Period;Active\nP1;;;9.90;;1\nP2;;;12.5;;0\n"
+    )
+    parquet = tmp_path / "plans_BATCH000001.parquet"
+    convert_to_parquet(src, parquet, spec)
+    typed, rejected = validate_typed(parquet, spec, "BATCH000001", src.name)
+    assert not typed.exists() and rejected == set()  # two scales: no typed rows
+    assert load_bronze(conn, cfg, spec, parquet, "BATCH000001", src.name, rejected, typed=typed) == 2
+    prices = conn.execute("SELECT monthly_price FROM bronze_client2.billing_plans ORDER BY dwh_row_number")
+    assert [p for (p,) in prices] == [Decimal("9.90"), Decimal("12.5")]
+    reset_client(conn, cfg)
 
 
 # ------------------------------------------------------------------ review fixes

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from include.config import Column, SourceFile
-from include.validation import Reject, RowResult, check_mapping, check_values, validate_rows
+from include.validation import (
+    INTEGER,
+    NUMERIC,
+    Reject,
+    RowResult,
+    check_mapping,
+    check_values,
+    pg_type,
+    pg_values,
+    validate_rows,
+)
 
 
 def run(values: list[str | None], **column: object) -> tuple[list[bool], list[str | None]]:
@@ -124,6 +137,131 @@ def test_required_empty_is_rejected(column_type: str) -> None:
     assert valid == [True, False, False, False]
     valid, _ = run([good, "", "   ", None], type=column_type, required=False)
     assert valid == [True, True, True, True]
+
+
+def number_corpus(seed: int, count: int) -> list[str | None]:
+    """Strings near the number rules: signs, points, spaces, too many digits, garbage."""
+    rng = random.Random(seed)
+    alphabet = "0123456789" * 3 + "+-..  x\té"
+    values: list[str | None] = [None, "", " ", "+", "-", ".", "+.", "-.5", "5.", ".5", "1.2.3", "0x1F"]
+    values += ["9" * 18, "-" + "9" * 18, "+" + "9" * 18, "9" * 19, " 42 ", "4 2", "１２"]
+    for _ in range(count):
+        length = rng.choice([1, 2, 3, 5, 17, 18, 19, 20]) if rng.random() < 0.3 else rng.randint(1, 6)
+        values.append("".join(rng.choice(alphabet) for _ in range(length)))
+    return values
+
+
+def with_bytes_under_nulls(values: list[str | None], seed: int) -> pa.Array:
+    """The values as a string array whose NULL slots still hold bytes (Arrow allows it)."""
+    rng = random.Random(seed)
+    texts = [v or "" for v in values]
+    offsets = np.cumsum([0] + [len(t.encode()) for t in texts]).astype(np.int32)
+    null = np.array([v is None or rng.random() < 0.2 for v in values])
+    validity = pa.array(~null).buffers()[1]
+    data = pa.py_buffer("".join(texts).encode())
+    return pa.StringArray.from_buffers(
+        len(values), pa.py_buffer(offsets.tobytes()), data, validity, int(null.sum())
+    )
+
+
+@pytest.mark.parametrize("column_type", ["integer", "numeric"])
+def test_number_checks_are_their_regular_expressions(column_type: str) -> None:
+    """The number checks read bytes, not the regular expressions that define them: the
+    same values must pass, whatever the array's layout (sliced, bytes under NULLs)."""
+    pattern = INTEGER if column_type == "integer" else NUMERIC
+    column = Column(source="v", type=column_type)
+    values = number_corpus(seed=7, count=5000)
+    for array in (pa.array(values, pa.string()), pa.array(values, pa.string()).slice(3, 4000)):
+        for case in (array, with_bytes_under_nulls(array.to_pylist(), seed=3)):
+            trimmed = pc.utf8_trim_whitespace(case)
+            expected = pc.or_(
+                pc.or_(pc.is_null(case), pc.equal(trimmed, "")),
+                pc.fill_null(pc.match_substring_regex(trimmed, pattern), False),
+            )
+            valid, _ = check_values(case, column)
+            assert valid.to_pylist() == pc.fill_null(expected, True).to_pylist()
+
+
+class Collect:
+    """A typed sink that keeps what validate_rows sends it."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[pa.Array], list[pa.DataType], np.ndarray]] = []
+        self.failed: str | None = None
+
+    def write(self, columns, types, numbers) -> None:
+        self.batches.append((columns, types, numbers))
+
+    def fail(self, reason: str) -> None:
+        self.failed = reason
+
+    def table(self, names: list[str]) -> pa.Table:
+        columns = [pa.chunked_array([b[0][i] for b in self.batches]) for i in range(len(names))]
+        numbers = np.concatenate([b[2] for b in self.batches])
+        return pa.table([*columns, pa.array(numbers)], names=[*names, "row"])
+
+
+TYPED_COLUMNS = [
+    {"source": "id", "type": "integer", "required": True},
+    {"source": "name", "required": True},
+    {"source": "price", "type": "numeric"},
+    {"source": "due", "type": "date", "format": "%d.%m.%Y"},
+    {"source": "seen", "type": "timestamp"},
+    {"source": "ok", "type": "boolean"},
+]
+TYPED_ROWS = {
+    "id": ["1", "x", " +3 ", "4", "-5", "6", "7", "8"],
+    "name": ["a", "b", "c", None, "e", " f ", "g", "h"],
+    "price": ["1.50", "2.00", " -0.25 ", "1.00", "", "3.10", ".75", "9.99"],
+    "due": ["05.01.2024", "31.02.2024", "", "01.01.2024", "29.02.2024", None, "31.12.1969", "01.03.2024"],
+    "seen": ["2024-01-02T03:04", "", "2024-01-02 03:04:05", None, "2024-13-01 00:00:00", "", "", ""],
+    "ok": ["Yes", "0", " t ", "no", "", "TRUE", "f", None],
+}
+
+
+@pytest.mark.parametrize("batch_rows", [3, 1024])
+def test_validate_rows_sends_the_accepted_rows_typed(tmp_path: Path, batch_rows: int) -> None:
+    """What validation sends the bronze load is pg_values of the accepted rows, row numbers included."""
+    parquet = write_parquet(tmp_path / "f.parquet", TYPED_ROWS)
+    spec = source_file(TYPED_COLUMNS, key_columns=["id", "due"], max_ratio=1)
+    sink = Collect()
+    result = validate_rows(parquet, spec, batch_rows=batch_rows, typed=sink)
+    rejected = {r.row_number for r in result.rejects}
+    assert rejected == {2, 4, 5}  # id "x"; name missing; month 13
+    assert sink.failed is None
+    accepted = pa.array([n not in rejected for n in range(1, 9)])
+    names = [c.name for c in spec.columns]
+    raw = {k: pa.array(v, pa.string()).filter(accepted) for k, v in TYPED_ROWS.items()}
+    expected = [pg_values(raw[c.source], c, pg_type(c, raw[c.source])) for c in spec.columns]
+    typed = sink.table(names)
+    assert typed.column("row").to_pylist() == [1, 3, 6, 7, 8]
+    for column, values in zip(spec.columns, expected, strict=True):
+        assert typed.column(column.name).combine_chunks().equals(values), column.name
+    assert [str(t) for t in sink.batches[0][1]] == [
+        "int64",
+        "string",
+        "decimal128(38, 2)",
+        "date32[day]",
+        "timestamp[s]",
+        "bool",
+    ]
+
+
+def test_values_arrow_cannot_type_end_the_typed_rows_not_the_validation(tmp_path: Path) -> None:
+    parquet = write_parquet(tmp_path / "f.parquet", {"price": ["1.5", "2.5", "1.25", "3.75"]})
+    sink = Collect()
+    result = validate_rows(parquet, source_file([{"source": "price", "type": "numeric"}]), 2, typed=sink)
+    assert (result.total, result.rejected) == (4, 0)
+    assert "scale" in sink.failed and len(sink.batches) == 1  # the first batch, then no more
+
+
+def test_an_empty_file_sends_no_typed_row_but_its_types(tmp_path: Path) -> None:
+    parquet = write_parquet(tmp_path / "f.parquet", {k: [] for k in TYPED_ROWS})
+    sink = Collect()
+    validate_rows(parquet, source_file(TYPED_COLUMNS), typed=sink)
+    ((columns, types, numbers),) = sink.batches
+    assert [len(c) for c in columns] == [0] * 6 and len(numbers) == 0
+    assert str(types[2]) == "decimal128(38, 0)"
 
 
 # ------------------------------------------------------------------ validate_rows
