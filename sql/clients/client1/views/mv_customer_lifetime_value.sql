@@ -6,7 +6,7 @@
 -- - customers that lines moved away from (gold_client1.fact_sales_moves);
 -- - customers new to the summary, or whose number, name or country changed.
 -- A first run (nothing recorded yet in tools.sql_step_state) recomputes every customer,
--- in one parallel query, without looking for what changed.
+-- without looking for what changed.
 
 SET LOCAL work_mem = '256MB';
 
@@ -43,8 +43,7 @@ WHERE (s.customer_key IS NULL
 
 ANALYZE touched_customers;   -- a temporary table has no statistics until analyzed
 
--- Their figures: every customer on a first run (CREATE TABLE AS may use parallel
--- workers, INSERT ... SELECT may not), else the touched ones.
+-- Their figures.
 CREATE TEMP TABLE fresh ON COMMIT DROP AS
 SELECT
     c.customer_key,
@@ -62,29 +61,8 @@ SELECT
     min(f.order_date)                         AS first_order_date,
     max(f.order_date)                         AS last_order_date
 FROM gold_client1.dim_customers AS c
-LEFT JOIN gold_client1.fact_sales AS f ON f.customer_key = c.customer_key
-WHERE (SELECT batch_id FROM since) = ''
-GROUP BY c.customer_key;
-
-INSERT INTO fresh
-SELECT
-    c.customer_key,
-    c.customer_id,
-    c.customer_number,
-    c.first_name,
-    c.last_name,
-    c.country,
-    count(DISTINCT f.order_number),
-    count(f.order_number),
-    coalesce(sum(f.quantity), 0),
-    coalesce(sum(f.sales_amount), 0),
-    round(coalesce(sum(f.sales_amount), 0) / nullif(count(DISTINCT f.order_number), 0), 2),
-    min(f.order_date),
-    max(f.order_date)
-FROM gold_client1.dim_customers AS c
 JOIN touched_customers AS t ON t.customer_key = c.customer_key
 LEFT JOIN gold_client1.fact_sales AS f ON f.customer_key = c.customer_key
-WHERE (SELECT batch_id FROM since) <> ''
 GROUP BY c.customer_key;
 
 DELETE FROM gold_client1.mv_customer_lifetime_value AS s
