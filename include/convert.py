@@ -236,7 +236,11 @@ def _open_writer(
     schema = pa.schema(
         [f.with_name(n) for f, n in zip(delivered_schema, columns, strict=True)], metadata=metadata
     )
-    return pq.ParquetWriter(tmp, schema, compression="snappy"), columns, renames, metadata
+    # No column statistics: every value is text and every reader of this file (validation,
+    # reprocessing) reads it whole, so min/max of text would cost a third of the writing
+    # for nothing.
+    writer = pq.ParquetWriter(tmp, schema, compression="snappy", write_statistics=False)
+    return writer, columns, renames, metadata
 
 
 def _row_groups(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[list[pa.RecordBatch]]:
