@@ -8,7 +8,8 @@
 -- - months of the lines of a product whose product line is not the one the summary
 --   last counted it under (gold_client1.fact_sales_product_lines).
 -- A first run (nothing recorded yet in tools.sql_step_state) recomputes every month,
--- without looking for what changed.
+-- without looking for what changed (touched_months is then empty: its queries are not
+-- run at all).
 
 SET LOCAL work_mem = '256MB';
 
@@ -27,10 +28,6 @@ WITH relined AS (
 )
 SELECT DISTINCT date_trunc('month', lines.order_date)::date AS sales_month
 FROM (
-    SELECT f.order_date   -- a first run: every month
-    FROM gold_client1.fact_sales AS f
-    WHERE (SELECT batch_id FROM since) = ''
-    UNION ALL
     SELECT f.order_date
     FROM gold_client1.fact_sales AS f
     WHERE (f.dwh_batch_id = %(batch_id)s OR f.dwh_batch_id > (SELECT batch_id FROM since))
@@ -62,12 +59,13 @@ SELECT
 FROM gold_client1.fact_sales AS f
 LEFT JOIN gold_client1.dim_products AS p ON p.product_key = f.product_key
 WHERE f.order_date IS NOT NULL
-  AND date_trunc('month', f.order_date)::date = ANY (ARRAY(SELECT sales_month FROM touched_months))
+  AND ((SELECT batch_id FROM since) = ''
+       OR date_trunc('month', f.order_date)::date = ANY (ARRAY(SELECT sales_month FROM touched_months)))
 GROUP BY 1, 2;
 
 DELETE FROM gold_client1.mv_monthly_sales_by_product_line AS s
-USING touched_months AS t
-WHERE s.sales_month = t.sales_month;
+WHERE (SELECT batch_id FROM since) = ''
+   OR s.sales_month IN (SELECT sales_month FROM touched_months);
 
 INSERT INTO gold_client1.mv_monthly_sales_by_product_line (
     sales_month, product_line, orders, sales_lines, customers, quantity, sales_amount
