@@ -234,6 +234,47 @@ LABELS = {
 }
 
 
+class BackendMemory:
+    """Peak private memory (``RssAnon``: its sorts and hash tables) of one database backend
+    while a step runs, sampled every 20 ms from /proc; None when the server runs on
+    another machine. Parallel workers are processes of their own, not counted."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self._status = Path(f"/proc/{pid}/status")
+        self._local = self._status.exists() and "postgres" in Path(f"/proc/{pid}/comm").read_text()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self.peak_kb = 0
+
+    def _read(self) -> int:
+        for line in self._status.read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+        return 0
+
+    def _sample(self) -> None:
+        while True:
+            self.peak_kb = max(self.peak_kb, self._read())
+            if self._stop.wait(0.02):
+                return
+
+    def __enter__(self) -> BackendMemory:
+        if self._local:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._local:
+            self._stop.set()
+            self._thread.join()
+
+    @property
+    def peak_mb(self) -> float | None:
+        return round(self.peak_kb / 1024, 1) if self._local else None
+
+
 def step_sql(p: dict) -> None:
     """The silver, gold and view steps of the batch, as the DAG's operator runs them
     (``include.sqlstep.run_step``: one transaction per SQL file, batch_id bound, a step
@@ -262,23 +303,29 @@ def step_sql(p: dict) -> None:
                 text = f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{name}"'
             else:
                 text = path.read_text()
-            res = run_step(
-                conn,
-                client=cfg.client,
-                layer=layer,
-                step=name,
-                target=target,
-                sql_text=text,
-                batch_id=batch,
-                log=log,
-                skip_unchanged=not p.get("force"),
-            )
+            with BackendMemory(conn.info.backend_pid) as memory:
+                res = run_step(
+                    conn,
+                    client=cfg.client,
+                    layer=layer,
+                    step=name,
+                    target=target,
+                    sql_text=text,
+                    batch_id=batch,
+                    log=log,
+                    skip_unchanged=not p.get("force"),
+                )
             table = sql.Identifier(*target.split("."))
             query = sql.SQL("SELECT count(*) FROM {}").format(table)
             if layer != "views":
                 query += sql.SQL(" WHERE dwh_batch_id = %s")
             rows = conn.execute(query, (batch,) if layer != "views" else None).fetchone()[0]
-            results[f"{layer}.{name}"] = {"seconds": res.seconds, "rows": rows, "skipped": res.skipped}
+            results[f"{layer}.{name}"] = {
+                "seconds": res.seconds,
+                "rows": rows,
+                "skipped": res.skipped,
+                "peak_rss_mb": memory.peak_mb,  # the database backend's (see BackendMemory)
+            }
         # What recomputing the summaries from the whole fact table costs (a REFRESH's work),
         # as the baseline of the per-batch updates above.
         started = time.perf_counter()
@@ -676,7 +723,11 @@ def parent(args: argparse.Namespace) -> int:
             record(
                 f"sql_{layer}_{key}",
                 f"{layer} ({LABELS[key]})",
-                {"seconds": seconds, "rows": sum(v["rows"] for v in steps.values())},
+                {
+                    "seconds": seconds,
+                    "rows": sum(v["rows"] for v in steps.values()),
+                    "peak_rss_mb": max((v["peak_rss_mb"] or 0 for v in steps.values()), default=0) or None,
+                },
             )
         results[f"sql_stage_{key}_seconds"] = round(total, 3)
         results[f"views_whole_recompute_{key}_seconds"] = round(res["views_full_seconds"], 3)
