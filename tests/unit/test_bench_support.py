@@ -76,10 +76,26 @@ def test_batch_tables_are_valid_identifiers() -> None:
 def test_bench_synthetic_clients_load(tmp_path: Path) -> None:
     bench = bench_module()
     bench.synthetic_clients(tmp_path, count=3)
-    configs, errors = load_clients(tmp_path)
+    configs, errors = load_clients(tmp_path / "clients")
     assert not errors
     assert [c.client for c in configs] == ["bench000", "bench001", "bench002"]
     assert all(len(c.files) == 8 for c in configs)
+    # each has client1's SQL, where ETL_SQL_DIR points the parse steps
+    for cfg in configs:
+        for step in (*cfg.silver, *cfg.gold):
+            assert (tmp_path / "sql" / "clients" / cfg.client / step.sql).is_file()
+
+
+def test_bench_ten_times(tmp_path: Path) -> None:
+    bench = bench_module()
+    src = tmp_path / "data" / "3" / "crm" / "sales_details.csv"
+    src.parent.mkdir(parents=True)
+    src.write_text('a,b\n1,"x\ny"\n2,z\n')
+    big = bench.ten_times(src)
+    assert big == tmp_path / "data" / "3x10" / "sales_details.csv"
+    assert big.read_text() == "a,b\n" + '1,"x\ny"\n2,z\n' * 10
+    big.write_text("kept")  # written once, then reused
+    assert bench.ten_times(src).read_text() == "kept"
 
 
 def test_bench_database_urls() -> None:
