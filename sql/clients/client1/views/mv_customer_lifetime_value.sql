@@ -6,7 +6,8 @@
 -- - customers that lines moved away from (gold_client1.fact_sales_moves);
 -- - customers new to the summary, or whose number, name or country changed.
 -- A first run (nothing recorded yet in tools.sql_step_state) recomputes every customer,
--- without looking for what changed.
+-- without looking for what changed (touched_customers is then empty: its queries are
+-- not run at all).
 
 SET LOCAL work_mem = '256MB';
 
@@ -17,10 +18,6 @@ FROM tools.sql_step_state
 WHERE client_schema = 'client1' AND layer = 'views' AND step_name = 'mv_customer_lifetime_value';
 
 CREATE TEMP TABLE touched_customers ON COMMIT DROP AS
-SELECT c.customer_key
-FROM gold_client1.dim_customers AS c
-WHERE (SELECT batch_id FROM since) = ''   -- a first run: every customer
-UNION
 SELECT f.customer_key
 FROM gold_client1.fact_sales AS f
 WHERE (f.dwh_batch_id = %(batch_id)s OR f.dwh_batch_id > (SELECT batch_id FROM since))
@@ -61,9 +58,14 @@ SELECT
     min(f.order_date)                         AS first_order_date,
     max(f.order_date)                         AS last_order_date
 FROM gold_client1.dim_customers AS c
-JOIN touched_customers AS t ON t.customer_key = c.customer_key
 LEFT JOIN gold_client1.fact_sales AS f ON f.customer_key = c.customer_key
+WHERE (SELECT batch_id FROM since) = ''
+   OR c.customer_key IN (SELECT customer_key FROM touched_customers)
 GROUP BY c.customer_key;
+
+-- Two statements rather than one with OR: the second then finds its rows by the key.
+DELETE FROM gold_client1.mv_customer_lifetime_value
+WHERE (SELECT batch_id FROM since) = '';
 
 DELETE FROM gold_client1.mv_customer_lifetime_value AS s
 USING touched_customers AS t
