@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 CLIENTS_DIR = PACKAGE_DIR / "clients"
-# Where the SQL files are (tools and per-client migrations and steps): sql/ unless
-# ETL_SQL_DIR says otherwise, as ETL_CLIENTS_DIR does for the client files.
-SQL_DIR = Path(os.environ.get("ETL_SQL_DIR", PROJECT_DIR / "sql"))
+# Where the SQL files are (tools and per-client migrations and steps): sql/ unless the
+# environment's ETL_SQL_DIR says otherwise (read once, when this module is imported).
+SQL_DIR = Path(os.environ.get("ETL_SQL_DIR") or PROJECT_DIR / "sql").absolute()
 DEFAULTS_FILE = "_defaults.yaml"
 
 WAREHOUSE_CONN_ID = "warehouse"  # the Airflow connection every client writes through

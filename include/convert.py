@@ -237,8 +237,8 @@ def _open_writer(
         [f.with_name(n) for f, n in zip(delivered_schema, columns, strict=True)], metadata=metadata
     )
     # No column statistics: every value is text and every reader of this file (validation,
-    # reprocessing) reads it whole, so min/max of text would cost a third of the writing
-    # for nothing.
+    # the text fallback of the bronze load, reprocessing) reads it whole, so min/max of
+    # text would cost about a third of the writing for nothing.
     writer = pq.ParquetWriter(tmp, schema, compression="snappy", write_statistics=False)
     return writer, columns, renames, metadata
 

@@ -13,7 +13,11 @@ peak resident memory of that process):
 * the SQL stage: each silver, gold and view step of the batch, then the same steps again
   for the same batch (a re-run that changes nothing);
 * the whole client DAG with ``dag.test()``, from files in incoming to refreshed views;
-* the DAG parse time of the factory with 500 synthetic clients of 8 files each.
+* the DAG parse time of the factory with 500 synthetic clients of 8 files each: the DAG
+  file's import, and what the DAG processor does with it (DagBag and serialization).
+
+Peak memory is the step's process's; for the SQL steps, whose work is in the database,
+it is what the database backend took on during the step (``BackendMemory``).
 
 Everything runs against a database of its own (``--db``, default ``bench``, created and
 emptied here; Airflow's metadata goes to ``<db>_airflow``) and a landing folder under
@@ -22,6 +26,7 @@ project's time over the baseline's. Timing is reported, never asserted.
 
     scripts/with-env python scripts/bench.py --rows 2000000
     scripts/with-env python scripts/bench.py --only bronze --repeat 5   # convert once, validate + loads
+    scripts/with-env python scripts/bench.py --only parse               # the two parse steps
 """
 
 from __future__ import annotations
@@ -235,15 +240,21 @@ LABELS = {
 
 
 class BackendMemory:
-    """Peak private memory (``RssAnon``: its sorts and hash tables) of one database backend
-    while a step runs, sampled every 20 ms from /proc; None when the server runs on
-    another machine. Parallel workers are processes of their own, not counted."""
+    """How much private memory (``RssAnon``: sorts, hash tables) one database backend
+    takes on while a step runs, above what it held when the step began: sampled every
+    20 ms from /proc. None when the backend is not a process this one can see (a server
+    on another machine or in another container, /proc hidden). Parallel workers are
+    processes of their own and are not counted."""
 
     def __init__(self, pid: int) -> None:
         import threading
 
         self._status = Path(f"/proc/{pid}/status")
-        self._local = self._status.exists() and "postgres" in Path(f"/proc/{pid}/comm").read_text()
+        try:
+            self._local = "postgres" in Path(f"/proc/{pid}/comm").read_text()
+            self._start_kb = self._read() if self._local else 0
+        except OSError:
+            self._local = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self.peak_kb = 0
@@ -256,7 +267,10 @@ class BackendMemory:
 
     def _sample(self) -> None:
         while True:
-            self.peak_kb = max(self.peak_kb, self._read())
+            try:
+                self.peak_kb = max(self.peak_kb, self._read() - self._start_kb)
+            except OSError:  # the backend went away
+                return
             if self._stop.wait(0.02):
                 return
 
@@ -477,19 +491,24 @@ def generate(rows: int) -> dict[str, Path]:
 
 
 def ten_times(src: Path) -> Path:
-    """``src`` with its lines ten times over (one header), written once and kept: the
-    convert memory check at 10x the rows without generating them."""
+    """``src`` with its lines ten times over (one header), made by copying and kept while
+    ``src`` is the same file: the convert memory check at 10x the rows without
+    generating them."""
     dest = src.parent.parent.with_name(f"{src.parent.parent.name}x10") / src.name
     done = dest.with_name(".done")
-    if not done.exists():
+    source_id = f"{src.stat().st_size} {src.stat().st_mtime_ns}"
+    if not (done.exists() and done.read_text() == source_id):
         dest.parent.mkdir(parents=True, exist_ok=True)
         with src.open("rb") as source, dest.open("wb") as out:
             out.write(source.readline())
             start = source.tell()
+            source.seek(-1, os.SEEK_END)
+            newline = b"" if source.read(1) == b"\n" else b"\n"  # a last line without one
             for _ in range(10):
                 source.seek(start)
                 shutil.copyfileobj(source, out, 16 * 1024 * 1024)
-        done.touch()
+                out.write(newline)
+        done.write_text(source_id)
     return dest
 
 

@@ -177,3 +177,26 @@ def test_a_batch_whose_refresh_never_ran_is_caught_up(conn: psycopg.Connection, 
     assert_summaries_match_the_fact(conn)
     june = conn.execute(f"SELECT sales_lines FROM {MONTHS} WHERE sales_month = '2024-06-01'").fetchone()
     assert june == (1,)
+
+
+def test_a_first_run_replaces_whatever_the_summaries_held(
+    conn: psycopg.Connection, cfg: ClientConfig
+) -> None:
+    """No state recorded for the summaries (a first run, or its state rows removed):
+    every row is recomputed and rows of months or customers the fact does not have go."""
+    customer(conn, "B1", 1, "Ann")
+    product(conn, "B1", "P1", "M")
+    line(conn, "B1", 1, "SO1", "P1", 1, "2024-01-05", 1)
+    conn.execute(
+        f"INSERT INTO {MONTHS} (sales_month, product_line, orders, sales_lines, customers, quantity,"
+        " sales_amount) VALUES ('1999-01-01', 'M', 9, 9, 9, 9, 9), ('2024-01-01', 'M', 9, 9, 9, 9, 9)"
+    )
+    conn.execute(
+        "INSERT INTO gold_client1.mv_customer_lifetime_value (customer_key, customer_id, orders,"
+        " sales_lines, quantity, lifetime_value) VALUES (-1, -1, 9, 9, 9, 9)"
+    )
+
+    run(conn, cfg, "B1")
+
+    assert_summaries_match_the_fact(conn)
+    assert conn.execute(f"SELECT count(*) FROM {MONTHS}").fetchone() == (1,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -94,8 +95,17 @@ def test_bench_ten_times(tmp_path: Path) -> None:
     big = bench.ten_times(src)
     assert big == tmp_path / "data" / "3x10" / "sales_details.csv"
     assert big.read_text() == "a,b\n" + '1,"x\ny"\n2,z\n' * 10
-    big.write_text("kept")  # written once, then reused
+    big.write_text("kept")  # written once, then reused while the source is the same
     assert bench.ten_times(src).read_text() == "kept"
+    src.write_text("a,b\n3,w")  # another source, its last line without a line break
+    assert bench.ten_times(src).read_text() == "a,b\n" + "3,w\n" * 10
+
+
+def test_bench_backend_memory_is_none_for_a_process_that_is_no_database() -> None:
+    bench = bench_module()
+    with bench.BackendMemory(os.getpid()) as memory:
+        pass
+    assert memory.peak_mb is None
 
 
 def test_bench_database_urls() -> None:

@@ -63,7 +63,8 @@ WHERE (SELECT batch_id FROM since) = ''
    OR c.customer_key IN (SELECT customer_key FROM touched_customers)
 GROUP BY c.customer_key;
 
--- Two statements rather than one with OR: the second then finds its rows by the key.
+-- Two statements rather than one with OR: with an OR, every run would scan the whole
+-- summary; the second statement finds the touched customers' rows by the key.
 DELETE FROM gold_client1.mv_customer_lifetime_value
 WHERE (SELECT batch_id FROM since) = '';
 

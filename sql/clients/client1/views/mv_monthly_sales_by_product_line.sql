@@ -63,6 +63,7 @@ WHERE f.order_date IS NOT NULL
        OR date_trunc('month', f.order_date)::date = ANY (ARRAY(SELECT sales_month FROM touched_months)))
 GROUP BY 1, 2;
 
+-- One statement with OR: the summary holds a few hundred rows, a scan of it costs nothing.
 DELETE FROM gold_client1.mv_monthly_sales_by_product_line AS s
 WHERE (SELECT batch_id FROM since) = ''
    OR s.sales_month IN (SELECT sales_month FROM touched_months);
