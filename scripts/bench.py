@@ -776,36 +776,38 @@ def parent(args: argparse.Namespace) -> int:
     # ------------------------------------------------------------ end to end
     if not args.skip_e2e:
         print("end to end (dag.test)", flush=True)
-        reset_database(admin, args.db)
-        ensure_database(admin, airflow_db)
-        # A deployed warehouse: its schemas exist before the day's files arrive. The
-        # migration (once per deployment or release) is timed on its own, not in the run.
-        record(
-            "warehouse_migration",
-            "warehouse migration (tools + client1, once)",
-            run_step("migrate", {"dsn": dsn}),
-        )
-        landing = WORK / "landing"
-        shutil.rmtree(landing, ignore_errors=True)
         from include.landing import Landing
 
-        for path in files.values():
-            incoming = Landing(landing).raw("client1", path.parent.name, "incoming")
-            incoming.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, incoming / path.name)
+        landing = WORK / "landing"
         e2e_env = {
             **env,
             "ETL_DATA_ROOT": str(landing),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_url,
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         }
-        res = run_step("e2e", {}, env=e2e_env, wrap=[str(ROOT / "scripts" / "with-env")])
-        if res["state"] != "success":
-            raise SystemExit(f"the client1 DAG run ended {res['state']}")
+        runs = []
+        for _ in range(args.repeat):  # each from an empty warehouse; the fastest counts
+            reset_database(admin, args.db)
+            ensure_database(admin, airflow_db)
+            # A deployed warehouse: its schemas exist before the day's files arrive. The
+            # migration (once per deployment or release) is timed on its own, not in the run.
+            migration = run_step("migrate", {"dsn": dsn})
+            shutil.rmtree(landing, ignore_errors=True)
+            for path in files.values():
+                incoming = Landing(landing).raw("client1", path.parent.name, "incoming")
+                incoming.mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, incoming / path.name)
+            res = run_step("e2e", {}, env=e2e_env, wrap=[str(ROOT / "scripts" / "with-env")])
+            if res["state"] != "success":
+                raise SystemExit(f"the client1 DAG run ended {res['state']}")
+            runs.append(res)
+        res = min(runs, key=lambda r: r["seconds"])
+        record("warehouse_migration", "warehouse migration (tools + client1, once)", migration)
         record(
             "e2e_api_start", "dag.test's execution API start (once)", {"seconds": res["api_start_seconds"]}
         )
         record("e2e", "whole DAG run (dag.test, incoming -> views)", res, rows)
+        results["e2e_runs_seconds"] = [round(r["seconds"], 3) for r in runs]
         results["e2e_vs_psql_copy"] = round(res["seconds"] / fastest["psql"]["seconds"], 3)
 
     if not args.skip_parse:
