@@ -18,24 +18,24 @@ FROM tools.sql_step_state
 WHERE client_schema = 'client1' AND layer = 'views' AND step_name = 'mv_customer_lifetime_value';
 
 CREATE TEMP TABLE touched_customers ON COMMIT DROP AS
-SELECT f.customer_key
-FROM gold_client1.fact_sales AS f
-WHERE (f.dwh_batch_id = %(batch_id)s OR f.dwh_batch_id > (SELECT batch_id FROM since))
-  AND f.customer_key IS NOT NULL
-  AND (SELECT batch_id FROM since) <> ''
-UNION
-SELECT m.customer_key
-FROM gold_client1.fact_sales_moves AS m
-WHERE (m.dwh_batch_id = %(batch_id)s OR m.dwh_batch_id > (SELECT batch_id FROM since))
-  AND m.customer_key IS NOT NULL
-  AND (SELECT batch_id FROM since) <> ''
-UNION
-SELECT c.customer_key
-FROM gold_client1.dim_customers AS c
-LEFT JOIN gold_client1.mv_customer_lifetime_value AS s ON s.customer_key = c.customer_key
-WHERE (s.customer_key IS NULL
+SELECT customers.customer_key
+FROM (
+    SELECT written.customer_key
+    FROM (   -- lines as written, and where changed lines were before
+        SELECT customer_key, dwh_batch_id FROM gold_client1.fact_sales
+        UNION ALL
+        SELECT customer_key, dwh_batch_id FROM gold_client1.fact_sales_moves
+    ) AS written
+    WHERE written.dwh_batch_id = %(batch_id)s OR written.dwh_batch_id > (SELECT batch_id FROM since)
+    UNION
+    SELECT c.customer_key
+    FROM gold_client1.dim_customers AS c
+    LEFT JOIN gold_client1.mv_customer_lifetime_value AS s ON s.customer_key = c.customer_key
+    WHERE s.customer_key IS NULL
        OR (s.customer_id, s.customer_number, s.first_name, s.last_name, s.country)
-          IS DISTINCT FROM (c.customer_id, c.customer_number, c.first_name, c.last_name, c.country))
+          IS DISTINCT FROM (c.customer_id, c.customer_number, c.first_name, c.last_name, c.country)
+) AS customers
+WHERE customers.customer_key IS NOT NULL
   AND (SELECT batch_id FROM since) <> '';
 
 ANALYZE touched_customers;   -- a temporary table has no statistics until analyzed

@@ -28,22 +28,20 @@ WITH relined AS (
 )
 SELECT DISTINCT date_trunc('month', lines.order_date)::date AS sales_month
 FROM (
-    SELECT f.order_date
-    FROM gold_client1.fact_sales AS f
-    WHERE (f.dwh_batch_id = %(batch_id)s OR f.dwh_batch_id > (SELECT batch_id FROM since))
-      AND (SELECT batch_id FROM since) <> ''
-    UNION ALL
-    SELECT m.order_date
-    FROM gold_client1.fact_sales_moves AS m
-    WHERE (m.dwh_batch_id = %(batch_id)s OR m.dwh_batch_id > (SELECT batch_id FROM since))
-      AND (SELECT batch_id FROM since) <> ''
+    SELECT written.order_date
+    FROM (   -- lines as written, and where changed lines were before
+        SELECT order_date, dwh_batch_id FROM gold_client1.fact_sales
+        UNION ALL
+        SELECT order_date, dwh_batch_id FROM gold_client1.fact_sales_moves
+    ) AS written
+    WHERE written.dwh_batch_id = %(batch_id)s OR written.dwh_batch_id > (SELECT batch_id FROM since)
     UNION ALL
     SELECT f.order_date
     FROM gold_client1.fact_sales AS f
     WHERE f.product_key IN (SELECT product_key FROM relined)
-      AND (SELECT batch_id FROM since) <> ''
 ) AS lines
-WHERE lines.order_date IS NOT NULL;
+WHERE lines.order_date IS NOT NULL
+  AND (SELECT batch_id FROM since) <> '';
 
 -- Their figures. CREATE TABLE AS may use parallel workers (INSERT ... SELECT may not);
 -- the months are passed to them as one array.
