@@ -46,6 +46,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from include.config import SourceFile
+from include.landing import partial_path
 from include.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def convert_to_parquet(src: Path, dest: Path, spec: SourceFile) -> ConvertResult
 
 def _convert(src: Path, dest: Path, spec: SourceFile, block_size: int) -> ConvertResult:
     progress = Progress(log, f"convert {src.name}")
-    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp = partial_path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     writer: pq.ParquetWriter | None = None
     columns: list[str] = []
