@@ -497,7 +497,8 @@ def ten_times(src: Path) -> Path:
     generating them."""
     dest = src.parent.parent.with_name(f"{src.parent.parent.name}x10") / src.name
     done = dest.with_name(".done")
-    source_id = f"{src.stat().st_size} {src.stat().st_mtime_ns}"
+    stat = src.stat()
+    source_id = f"{stat.st_size} {stat.st_mtime_ns}"
     if not (done.exists() and done.read_text() == source_id):
         dest.parent.mkdir(parents=True, exist_ok=True)
         with src.open("rb") as source, dest.open("wb") as out:
