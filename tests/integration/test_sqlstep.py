@@ -114,19 +114,20 @@ def test_fact_merge_keeps_the_gold_contract(conn: psycopg.Connection, client1: C
     add_line(conn, "BATCH000001", 1, "SO1", "P1", 1, 1)
     add_line(conn, "BATCH000001", 2, "SO2", "P1", 2, 1)  # customer 2 is not known yet
     add_line(conn, "BATCH000001", 3, "SO1", "P1", 1, 3)  # delivered twice: the last row wins
-    assert not step(conn, client1, "gold", "fact_sales", "BATCH000001").skipped
+    assert not step(conn, client1, "gold", "fact_sales", "BATCH000001").skipped  # into an empty table
     assert fact(conn) == [
         ("SO1", "P1", "P1", 1, 3, "BATCH000001"),
         ("SO2", "P1", "P1", None, 1, "BATCH000001"),
     ]
 
-    # a newer batch changes a line and adds one
+    # a newer batch changes a line (twice: its last row wins here too) and adds one
     add_line(conn, "BATCH000002", 1, "SO1", "P1", 1, 5)
     add_line(conn, "BATCH000002", 2, "SO3", "P9", 1, 1)  # unknown product
+    add_line(conn, "BATCH000002", 3, "SO1", "P1", 1, 6)
     step(conn, client1, "gold", "fact_sales", "BATCH000002")
     after_second = fact(conn)
     assert after_second == [
-        ("SO1", "P1", "P1", 1, 5, "BATCH000002"),
+        ("SO1", "P1", "P1", 1, 6, "BATCH000002"),
         ("SO2", "P1", "P1", None, 1, "BATCH000001"),
         ("SO3", "P9", None, 1, 1, "BATCH000002"),
     ]
@@ -152,6 +153,38 @@ def test_fact_merge_keeps_the_gold_contract(conn: psycopg.Connection, client1: C
         ("SO2", "P1", 2),
         ("SO3", "P9", 1),
     ]
+
+
+def test_a_first_batch_writes_what_the_merge_would(conn: psycopg.Connection, client1: ClientConfig) -> None:
+    """Into an empty fact the lines skip the matching (a plain insert); into a fact that
+    holds other keys they are matched and classified. Both write the same rows."""
+    conn.execute(
+        "INSERT INTO gold_client1.dim_products (product_number, dwh_batch_id) VALUES ('P1', 'BATCH000001')"
+    )
+    add_customer(conn, 1)
+    for row, (order, product, customer, quantity) in enumerate(
+        [("SO1", "P1", 1, 1), ("SO2", "P1", 2, 1), ("SO1", "P1", 1, 3), ("SO3", "P9", 1, 2)], start=1
+    ):
+        add_line(conn, "BATCH000001", row, order, product, customer, quantity)
+    step(conn, client1, "gold", "fact_sales", "BATCH000001")
+    into_empty = fact(conn)
+
+    conn.execute("DELETE FROM gold_client1.fact_sales")
+    conn.execute(
+        """INSERT INTO gold_client1.fact_sales (order_number, product_number, dwh_batch_id)
+           VALUES ('SO0', 'P0', 'BATCH000000')"""
+    )
+    step(conn, client1, "gold", "fact_sales", "BATCH000001", force=True)
+    merged = [row for row in fact(conn) if row[0] != "SO0"]
+    assert (
+        merged
+        == into_empty
+        == [
+            ("SO1", "P1", "P1", 1, 3, "BATCH000001"),
+            ("SO2", "P1", "P1", None, 1, "BATCH000001"),
+            ("SO3", "P9", None, 1, 2, "BATCH000001"),
+        ]
+    )
 
 
 # ------------------------------------------------------------------ skipping unchanged steps
