@@ -3,6 +3,7 @@ contract, and a step is skipped only when nothing it reads has changed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -199,6 +200,49 @@ def silver_customers(conn) -> list[tuple]:
     return conn.execute(
         "SELECT cst_id, cst_firstname, dwh_loaded_at FROM silver_client1.crm_cust_info ORDER BY cst_id"
     ).fetchall()
+
+
+def dimension(conn) -> list[tuple]:
+    return conn.execute(
+        """SELECT customer_id, customer_number, first_name, country, gender, birthdate, dwh_batch_id
+           FROM gold_client1.dim_customers ORDER BY customer_id"""
+    ).fetchall()
+
+
+def test_a_first_batch_of_customers_writes_what_the_merge_would(
+    conn: psycopg.Connection, client1: ClientConfig, tmp_path: Path
+) -> None:
+    """As for the fact: into an empty dimension the customers are inserted without being
+    matched; into one holding other customers they are matched. Both write the same rows."""
+    load_customers(conn, client1, tmp_path)
+    step(conn, client1, "silver", "crm_cust_info", "BATCH000001")
+    conn.execute(
+        """INSERT INTO silver_client1.erp_cust_az12 (cid, bdate, gen, dwh_batch_id)
+           VALUES ('AW1', DATE '1980-02-03', 'Male', 'BATCH000001'), ('AW5', NULL, 'Female', 'BATCH000001')"""
+    )
+    conn.execute(
+        """INSERT INTO silver_client1.erp_loc_a101 (cid, cntry, dwh_batch_id)
+           VALUES ('AW2', 'Germany', 'BATCH000001')"""
+    )
+    step(conn, client1, "gold", "dim_customers", "BATCH000001")
+    into_empty = dimension(conn)
+
+    conn.execute("DELETE FROM gold_client1.dim_customers")
+    conn.execute(
+        """INSERT INTO gold_client1.dim_customers (customer_id, country, marital_status, gender, dwh_batch_id)
+           VALUES (99, 'n/a', 'n/a', 'n/a', 'BATCH000000')"""
+    )
+    step(conn, client1, "gold", "dim_customers", "BATCH000001", force=True)
+    assert (
+        [row for row in dimension(conn) if row[0] != 99]
+        == into_empty
+        == [
+            (1, "AW1", "Jon", "n/a", "Male", dt.date(1980, 2, 3), "BATCH000001"),
+            (2, "AW2", 'Smith, "Jr"', "Germany", "Female", None, "BATCH000001"),
+            (3, "AW3", "two\nlines", "n/a", "n/a", None, "BATCH000001"),
+            (5, "AW5", "Éva", "n/a", "Female", None, "BATCH000001"),
+        ]
+    )
 
 
 def test_a_step_is_skipped_only_when_nothing_it_reads_changed(

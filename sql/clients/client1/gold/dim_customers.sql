@@ -13,10 +13,12 @@
 --   * each customer of the batch is matched once against the dimension (one left join
 --     on customer_id) and classified: new customers are a plain INSERT, customers that
 --     exist and differ (and whose row is from this batch or an older one) are UPDATEd,
---     unchanged ones cost nothing more. Both writes are one statement, so they see the
---     table as it was before the batch. One run per client at a time (the client lease)
---     means no concurrent batch inserts the same customer; should one ever do so, the
---     unique customer_id constraint fails the step rather than duplicate a customer.
+--     unchanged ones cost nothing more. Into an empty dimension (a first batch, a
+--     rebuild) the customers are inserted without being matched at all. All writes are
+--     one statement, so they see the table as it was before the batch. One run per
+--     client at a time (the client lease) means no concurrent batch inserts the same
+--     customer; should one ever do so, the unique customer_id constraint fails the step
+--     rather than duplicate a customer.
 
 -- The sorts and hashes below hold a few hundred thousand rows: give this transaction
 -- the memory to keep them off disk (the default 4MB spills).
@@ -27,21 +29,21 @@ WITH crm AS NOT MATERIALIZED (   -- inlined: the planner then sees the table's s
     FROM silver_client1.crm_cust_info
     WHERE dwh_batch_id = %(batch_id)s
 ),
-birth AS (
+birth AS NOT MATERIALIZED (
     SELECT DISTINCT ON (e.cid) e.cid, e.bdate, e.gen
     FROM silver_client1.erp_cust_az12 AS e
     WHERE e.dwh_batch_id <= %(batch_id)s
       AND EXISTS (SELECT FROM crm WHERE crm.cst_key = e.cid)   -- hash semi-join
     ORDER BY e.cid, e.dwh_batch_id DESC, e.dwh_row_number DESC
 ),
-location AS (
+location AS NOT MATERIALIZED (
     SELECT DISTINCT ON (e.cid) e.cid, e.cntry
     FROM silver_client1.erp_loc_a101 AS e
     WHERE e.dwh_batch_id <= %(batch_id)s
       AND EXISTS (SELECT FROM crm WHERE crm.cst_key = e.cid)   -- hash semi-join
     ORDER BY e.cid, e.dwh_batch_id DESC, e.dwh_row_number DESC
 ),
-customers AS (
+customers AS NOT MATERIALIZED (   -- inlined, as birth and location: read by the branch that runs
     -- the batch's customers as the dimension will hold them
     SELECT
         c.cst_id                                    AS customer_id,
@@ -72,6 +74,7 @@ classified AS MATERIALIZED (
                 n.gender, n.birthdate, n.create_date, n.dwh_batch_id) AS is_changed
     FROM customers AS n
     LEFT JOIN gold_client1.dim_customers AS d ON d.customer_id = n.customer_id
+    WHERE EXISTS (SELECT FROM gold_client1.dim_customers)   -- a first batch skips the matching
 ),
 changed AS (
     UPDATE gold_client1.dim_customers AS d
@@ -98,4 +101,10 @@ SELECT
     n.customer_id, n.customer_number, n.first_name, n.last_name, n.country,
     n.marital_status, n.gender, n.birthdate, n.create_date, n.dwh_batch_id
 FROM classified AS n
-WHERE n.is_new;   -- a plain insert of the customers the dimension does not hold yet
+WHERE n.is_new   -- a plain insert of the customers the dimension does not hold yet
+UNION ALL
+SELECT
+    n.customer_id, n.customer_number, n.first_name, n.last_name, n.country,
+    n.marital_status, n.gender, n.birthdate, n.create_date, n.dwh_batch_id
+FROM customers AS n
+WHERE NOT EXISTS (SELECT FROM gold_client1.dim_customers);   -- a first batch: every customer is new
