@@ -12,7 +12,9 @@ peak resident memory of that process):
   of the source CSV (text columns); validate and the loads run interleaved;
 * the SQL stage: each silver, gold and view step of the batch, then the same steps again
   for the same batch (a re-run that changes nothing);
-* the whole client DAG with ``dag.test()``, from files in incoming to refreshed views;
+* the whole client DAG with ``dag.test()``, from files in incoming to refreshed views,
+  and the same run as a deployment runs it: the scheduler, the api-server and
+  LocalExecutor workers, each task in a process of its own;
 * the DAG parse time of the factory with 500 synthetic clients of 8 files each: the DAG
   file's import, and what the DAG processor does with it (DagBag and serialization).
 
@@ -811,9 +813,122 @@ def parent(args: argparse.Namespace) -> int:
         results["e2e_runs_seconds"] = [round(r["seconds"], 3) for r in runs]
         results["e2e_vs_psql_copy"] = round(res["seconds"] / fastest["psql"]["seconds"], 3)
 
+    if not args.skip_scheduler:
+        print("end to end (scheduler, api-server, LocalExecutor)", flush=True)
+        reset_database(admin, args.db)
+        migration = run_step("migrate", {"dsn": dsn})
+        res = e2e_on_scheduler(env, files, f"{args.db}_airflow_scheduler", admin, airflow_url)
+        record("e2e_scheduler", "whole DAG run (scheduler + LocalExecutor)", res, rows)
+        results["e2e_scheduler_tasks_seconds"] = res["tasks_seconds"]
+        results["e2e_scheduler_vs_psql_copy"] = round(res["seconds"] / fastest["psql"]["seconds"], 3)
+
     if not args.skip_parse:
         measure_parse(results, table)
     return finish(args, results, table)
+
+
+def e2e_on_scheduler(
+    env: dict, files: dict[str, Path], metadata_db: str, admin: str, airflow_url: str
+) -> dict:
+    """client1's run as a deployment runs it: ``airflow api-server`` and ``airflow
+    scheduler`` (LocalExecutor, 4 task slots) on a metadata database of their own, the
+    DAG unpaused with its files in incoming. Its seconds are the DAG run's own (start to
+    end, as the UI shows them); starting the services is not timed. Each task runs in a
+    process of its own, and independent tasks (the file groups, the silver steps) run
+    side by side on the machine's cores."""
+    import secrets
+    import socket
+    import urllib.request
+
+    import psycopg
+
+    from include.landing import Landing
+
+    reset_database(admin, metadata_db)
+    home = WORK / "airflow-scheduler"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    landing = WORK / "landing"
+    shutil.rmtree(landing, ignore_errors=True)
+    for path in files.values():
+        incoming = Landing(landing).raw("client1", path.parent.name, "incoming")
+        incoming.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, incoming / path.name)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    run_env = {
+        **os.environ,
+        **env,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url(airflow_url, metadata_db),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "ETL_DATA_ROOT": str(landing),
+        "PYTHONPATH": str(ROOT),
+    }
+
+    def airflow(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "airflow", *args], env=run_env, check=True, capture_output=True)
+
+    airflow("db", "migrate")
+    airflow("dags", "reserialize")
+    services = [
+        subprocess.Popen(
+            [sys.executable, "-m", "airflow", service],
+            env=run_env,
+            stdout=(home / f"{service}.log").open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for service in ("api-server", "scheduler")
+    ]
+    metadata = libpq(db_url(airflow_url, metadata_db))
+
+    def query(sql_text: str) -> list[tuple]:
+        with psycopg.connect(metadata) as conn:
+            return conn.execute(sql_text).fetchall()
+
+    try:
+        deadline = time.monotonic() + 180
+        while True:  # the api-server up, and its versioned routes made (its first request)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the api-server did not start: see {home}/api-server.log") from None
+                time.sleep(1)
+        airflow("dags", "unpause", "client1")  # its latest daily run starts
+        deadline = time.monotonic() + 1800
+        while not (
+            runs := query("SELECT state FROM dag_run WHERE dag_id = 'client1' AND end_date IS NOT NULL")
+        ):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the client1 run did not finish: see {home}/scheduler.log")
+            time.sleep(0.5)
+    finally:
+        for service in services:
+            service.terminate()
+        for service in services:
+            service.wait(timeout=60)
+    if runs[0][0] != "success":
+        raise SystemExit(f"the client1 DAG run (scheduler) ended {runs[0][0]}: see {home}/scheduler.log")
+    ((seconds, tasks),) = query(
+        """SELECT extract(epoch FROM r.end_date - r.start_date)::float,
+                  (SELECT sum(extract(epoch FROM t.end_date - t.start_date))::float
+                   FROM task_instance AS t WHERE t.dag_id = r.dag_id AND t.run_id = r.run_id)
+           FROM dag_run AS r WHERE r.dag_id = 'client1'"""
+    )
+    return {"seconds": seconds, "tasks_seconds": round(tasks, 3)}
 
 
 # Airflow's floor for the parse: the factory's graph for 500 clients (8 file groups of 4
@@ -929,6 +1044,7 @@ def main() -> int:
     parser.add_argument("--db", default="bench", help="the benchmark's own database (emptied)")
     parser.add_argument("--out", default=str(ROOT / "bench-results.json"))
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--skip-scheduler", action="store_true", help="skip the run on a real scheduler")
     parser.add_argument("--skip-parse", action="store_true")
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument(
@@ -944,7 +1060,7 @@ def main() -> int:
         measure_parse(results, table)
         return finish(args, results, table)
     if args.only:
-        args.skip_e2e = args.skip_parse = args.skip_pandas = True
+        args.skip_e2e = args.skip_scheduler = args.skip_parse = args.skip_pandas = True
     return parent(args)
 
 
