@@ -4,6 +4,7 @@ contract, and a step is skipped only when nothing it reads has changed."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
@@ -74,8 +75,10 @@ def test_statements_reads_and_writes_of_a_step_file(clients) -> None:
 def add_line(conn, batch_id: str, row: int, order: str, product: str, customer: int, quantity: int) -> None:
     conn.execute(
         """INSERT INTO silver_client1.crm_sales_details (sls_ord_num, sls_prd_key, sls_cust_id,
-               sls_order_dt, sls_sales, sls_quantity, sls_price, dwh_batch_id, dwh_row_number)
-           VALUES (%s, %s, %s, DATE '2024-01-05', %s, %s, 10, %s, %s)""",
+               sls_order_dt, sls_ship_dt, sls_due_dt, sls_sales, sls_quantity, sls_price,
+               dwh_batch_id, dwh_row_number)
+           VALUES (%s, %s, %s, DATE '2024-01-05', DATE '2024-01-07', DATE '2024-01-09', %s, %s, 10,
+                   %s, %s)""",
         (order, product, customer, 10 * quantity, quantity, batch_id, row),
     )
 
@@ -89,6 +92,13 @@ def fact(conn) -> list[tuple]:
            LEFT JOIN gold_client1.dim_customers AS c USING (customer_key)
            ORDER BY 1, 2"""
     ).fetchall()
+
+
+def whole_rows(conn, table: str, *left_out: str) -> list[dict]:
+    """Every column of every row of a gold table but ``left_out`` and the time it was written."""
+    query = f"SELECT to_jsonb(t) - 'dwh_updated_at' - %s::text[] FROM gold_client1.{table} AS t"
+    rows = [row for (row,) in conn.execute(query, (list(left_out),)).fetchall()]
+    return sorted(rows, key=lambda row: json.dumps(row, sort_keys=True))
 
 
 def checksum(conn) -> str:
@@ -158,17 +168,19 @@ def test_fact_merge_keeps_the_gold_contract(conn: psycopg.Connection, client1: C
 
 def test_a_first_batch_writes_what_the_merge_would(conn: psycopg.Connection, client1: ClientConfig) -> None:
     """Into an empty fact the lines skip the matching (a plain insert); into a fact that
-    holds other keys they are matched and classified. Both write the same rows."""
+    holds other keys they are matched and classified. Both write the same rows, every
+    column of them."""
     conn.execute(
         "INSERT INTO gold_client1.dim_products (product_number, dwh_batch_id) VALUES ('P1', 'BATCH000001')"
     )
+    add_customer(conn, 1000)  # so that customer 1's key is not 1: a key and an id mixed up shows
     add_customer(conn, 1)
     for row, (order, product, customer, quantity) in enumerate(
         [("SO1", "P1", 1, 1), ("SO2", "P1", 2, 1), ("SO1", "P1", 1, 3), ("SO3", "P9", 1, 2)], start=1
     ):
         add_line(conn, "BATCH000001", row, order, product, customer, quantity)
     step(conn, client1, "gold", "fact_sales", "BATCH000001")
-    into_empty = fact(conn)
+    into_empty, into_empty_rows = fact(conn), whole_rows(conn, "fact_sales")
 
     conn.execute("DELETE FROM gold_client1.fact_sales")
     conn.execute(
@@ -177,6 +189,7 @@ def test_a_first_batch_writes_what_the_merge_would(conn: psycopg.Connection, cli
     )
     step(conn, client1, "gold", "fact_sales", "BATCH000001", force=True)
     merged = [row for row in fact(conn) if row[0] != "SO0"]
+    assert [r for r in whole_rows(conn, "fact_sales") if r["order_number"] != "SO0"] == into_empty_rows
     assert (
         merged
         == into_empty
@@ -188,7 +201,7 @@ def test_a_first_batch_writes_what_the_merge_would(conn: psycopg.Connection, cli
     )
 
 
-# ------------------------------------------------------------------ skipping unchanged steps
+# ------------------------------------------------------------------ customers: a first batch, skipping
 def load_customers(conn, cfg: ClientConfig, tmp_path: Path, rows: str = GOOD_ROWS) -> None:
     spec = cfg.file("cust_info")[1]
     parquet = make_parquet(tmp_path, cfg, "cust_info_BATCH000001", rows)
@@ -213,7 +226,8 @@ def test_a_first_batch_of_customers_writes_what_the_merge_would(
     conn: psycopg.Connection, client1: ClientConfig, tmp_path: Path
 ) -> None:
     """As for the fact: into an empty dimension the customers are inserted without being
-    matched; into one holding other customers they are matched. Both write the same rows."""
+    matched; into one holding other customers they are matched. Both write the same rows,
+    every column of them (the surrogate key aside)."""
     load_customers(conn, client1, tmp_path)
     step(conn, client1, "silver", "crm_cust_info", "BATCH000001")
     conn.execute(
@@ -225,7 +239,7 @@ def test_a_first_batch_of_customers_writes_what_the_merge_would(
            VALUES ('AW2', 'Germany', 'BATCH000001')"""
     )
     step(conn, client1, "gold", "dim_customers", "BATCH000001")
-    into_empty = dimension(conn)
+    into_empty, into_empty_rows = dimension(conn), whole_rows(conn, "dim_customers", "customer_key")
 
     conn.execute("DELETE FROM gold_client1.dim_customers")
     conn.execute(
@@ -233,6 +247,8 @@ def test_a_first_batch_of_customers_writes_what_the_merge_would(
            VALUES (99, 'n/a', 'n/a', 'n/a', 'BATCH000000')"""
     )
     step(conn, client1, "gold", "dim_customers", "BATCH000001", force=True)
+    rows = whole_rows(conn, "dim_customers", "customer_key")
+    assert [r for r in rows if r["customer_id"] != 99] == into_empty_rows
     assert (
         [row for row in dimension(conn) if row[0] != 99]
         == into_empty
