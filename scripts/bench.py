@@ -22,8 +22,10 @@ Peak memory is the step's process's; for the SQL steps, whose work is in the dat
 it is what the database backend took on during the step (``BackendMemory``).
 
 Everything runs against a database of its own (``--db``, default ``bench``, created and
-emptied here; Airflow's metadata goes to ``<db>_airflow``) and a landing folder under
-``.local/bench``. Prints a table and writes ``bench-results.json``; ratios are the
+emptied here; Airflow's metadata goes to ``<db>_airflow``, and to
+``<db>_airflow_scheduler`` for the scheduler's run, whose Airflow home and service logs
+are in ``.local/bench/airflow-scheduler``) and a landing folder under ``.local/bench``.
+Prints a table and writes ``bench-results.json``; ratios are the
 project's time over the baseline's. Timing is reported, never asserted.
 
     scripts/with-env python scripts/bench.py --rows 2000000
@@ -34,6 +36,7 @@ project's time over the baseline's. Timing is reported, never asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -47,6 +50,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".local" / "bench"
+LANDING = WORK / "landing"  # the landing root of the whole runs
 BATCH = "BATCH000001"
 NEXT = "BATCH000002"  # the next delivery, a tenth the size
 SALES = "sales_details"
@@ -779,27 +783,16 @@ def parent(args: argparse.Namespace) -> int:
     # ------------------------------------------------------------ end to end
     if not args.skip_e2e:
         print("end to end (dag.test)", flush=True)
-        from include.landing import Landing
-
-        landing = WORK / "landing"
         e2e_env = {
             **env,
-            "ETL_DATA_ROOT": str(landing),
+            "ETL_DATA_ROOT": str(LANDING),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_url,
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         }
         runs = []
         for _ in range(args.repeat):  # each from an empty warehouse; the fastest counts
-            reset_database(admin, args.db)
             ensure_database(admin, airflow_db)
-            # A deployed warehouse: its schemas exist before the day's files arrive. The
-            # migration (once per deployment or release) is timed on its own, not in the run.
-            migration = run_step("migrate", {"dsn": dsn})
-            shutil.rmtree(landing, ignore_errors=True)
-            for path in files.values():
-                incoming = Landing(landing).raw("client1", path.parent.name, "incoming")
-                incoming.mkdir(parents=True, exist_ok=True)
-                shutil.copy(path, incoming / path.name)
+            migration = files_in_incoming(files, admin, args.db, dsn)
             res = run_step("e2e", {}, env=e2e_env, wrap=[str(ROOT / "scripts" / "with-env")])
             if res["state"] != "success":
                 raise SystemExit(f"the client1 DAG run ended {res['state']}")
@@ -813,11 +806,10 @@ def parent(args: argparse.Namespace) -> int:
         results["e2e_runs_seconds"] = [round(r["seconds"], 3) for r in runs]
         results["e2e_vs_psql_copy"] = round(res["seconds"] / fastest["psql"]["seconds"], 3)
 
-    if not args.skip_scheduler:
+    if not args.skip_scheduler:  # once: it takes about as long as the two dag.test runs
         print("end to end (scheduler, api-server, LocalExecutor)", flush=True)
-        reset_database(admin, args.db)
-        migration = run_step("migrate", {"dsn": dsn})
-        res = e2e_on_scheduler(env, files, f"{args.db}_airflow_scheduler", admin, airflow_url)
+        files_in_incoming(files, admin, args.db, dsn)
+        res = e2e_on_scheduler(env, admin, db_url(airflow_url, f"{args.db}_airflow_scheduler"))
         record("e2e_scheduler", "whole DAG run (scheduler + LocalExecutor)", res, rows)
         results["e2e_scheduler_tasks_seconds"] = res["tasks_seconds"]
         results["e2e_scheduler_vs_psql_copy"] = round(res["seconds"] / fastest["psql"]["seconds"], 3)
@@ -827,33 +819,41 @@ def parent(args: argparse.Namespace) -> int:
     return finish(args, results, table)
 
 
-def e2e_on_scheduler(
-    env: dict, files: dict[str, Path], metadata_db: str, admin: str, airflow_url: str
-) -> dict:
+def files_in_incoming(files: dict[str, Path], admin: str, db: str, dsn: str) -> dict:
+    """An empty, migrated warehouse and the day's files in client1's incoming folders:
+    where a whole run starts. A deployed warehouse's schemas exist before the day's files
+    arrive, so the migration (once per deployment or release) is timed on its own."""
+    from include.landing import Landing
+
+    reset_database(admin, db)
+    migration = run_step("migrate", {"dsn": dsn})
+    shutil.rmtree(LANDING, ignore_errors=True)
+    for path in files.values():
+        incoming = Landing(LANDING).raw("client1", path.parent.name, "incoming")
+        incoming.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, incoming / path.name)
+    return migration
+
+
+def e2e_on_scheduler(env: dict, admin: str, metadata_url: str) -> dict:
     """client1's run as a deployment runs it: ``airflow api-server`` and ``airflow
     scheduler`` (LocalExecutor, 4 task slots) on a metadata database of their own, the
     DAG unpaused with its files in incoming. Its seconds are the DAG run's own (start to
-    end, as the UI shows them); starting the services is not timed. Each task runs in a
-    process of its own, and independent tasks (the file groups, the silver steps) run
-    side by side on the machine's cores."""
+    end, as the UI shows them); starting the services, and the first request each of the
+    api-server's two APIs answers (which generates its versioned routes), are not timed.
+    Each task runs in a process of its own, and independent tasks (the file groups, the
+    silver steps) run side by side on the machine's cores."""
     import secrets
+    import signal
     import socket
     import urllib.request
 
     import psycopg
 
-    from include.landing import Landing
-
-    reset_database(admin, metadata_db)
+    reset_database(admin, urlsplit(metadata_url).path.lstrip("/"))
     home = WORK / "airflow-scheduler"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    landing = WORK / "landing"
-    shutil.rmtree(landing, ignore_errors=True)
-    for path in files.values():
-        incoming = Landing(landing).raw("client1", path.parent.name, "incoming")
-        incoming.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, incoming / path.name)
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
@@ -861,7 +861,7 @@ def e2e_on_scheduler(
         **os.environ,
         **env,
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url(airflow_url, metadata_db),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -872,61 +872,79 @@ def e2e_on_scheduler(
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "ETL_DATA_ROOT": str(landing),
+        "ETL_DATA_ROOT": str(LANDING),
         "PYTHONPATH": str(ROOT),
     }
 
     def airflow(*args: str) -> None:
-        subprocess.run([sys.executable, "-m", "airflow", *args], env=run_env, check=True, capture_output=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=run_env, capture_output=True, text=True, timeout=600
+        )
+        if done.returncode:
+            raise SystemExit(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+    def query(sql_text: str, *params: object) -> list[tuple]:
+        with psycopg.connect(libpq(metadata_url)) as conn:
+            return conn.execute(sql_text, params).fetchall()
+
+    def wait(what: str, seconds: float, done) -> object:
+        deadline = time.monotonic() + seconds
+        while not (result := done()):
+            stopped = [name for name, service in services.items() if service.poll() is not None]
+            if stopped or time.monotonic() > deadline:
+                why = f"{', '.join(stopped)} stopped" if stopped else f"not after {seconds:.0f} s"
+                raise SystemExit(f"{what}: {why}; see the logs in {home}")
+            time.sleep(0.5)
+        return result
+
+    def answers(path: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30):
+                return True
+        except OSError:
+            return False
 
     airflow("db", "migrate")
     airflow("dags", "reserialize")
-    services = [
-        subprocess.Popen(
-            [sys.executable, "-m", "airflow", service],
-            env=run_env,
-            stdout=(home / f"{service}.log").open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        for service in ("api-server", "scheduler")
-    ]
-    metadata = libpq(db_url(airflow_url, metadata_db))
-
-    def query(sql_text: str) -> list[tuple]:
-        with psycopg.connect(metadata) as conn:
-            return conn.execute(sql_text).fetchall()
-
+    services: dict[str, subprocess.Popen] = {}
     try:
-        deadline = time.monotonic() + 180
-        while True:  # the api-server up, and its versioned routes made (its first request)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"the api-server did not start: see {home}/api-server.log") from None
-                time.sleep(1)
+        for name in ("api-server", "scheduler"):
+            with (home / f"{name}.log").open("w") as log:
+                services[name] = subprocess.Popen(
+                    [sys.executable, "-m", "airflow", name],
+                    env=run_env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: stopped whole below
+                )
+        wait("the api-server", 180, lambda: answers("/api/v2/monitor/health"))
+        wait("the execution API", 60, lambda: answers("/execution/health"))
         airflow("dags", "unpause", "client1")  # its latest daily run starts
-        deadline = time.monotonic() + 1800
-        while not (
-            runs := query("SELECT state FROM dag_run WHERE dag_id = 'client1' AND end_date IS NOT NULL")
-        ):
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the client1 run did not finish: see {home}/scheduler.log")
-            time.sleep(0.5)
+        run_id = wait(
+            "client1's run", 120, lambda: query("SELECT run_id FROM dag_run WHERE dag_id = 'client1'")
+        )
+        run_id = run_id[0][0]
+        state = "SELECT state FROM dag_run WHERE dag_id = 'client1' AND run_id = %s AND end_date IS NOT NULL"
+        ((state,),) = wait("client1's run to finish", 1800, lambda: query(state, run_id))
     finally:
-        for service in services:
-            service.terminate()
-        for service in services:
-            service.wait(timeout=60)
-    if runs[0][0] != "success":
-        raise SystemExit(f"the client1 DAG run (scheduler) ended {runs[0][0]}: see {home}/scheduler.log")
+        for service in services.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(service.pid, signal.SIGTERM)
+        for service in services.values():
+            try:
+                service.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(service.pid, signal.SIGKILL)
+                service.wait()
+    if state != "success":
+        raise SystemExit(f"the client1 DAG run (scheduler) ended {state}: see the logs in {home}")
     ((seconds, tasks),) = query(
         """SELECT extract(epoch FROM r.end_date - r.start_date)::float,
-                  (SELECT sum(extract(epoch FROM t.end_date - t.start_date))::float
-                   FROM task_instance AS t WHERE t.dag_id = r.dag_id AND t.run_id = r.run_id)
-           FROM dag_run AS r WHERE r.dag_id = 'client1'"""
+                  coalesce((SELECT sum(extract(epoch FROM t.end_date - t.start_date))::float
+                            FROM task_instance AS t WHERE t.dag_id = r.dag_id AND t.run_id = r.run_id), 0)
+           FROM dag_run AS r WHERE r.dag_id = 'client1' AND r.run_id = %s""",
+        run_id,
     )
     return {"seconds": seconds, "tasks_seconds": round(tasks, 3)}
 
