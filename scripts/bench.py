@@ -920,12 +920,11 @@ def e2e_on_scheduler(env: dict, admin: str, metadata_url: str) -> dict:
         wait("the api-server", 180, lambda: answers("/api/v2/monitor/health"))
         wait("the execution API", 60, lambda: answers("/execution/health"))
         airflow("dags", "unpause", "client1")  # its latest daily run starts
-        run_id = wait(
+        ((run_id,),) = wait(
             "client1's run", 120, lambda: query("SELECT run_id FROM dag_run WHERE dag_id = 'client1'")
         )
-        run_id = run_id[0][0]
-        state = "SELECT state FROM dag_run WHERE dag_id = 'client1' AND run_id = %s AND end_date IS NOT NULL"
-        ((state,),) = wait("client1's run to finish", 1800, lambda: query(state, run_id))
+        ended = "SELECT state FROM dag_run WHERE dag_id = 'client1' AND run_id = %s AND end_date IS NOT NULL"
+        ((state,),) = wait("client1's run to finish", 1800, lambda: query(ended, run_id))
     finally:
         for service in services.values():
             with contextlib.suppress(ProcessLookupError):
