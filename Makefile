@@ -27,6 +27,9 @@ test: venv ## Run the whole test suite against real PostgreSQL and Airflow
 bench: venv ## Measure the hot path against its baselines (ROWS=2000000), write bench-results.json
 	$(RUN) python scripts/bench.py --rows $(or $(BENCH_ROWS),$(if $(filter command line,$(origin ROWS)),$(ROWS),2000000)) $(BENCH_ARGS)
 
+mutation: venv ## Break each business rule of the client SQL in turn; every break must fail a test (docs/mutations.md)
+	$(RUN) python tests/mutation/run.py $(MUTATION_ARGS)
+
 lint: venv ## Ruff lint (with the AIR rules) and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -53,4 +56,4 @@ stop: ## Stop the embedded PostgreSQL
 clean: stop ## Remove the embedded database, Airflow home and demo files (keeps the venv)
 	rm -rf .local
 
-.PHONY: help venv demo test bench lint format airflow psql lock stop clean
+.PHONY: help venv demo test bench mutation lint format airflow psql lock stop clean
