@@ -53,7 +53,8 @@ lock: ## Re-resolve requirements*.txt into constraints.txt (in a scratch virtual
 stop: ## Stop the embedded PostgreSQL
 	$(PYTHON) scripts/devenv.py down
 
-clean: stop ## Remove the embedded database, Airflow home and demo files (keeps the venv)
+clean: ## Remove the embedded database, Airflow home and demo files (keeps the venv)
+	$(PYTHON) scripts/devenv.py clean
 	rm -rf .local
 
 .PHONY: help venv demo test bench mutation lint format airflow psql lock stop clean

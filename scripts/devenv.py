@@ -11,12 +11,20 @@ and only the Airflow metadata database is served from the embedded cluster (unle
 
     python scripts/devenv.py up       # start (creating if needed), print `export` lines
     python scripts/devenv.py down     # stop the embedded cluster
+    python scripts/devenv.py clean    # stop it and delete its data, wherever it lives
     python scripts/devenv.py status
+
+As root, the server runs as the ``postgres`` user, which must be able to enter the
+checkout. A checkout under a mode-700 home (``/root/etl``) or a ``mktemp -d`` folder
+is closed to it; the user's folders are not opened up. The cluster then lives in
+``/var/tmp/medallion-etl-pg/<hash of the checkout path>`` instead, ``.local/pg-location``
+says where, and ``clean`` deletes it with the rest.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import secrets
@@ -31,13 +39,31 @@ from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
-PGDIR = LOCAL / "pg"
-PGDATA = PGDIR / "data"
-PORT_FILE = PGDIR / "port"
-PASSWORD_FILE = PGDIR / "password"
-LOG_FILE = PGDIR / "server.log"
+LOCATION_FILE = LOCAL / "pg-location"  # where the cluster lives when not in .local/pg
+OUTSIDE = Path("/var/tmp/medallion-etl-pg")  # for checkouts the server user cannot enter
 RUN_AS = "postgres"  # PostgreSQL refuses to run as root
 DATABASES = ("airflow", "warehouse")
+
+
+def _cluster_dir() -> Path:
+    """Where the cluster's files are: .local/pg, or where .local/pg-location says."""
+    if LOCATION_FILE.exists():
+        return Path(LOCATION_FILE.read_text().strip())
+    return LOCAL / "pg"
+
+
+def _place(pgdir: Path) -> None:
+    """Point the module's paths at the cluster in ``pgdir``."""
+    global PGDIR, PGDATA, PORT_FILE, PASSWORD_FILE, LOG_FILE
+    PGDIR = pgdir
+    PGDATA = pgdir / "data"
+    PORT_FILE = pgdir / "port"
+    PASSWORD_FILE = pgdir / "password"
+    LOG_FILE = pgdir / "server.log"
+
+
+PGDIR = PGDATA = PORT_FILE = PASSWORD_FILE = LOG_FILE = Path()
+_place(_cluster_dir())
 
 
 def _bin(name: str) -> str:
@@ -61,6 +87,39 @@ def _as_db_user(cmd: list[str]) -> list[str]:
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", RUN_AS], check=True)
     return ["runuser", "-u", RUN_AS, "--", *cmd]
+
+
+def _db_user_can_enter(folder: Path) -> bool:
+    """Whether the server's user can reach ``folder`` (every folder above it searchable)."""
+    if os.geteuid() != 0:
+        return True  # the server runs as ourselves
+    probe = subprocess.run(_as_db_user(["test", "-x", str(folder)]), capture_output=True)
+    return probe.returncode == 0
+
+
+def _choose_place() -> None:
+    """Before a cluster is created: keep it in .local/pg if the server's user can enter
+    the checkout, else in a folder of its own outside (the checkout's permissions are the
+    user's; they are not changed)."""
+    LOCAL.mkdir(parents=True, exist_ok=True)
+    if LOCATION_FILE.exists() or _db_user_can_enter(LOCAL):
+        return
+    outside = OUTSIDE / hashlib.sha256(str(ROOT).encode()).hexdigest()[:16]
+    try:
+        OUTSIDE.mkdir(mode=0o755, exist_ok=True)
+        outside.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        sys.exit(
+            f"devenv: the {RUN_AS} user cannot enter {LOCAL} and {OUTSIDE} is not writable ({exc}); "
+            "clone the project under a folder other users can enter, e.g. /srv or /opt"
+        )
+    LOCATION_FILE.write_text(f"{outside}\n")
+    _place(outside)
+    print(
+        f"devenv: the {RUN_AS} user cannot enter {LOCAL} (a mode-700 home?): the embedded "
+        f"PostgreSQL keeps its data in {outside} instead; `make clean` deletes it",
+        file=sys.stderr,
+    )
 
 
 def _free_port(start: int = 54329) -> int:
@@ -132,6 +191,8 @@ def _psql(sql: str, db: str = "postgres") -> str:
 
 
 def up() -> None:
+    if not (PGDATA / "PG_VERSION").exists():
+        _choose_place()
     port = _port()
     if not (PGDATA / "PG_VERSION").exists():
         PGDATA.mkdir(parents=True, exist_ok=True)
@@ -196,6 +257,15 @@ def down() -> None:
         subprocess.run(_as_db_user([_bin("pg_ctl"), "-D", str(PGDATA), "-m", "fast", "stop"]), check=True)
 
 
+def clean() -> None:
+    """Stop the cluster and delete its files, also when they live outside the checkout."""
+    down()
+    if PGDIR != LOCAL / "pg" and PGDIR.parent == OUTSIDE:
+        shutil.rmtree(PGDIR, ignore_errors=True)
+    LOCATION_FILE.unlink(missing_ok=True)
+    shutil.rmtree(LOCAL / "pg", ignore_errors=True)
+
+
 def _url(scheme: str, db: str) -> str:
     """A URL of the embedded cluster's superuser (with its password when it has one)."""
     password = _password()
@@ -231,12 +301,14 @@ def main(argv: list[str]) -> None:
         print("\n".join(env_lines()))
     elif command == "down":
         down()
+    elif command == "clean":
+        clean()
     elif command == "status":
         print("running" if _running() else "stopped", f"port={_port()}")
     elif command == "env":
         print("\n".join(env_lines()))
     else:
-        sys.exit(f"usage: {argv[0]} up|down|status|env")
+        sys.exit(f"usage: {argv[0]} up|down|clean|status|env")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""The embedded PostgreSQL starts from a checkout under a mode-700 folder (a home
+directory, a ``mktemp -d`` folder): as root, its server runs as the ``postgres`` user,
+who cannot enter such a folder, so the cluster lives outside it, and nothing of the
+user's folders is opened up."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "devenv.py"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as ourselves unless we are root")
+def test_the_embedded_cluster_starts_from_a_checkout_in_a_private_folder(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    project = home / "etl"
+    (project / "scripts").mkdir(parents=True)
+    shutil.copy(SCRIPT, project / "scripts" / "devenv.py")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home)}
+
+    def devenv(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "scripts/devenv.py", command],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    up = devenv("up")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert f"the postgres user cannot enter {project / '.local'}" in up.stderr
+        outside = Path((project / ".local" / "pg-location").read_text().strip())
+        assert outside.parent == Path("/var/tmp/medallion-etl-pg")
+        assert (outside / "data" / "PG_VERSION").exists()
+        assert home.stat().st_mode & 0o777 == 0o700  # the user's folder is left as it was
+        exports = dict(
+            shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in up.stdout.splitlines()
+        )
+        with psycopg.connect(exports["AIRFLOW_CONN_WAREHOUSE"]) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("warehouse",)
+        again = devenv("up")  # the next command finds the same cluster, says nothing more
+        assert again.returncode == 0 and again.stderr == ""
+    finally:
+        cleaned = devenv("clean")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not outside.exists() and not (project / ".local" / "pg-location").exists()
