@@ -324,11 +324,15 @@ def _arrow_reason(exc: pa.ArrowInvalid, src: Path, spec: SourceFile) -> str:
 BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
+UTF16_NUL_SHARE = 0.2  # ASCII text in UTF-16 is half NUL bytes; a stray NUL is a few
+
+
 def text_encoding(src: Path, configured: str) -> str:
     """The encoding to read ``src`` with: a byte order mark decides, else the config.
 
     A file full of NUL bytes without a byte order mark is UTF-16 nobody announced:
-    refused, because read as UTF-8 it would load as garbage.
+    refused, because read as UTF-8 it would load as garbage. A stray NUL byte in text
+    that is otherwise UTF-8 is read as it is: row validation rejects the row holding it.
     """
     with open(src, "rb") as handle:
         head = handle.read(4096)
@@ -343,7 +347,8 @@ def text_encoding(src: Path, configured: str) -> str:
                     encoding,
                 )
             return encoding
-    if b"\x00" in head and not codecs.lookup(configured).name.startswith("utf-16"):
+    looks_utf16 = head.count(b"\x00") >= UTF16_NUL_SHARE * len(head)
+    if b"\x00" in head and looks_utf16 and not codecs.lookup(configured).name.startswith("utf-16"):
         raise ConvertError(
             f"{src.name}: the file holds NUL bytes: UTF-16 without a byte order mark? "
             "Deliver it with a BOM, or set reader.encoding (utf-16-le or utf-16-be)"

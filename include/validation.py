@@ -1,12 +1,13 @@
 """Validation of a converted file: its columns against the mapping, then its rows.
 
 Both work on the Parquet written by conversion (every value text). Row validation
-streams the file batch by batch: a row whose typed value does not parse, or whose
-required value is empty, is rejected whole, with its source row number, the column,
-the reason and the raw values. The same value rules produce the values the bronze load
-sends to PostgreSQL, so what validation accepts always loads: row validation hands the
-accepted rows, typed (``pg_values``), to a ``TypedSink`` (``bronze.TypedFile``) as it
-goes, and the load streams them as they are.
+streams the file batch by batch: a row whose typed value does not parse, whose required
+value is empty, or that holds a NUL byte (PostgreSQL text cannot store one), is rejected
+whole, with its source row number, the column, the reason and the raw values; so is a
+line that repeats the header (two exports concatenated). The same value rules produce
+the values the bronze load sends to PostgreSQL, so what validation accepts always
+loads: row validation hands the accepted rows, typed (``pg_values``), to a
+``TypedSink`` (``bronze.TypedFile``) as it goes, and the load streams them as they are.
 """
 
 from __future__ import annotations
@@ -361,7 +362,7 @@ def _check_temporal(
 @dataclass
 class Reject:
     row_number: int
-    column: str
+    column: str | None  # None: the whole row (a repeated header)
     reason: str
     raw: dict
 
@@ -399,10 +400,50 @@ class RowResult:
 
 
 def _reason(column: Column, value: object) -> str:
+    if isinstance(value, str) and "\x00" in value:
+        return f"{column.source}: a NUL byte in the value, which PostgreSQL text cannot hold: {value[:80]!r}"
     if value is None or (isinstance(value, str) and not value.strip()):
         return f"required value of {column.source} is empty"
     fmt = f" ({column.format})" if column.format else ""
     return f"{column.source}: {REASONS[column.type]}{fmt}: {str(value)[:80]!r}"
+
+
+def _storable(raw: dict) -> dict:
+    """A raw record PostgreSQL can store as JSON: a NUL byte is written ``\\x00``."""
+    return {k: v.replace("\x00", "\\x00") if isinstance(v, str) else v for k, v in raw.items()}
+
+
+def _with_nul(values: pa.Array) -> pa.Array | None:
+    """Which values hold a NUL byte; None when none does (the common case, told from the
+    bytes without looking at values one by one)."""
+    got = _string_bytes(values)
+    if got is not None and got[1].all():
+        return None
+    found = pc.fill_null(pc.match_substring(values, "\x00"), False)
+    return found if pc.any(found).as_py() else None
+
+
+def _header_rows(batch: pa.RecordBatch, header: list[str]) -> np.ndarray:
+    """Indexes of the rows whose every value is the header's name for its column (a header
+    line repeated further down, as when two exports are concatenated)."""
+    names = [n for n in batch.schema.names if n != ROW_NUMBER_COLUMN]
+    if len(names) != len(header) or batch.num_rows == 0:
+        return np.zeros(0, dtype=np.int64)
+    same = None
+    for name, title in zip(names, header, strict=True):
+        equal = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(batch.column(name)), title.strip()), False)
+        same = equal if same is None else pc.and_(same, equal)
+        if not pc.any(same).as_py():  # the first column alone rules out almost every row
+            return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(same.to_numpy(zero_copy_only=False))
+
+
+def _delivered_header(file: pq.ParquetFile, spec: SourceFile) -> list[str] | None:
+    """The header line as delivered (CSV, XLSX); JSON records have no header line."""
+    metadata = file.schema_arrow.metadata or {}
+    if spec.type == "json" or HEADER_METADATA not in metadata:
+        return None
+    return [n for n in json.loads(metadata[HEADER_METADATA]) if n != ROW_NUMBER_COLUMN]
 
 
 def row_numbers(batch: pa.RecordBatch, first_row: int, has_row_numbers: bool) -> np.ndarray:
@@ -439,15 +480,24 @@ def validate_rows(
     types: list[pa.DataType] | None = None
     file = pq.ParquetFile(parquet)
     numbered = has_row_numbers(file.schema_arrow)
+    header = _delivered_header(file, spec)
     for batch in file.iter_batches(batch_size=batch_rows):
         numbers = row_numbers(batch, result.total + 1, numbered)
         rejected = np.zeros(batch.num_rows, dtype=bool)
-        found: list[tuple[int, Column]] = []  # (index in the batch, first bad column)
+        found: list[tuple[int, Column | None]] = []  # (index in the batch, first bad column)
+        if header is not None:
+            repeated = _header_rows(batch, header)
+            rejected[repeated] = True
+            found += [(int(i), None) for i in repeated]
         checked: list[tuple[pa.Array | None, pa.Array | None]] = []  # (normalised, parsed) per column
         for column in spec.columns:
+            values = batch.column(column.source)
             valid, normalised, parsed = _check(
-                batch.column(column.source), column, text=column.name in key_names
+                values, column, text=column.name in key_names
             )  # only a key needs a date's normalised text
+            nul = _with_nul(values)
+            if nul is not None:
+                valid = pc.and_(valid, pc.invert(nul))
             checked.append((normalised, parsed))
             bad = np.flatnonzero(~valid.to_numpy(zero_copy_only=False) & ~rejected)
             if len(bad):
@@ -460,8 +510,13 @@ def validate_rows(
             raws = batch.take(pa.array([i for i, _ in kept])).to_pylist()
             for (index, column), raw in zip(kept, raws, strict=True):
                 raw.pop(ROW_NUMBER_COLUMN, None)  # the row number is not part of the record
-                reason = _reason(column, raw[column.source])
-                result.rejects.append(Reject(int(numbers[index]), column.source, reason, raw))
+                number = int(numbers[index])
+                if column is None:  # a sheet row is its line; a CSV row is one below the header
+                    reason = f"the header repeated at line {number if numbered else number + 1}"
+                    result.rejects.append(Reject(number, None, reason, _storable(raw)))
+                else:
+                    reason = _reason(column, raw[column.source])
+                    result.rejects.append(Reject(number, column.source, reason, _storable(raw)))
         if rejected.any():  # the accepted rows of what is used further: once, for keys and typed rows
             accepted = pa.array(~rejected)
             checked = [

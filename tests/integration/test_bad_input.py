@@ -463,6 +463,42 @@ def test_nulls_in_a_required_column(cfg, conn, landing) -> None:
     )
 
 
+def test_a_nul_byte_in_a_utf8_field_rejects_only_its_row(cfg, conn, landing) -> None:
+    """A stray NUL byte is one bad row (PostgreSQL text cannot hold it), not a UTF-16 file."""
+    deliver(landing, "crm", "people.csv", HEADER + b"1,Ann,1,\n2,B\x00ob,2,\n3,Cid,3\x00,\n4,Dan,4,\n")
+    out = run_batch(conn, "people")
+    held = "a NUL byte in the value, which PostgreSQL text cannot hold"
+    assert_rows_quarantined(
+        conn,
+        landing,
+        out,
+        [1, 4],
+        [(2, "name", f"name: {held}: 'B\\x00ob'"), (3, "amount", f"amount: {held}: '3\\x00'")],
+    )
+    raw = conn.execute(
+        "SELECT raw_record FROM tools.rejected_rows WHERE client_schema = %s AND source_row_number = 2",
+        (CLIENT,),
+    ).fetchone()[0]
+    assert raw == {"id": "2", "name": "B\\x00ob", "amount": "2", "born": None}  # the NUL written out
+
+
+def test_a_repeated_header_line_is_rejected_not_loaded(cfg, conn, landing, tmp_path) -> None:
+    """Two exports concatenated: the second header line is no data row, even where every
+    column is text and it would load as one."""
+    text = [{"source": "id", "required": True}, {"source": "name"}, {"source": "amount"}, {"source": "born"}]
+    write_config(tmp_path / "clients", columns=text)
+    deliver(landing, "crm", "people.csv", HEADER + b"1,Ann,1,\n" + HEADER + b"2,Bob,2,\n")
+    out = run_batch(conn, "people")
+    assert_rows_quarantined(conn, landing, out, [1, 3], [(2, None, "the header repeated at line 3")])
+    assert bronze(conn, "people", "id, name") == [("1", "Ann"), ("2", "Bob")]
+
+
+def test_a_repeated_header_is_named_as_such_in_typed_columns_too(cfg, conn, landing) -> None:
+    deliver(landing, "crm", "people.csv", HEADER + b"1,Ann,1,\n2,Bob,2,\n" + HEADER.replace(b"\n", b"\r\n"))
+    out = run_batch(conn, "people")
+    assert_rows_quarantined(conn, landing, out, [1, 2], [(3, None, "the header repeated at line 4")])
+
+
 def test_duplicate_keys_load_and_are_counted(cfg, conn, landing) -> None:
     # Bronze keeps what was delivered; silver keeps the latest row of a key.
     deliver(landing, "crm", "people.csv", HEADER + b"1,Ann,1,\n2,Bob,2,\n1,Ann again,3,\n 2 ,Bob again,4,\n")
