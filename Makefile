@@ -30,6 +30,9 @@ bench: venv ## Measure the hot path against its baselines (ROWS=2000000), write 
 mutation: venv ## Break each business rule of the client SQL in turn; every break must fail a test (docs/mutations.md)
 	$(RUN) python tests/mutation/run.py $(MUTATION_ARGS)
 
+schema: venv ## Write include/clients/client.schema.json, the JSON Schema editors check client files with
+	$(VENV)/bin/python -m include.config --schema > include/clients/client.schema.json
+
 lint: venv ## Ruff lint (with the AIR rules) and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -57,4 +60,4 @@ clean: ## Remove the embedded database, Airflow home and demo files (keeps the v
 	$(PYTHON) scripts/devenv.py clean
 	rm -rf .local
 
-.PHONY: help venv demo test bench mutation lint format airflow psql lock stop clean
+.PHONY: help venv demo test bench mutation schema lint format airflow psql lock stop clean

@@ -1,9 +1,17 @@
 """Client configuration: one YAML file per client, validated by typed models.
 
 A client file lives in ``include/clients/<client>.yaml`` and is merged over
-``include/clients/_defaults.yaml`` (the defaults live in that one place). Loading never
-touches a database or the network: it is safe at DAG parse time. Every error names the
-file and the field, e.g. ``client1.yaml: sources.0.files.2.columns.1.type: ...``.
+``include/clients/_defaults.yaml``: the client-wide defaults (owner, schedule, retries,
+sensor, drift policy, quality limits) live in that one file, and the model below has no
+default of its own for them. A clients folder kept elsewhere (``ETL_CLIENTS_DIR``) may
+hold a ``_defaults.yaml`` too, merged over the built-in one. Per-entry defaults (a
+column is text, a CSV is comma-delimited) are the model's. Loading never touches a
+database or the network: it is safe at DAG parse time.
+
+Every error names the file and the entry by name, e.g.
+``client1.yaml: sources[crm].files[sales_details].columns[sls_price].type: ...``.
+``python -m include.config --schema`` prints the JSON Schema of a client file
+(``make schema`` writes ``include/clients/client.schema.json``, which editors use).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -26,6 +35,7 @@ CLIENTS_DIR = PACKAGE_DIR / "clients"
 # environment's ETL_SQL_DIR says otherwise (read once, when this module is imported).
 SQL_DIR = Path(os.environ.get("ETL_SQL_DIR") or PROJECT_DIR / "sql").absolute()
 DEFAULTS_FILE = "_defaults.yaml"
+SCHEMA_FILE = "client.schema.json"  # the JSON Schema of a client file (make schema)
 
 WAREHOUSE_CONN_ID = "warehouse"  # the Airflow connection every client writes through
 RUN_MODES = ("start", "restart", "reprocessing")
@@ -206,8 +216,10 @@ class View(_Model):
 
 
 class Sensor(_Model):
-    poke_interval_seconds: int = Field(default=60, ge=1)
-    timeout_seconds: int = Field(default=6 * 3600, ge=1)
+    """How ``wait_for_files`` waits (defaults: _defaults.yaml)."""
+
+    poke_interval_seconds: int = Field(ge=1)
+    timeout_seconds: int = Field(ge=1)
 
 
 class Alerts(_Model):
@@ -248,32 +260,39 @@ class Quality(_Model):
     keys: list[KeyCheck] = []
     joins: list[JoinCheck] = []
     row_counts: list[TableRef] = []  # silver tables: the batch's rows vs the previous batch's
-    max_row_drop: float = Field(default=0.5, ge=0, lt=1)  # the largest drop allowed, as a ratio
+    max_row_drop: float = Field(ge=0, lt=1)  # the largest drop allowed, as a ratio (_defaults.yaml)
 
 
 class ClientConfig(_Model):
+    """One client: the file ``<client>.yaml`` merged over ``_defaults.yaml``.
+
+    The fields without a default here (owner, schedule, start_date, tags, retries,
+    retry_delay_seconds, sensor, schema_drift, quality.max_row_drop,
+    task_timeout_minutes) take theirs from ``_defaults.yaml``.
+    """
+
     client: Identifier
     display_name: str
     owner: str
     description: str = ""
-    schedule: str | None = None
-    start_date: date = date(2026, 1, 1)
-    tags: list[str] = []
-    retries: int = Field(default=2, ge=0)
-    retry_delay_seconds: int = Field(default=60, ge=1)
+    schedule: str | None
+    start_date: date
+    tags: list[str]
+    retries: int = Field(ge=0)
+    retry_delay_seconds: int = Field(ge=1)
+    task_timeout_minutes: int = Field(ge=1)
     alerts: Alerts = Alerts()
-    sensor: Sensor = Sensor()
+    sensor: Sensor
     sources: list[SourceSystem] = Field(min_length=1)
     silver: list[SqlStep] = []
     gold: list[SqlStep] = []
     views: list[View] = []  # in the gold schema, refreshed in order after gold
-    schema_drift: SchemaDrift = "accept_additive"  # a file's own schema_drift wins
-    quality: Quality = Quality()
+    schema_drift: SchemaDrift  # a file's own schema_drift wins
+    quality: Quality
 
     # Filled by the loader, not by the file.
-    config_file: str = ""
-    config_version: str = ""
-    task_timeout_minutes: int = Field(default=120, ge=1)
+    config_file: SkipJsonSchema[str] = ""
+    config_version: SkipJsonSchema[str] = ""
 
     @field_validator("schedule")
     @classmethod
@@ -323,19 +342,19 @@ class ClientConfig(_Model):
         """Every table a quality check names is written by a step of its layer."""
         written = {f"{layer}.{s.table}" for layer in ("silver", "gold") for s in getattr(self, layer)}
         q = self.quality
-        named = [(f"keys.{i}", c.table) for i, c in enumerate(q.keys)]
-        named += [(f"joins.{i}", c.table) for i, c in enumerate(q.joins)]
-        named += [(f"joins.{i}.dimension", f"gold.{c.dimension}") for i, c in enumerate(q.joins)]
-        named += [(f"row_counts.{i}", t) for i, t in enumerate(q.row_counts)]
+        named = [(f"keys[{c.table}]", c.table) for c in q.keys]
+        named += [(f"joins[{c.table}.{c.column}]", c.table) for c in q.joins]
+        named += [(f"joins[{c.table}.{c.column}].dimension", f"gold.{c.dimension}") for c in q.joins]
+        named += [(f"row_counts[{t}]", t) for t in q.row_counts]
         for where, table in named:
             if table not in written:
                 raise ValueError(f"quality.{where}: {table} is not a table written by a silver or gold step")
-        for i, c in enumerate(q.joins):
+        for c in q.joins:
             if not c.table.startswith("gold."):
-                raise ValueError(f"quality.joins.{i}: {c.table}: joins are checked on gold facts")
-        for i, t in enumerate(q.row_counts):
+                raise ValueError(f"quality.joins[{c.table}.{c.column}]: joins are checked on gold facts")
+        for t in q.row_counts:
             if not t.startswith("silver."):
-                raise ValueError(f"quality.row_counts.{i}: {t}: row counts are compared on silver tables")
+                raise ValueError(f"quality.row_counts[{t}]: row counts are compared on silver tables")
 
     @property
     def bronze_schema(self) -> str:
@@ -393,19 +412,72 @@ def _merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _format_error(file_name: str, exc: ValidationError) -> str:
+# What names an entry of each list of the config, in errors: its name, a column its
+# source header, a quality check its table.
+_ENTRY_NAMES = ("name", "source", "table")
+
+
+def _entry_name(entry: object) -> str | None:
+    """How an error names one entry of a list: ``crm``, ``sls_price``, ``silver.x``."""
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, dict):
+        for key in _ENTRY_NAMES:
+            value = entry.get(key)
+            if isinstance(value, str) and value:
+                if key == "table" and isinstance(entry.get("column"), str):
+                    return f"{value}.{entry['column']}"  # a join check: the fact's column
+                return value
+    return None
+
+
+def error_path(data: object, loc: tuple) -> str:
+    """A validation error's location with list entries named, not counted:
+    ``sources[crm].files[sales_details].columns[sls_price].type`` rather than
+    ``sources.0.files.2.columns.8.type`` (an entry without a name keeps its index)."""
+    where = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            entry = node[part] if isinstance(node, list) and part < len(node) else None
+            where += f"[{_entry_name(entry) or part}]"
+            node = entry
+        else:
+            where += f".{part}" if where else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return where
+
+
+def _format_error(file_name: str, data: dict, exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{where}: {err['msg']}")
+        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))  # pydantic's wrappers
+        where = error_path(data, loc) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
     return f"{file_name}: " + "; ".join(parts)
 
 
+def defaults_for(folder: Path) -> dict:
+    """The defaults a client file of ``folder`` is merged over: the built-in
+    ``_defaults.yaml``, with the folder's own ``_defaults.yaml`` (if any) over it."""
+    defaults = _read_yaml(CLIENTS_DIR / DEFAULTS_FILE)
+    own = folder / DEFAULTS_FILE
+    if own.exists() and own.resolve() != (CLIENTS_DIR / DEFAULTS_FILE).resolve():
+        defaults = _merge(defaults, _read_yaml(own))
+    return defaults
+
+
 def load_client(path: Path | str, defaults: dict | None = None) -> ClientConfig:
-    """Read, merge over the defaults and validate one client file."""
+    """Read, merge over the defaults and validate one client file.
+
+    ``defaults``: merged over the built-in defaults instead of the folder's own file.
+    """
     path = Path(path)
     if defaults is None:
-        defaults = _read_yaml(path.parent / DEFAULTS_FILE) if (path.parent / DEFAULTS_FILE).exists() else {}
+        defaults = defaults_for(path.parent)
+    else:
+        defaults = _merge(_read_yaml(CLIENTS_DIR / DEFAULTS_FILE), defaults)
     raw = _read_yaml(path)
     data = _merge(defaults, raw)
     if data.get("client") != path.stem:
@@ -415,7 +487,7 @@ def load_client(path: Path | str, defaults: dict | None = None) -> ClientConfig:
     try:
         return ClientConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(path.name, exc)) from None
+        raise ConfigError(_format_error(path.name, data, exc)) from None
 
 
 def _read_yaml(path: Path) -> dict:
@@ -453,8 +525,10 @@ def load_clients(
     ``only``: just that client's file, if there is one.
     """
     folder = folder or clients_dir()
-    defaults_path = folder / DEFAULTS_FILE
-    defaults = _read_yaml(defaults_path) if defaults_path.exists() else {}
+    try:
+        defaults = defaults_for(folder)
+    except ConfigError as exc:  # broken defaults break every client: each says so
+        return [], {path.name: f"{path.name}: {exc}" for path in client_files(folder)}
     configs, errors = [], {}
     for path in client_files(folder):
         if only is not None and path.stem != only:
@@ -464,3 +538,46 @@ def load_clients(
         except ConfigError as exc:
             errors[path.name] = str(exc)
     return configs, errors
+
+
+def client_schema() -> dict:
+    """The JSON Schema of a client file, for editors and reviewers.
+
+    Generated from the model; what ``_defaults.yaml`` provides is optional in a client
+    file and shows its default there.
+    """
+    schema = ClientConfig.model_json_schema()
+    schema["title"] = "Client config (include/clients/<client>.yaml)"
+    defaults = _read_yaml(CLIENTS_DIR / DEFAULTS_FILE)
+
+    def relax(node: dict, given: dict) -> None:
+        """Drop from ``node``'s required list what ``given`` provides, and show it as default."""
+        required = [name for name in node.get("required", []) if name not in given]
+        if required:
+            node["required"] = required
+        else:
+            node.pop("required", None)
+        for name, value in given.items():
+            prop = node.get("properties", {}).get(name)
+            if prop is None:
+                continue
+            ref = prop.get("$ref")
+            if isinstance(value, dict) and ref:
+                relax(schema["$defs"][ref.rsplit("/", 1)[1]], value)
+            else:
+                prop["default"] = value.isoformat() if isinstance(value, date) else value
+
+    relax(schema, defaults)
+    # A view is written as a plain name too (View's "before" validator turns it into one).
+    name = schema["$defs"]["View"]["properties"]["name"]
+    schema["properties"]["views"]["items"] = {"anyOf": [{"$ref": "#/$defs/View"}, name]}
+    return schema
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    if sys.argv[1:] != ["--schema"]:
+        sys.exit("usage: python -m include.config --schema")
+    print(json.dumps(client_schema(), indent=2, sort_keys=True))

@@ -4,6 +4,7 @@ with an error that names the file and the field."""
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from pathlib import Path
 
@@ -13,9 +14,11 @@ import yaml
 from include.config import (
     CLIENTS_DIR,
     DEFAULTS_FILE,
+    SCHEMA_FILE,
     ClientConfig,
     ConfigError,
     client_files,
+    client_schema,
     load_client,
     load_clients,
 )
@@ -165,7 +168,7 @@ def test_wrong_type_for_a_column(clients_dir: Path) -> None:
     the_file(data)["columns"][2]["type"] = "datetime"
     message = load_error(clients_dir, "acme", data)
     assert message.startswith("acme.yaml: ")
-    assert "sources.0.files.0.columns.2.type" in message
+    assert "sources[crm].files[customers].columns[signup].type" in message
 
 
 def test_unknown_key_is_refused(clients_dir: Path) -> None:
@@ -173,7 +176,7 @@ def test_unknown_key_is_refused(clients_dir: Path) -> None:
     the_file(data)["colums"] = []
     message = load_error(clients_dir, "acme", data)
     assert message.startswith("acme.yaml: ")
-    assert "sources.0.files.0.colums" in message
+    assert "sources[crm].files[customers].colums" in message
     assert "Extra inputs are not permitted" in message
 
 
@@ -189,7 +192,7 @@ def test_bad_regex_pattern(clients_dir: Path) -> None:
     the_file(data)["pattern"] = r"customers(\d{8}\.csv"
     message = load_error(clients_dir, "acme", data)
     assert message.startswith("acme.yaml: ")
-    assert "sources.0.files.0.pattern" in message
+    assert "sources[crm].files[customers].pattern" in message
     assert "not a valid regular expression" in message
 
 
@@ -233,7 +236,7 @@ def test_duplicate_target_columns(clients_dir: Path) -> None:
     the_file(data)["columns"].append({"source": "Customer_ID"})  # lower-cases onto customer_id
     message = load_error(clients_dir, "acme", data)
     assert message.startswith("acme.yaml: ")
-    assert "sources.0.files.0" in message
+    assert "sources[crm].files[customers]: " in message
     assert "duplicate target column(s): customer_id" in message
 
 
@@ -242,7 +245,7 @@ def test_key_columns_not_among_the_columns(clients_dir: Path) -> None:
     the_file(data)["key_columns"] = ["customer_id", "email"]
     message = load_error(clients_dir, "acme", data)
     assert message.startswith("acme.yaml: ")
-    assert "sources.0.files.0" in message
+    assert "sources[crm].files[customers]: " in message
     assert "key_columns not among the columns: email" in message
 
 
@@ -274,7 +277,7 @@ def test_load_clients_keeps_the_good_client_and_reports_the_bad_one(clients_dir:
     assert [c.client for c in configs] == ["good"]
     assert set(errors) == {"bad.yaml", "broken.yaml"}
     assert errors["bad.yaml"].startswith("bad.yaml: ")
-    assert "sources.0.files.0.bronze_table" in errors["bad.yaml"]
+    assert "sources[crm].files[customers].bronze_table" in errors["bad.yaml"]
     assert errors["broken.yaml"].startswith("broken.yaml: not valid YAML")
     assert configs[0].owner == "test-team"
     assert configs[0].retries == DEFAULTS["retries"]
@@ -299,7 +302,7 @@ def test_bronze_table_must_be_a_plain_identifier(clients_dir: Path, value: str) 
     the_file(data)["bronze_table"] = value
     message = load_error(clients_dir, "acme", data)
     assert "acme.yaml: " in message
-    assert "sources.0.files.0.bronze_table" in message
+    assert "sources[crm].files[customers].bronze_table" in message
 
 
 @pytest.mark.parametrize("target", ['a"b', "a b", "A", "a;b", "drop table x"])
@@ -307,14 +310,14 @@ def test_column_target_must_be_a_plain_identifier(clients_dir: Path, target: str
     data = minimal("acme")
     the_file(data)["columns"][1]["target"] = target
     message = load_error(clients_dir, "acme", data)
-    assert "sources.0.files.0.columns.1.target" in message
+    assert "sources[crm].files[customers].columns[Full Name].target" in message
 
 
 def test_source_column_that_is_no_identifier_needs_a_target(clients_dir: Path) -> None:
     data = minimal("acme")
     the_file(data)["columns"][1] = {"source": "Full Name"}  # lower-cases to 'full name'
     message = load_error(clients_dir, "acme", data)
-    assert "sources.0.files.0" in message
+    assert "sources[crm].files[customers]: " in message
     assert "column 'full name' is not a valid identifier; set 'target'" in message
     data = minimal("acme")
     the_file(data)["columns"][1] = {"source": 'x"); drop table y; --'}
@@ -329,25 +332,28 @@ def test_source_column_lower_cased_when_it_is_an_identifier(clients_dir: Path) -
 
 
 @pytest.mark.parametrize(
-    ("where", "value"),
+    ("where", "value", "named"),
     [
-        (("sources", 0, "name"), "crm/../../etc"),
-        (("silver", 0, "name"), "customers; drop"),
-        (("silver", 0, "table"), 'x"y'),
-        (("sources", 0, "files", 0, "key_columns"), ["customer_id; --"]),
-        (("views",), ["mv; drop table x"]),
+        (("sources", 0, "name"), "crm/../../etc", "sources[crm/../../etc].name"),
+        (("silver", 0, "name"), "customers; drop", "silver[customers; drop].name"),
+        (("silver", 0, "table"), 'x"y', "silver[customers].table"),
+        (
+            ("sources", 0, "files", 0, "key_columns"),
+            ["customer_id; --"],
+            "sources[crm].files[customers].key_columns[customer_id; --]",
+        ),
+        (("views",), ["mv; drop table x"], "views[mv; drop table x].name"),
     ],
     ids=["system", "step-name", "step-table", "key-column", "view"],
 )
-def test_other_identifiers_are_refused(clients_dir: Path, where: tuple, value: object) -> None:
+def test_other_identifiers_are_refused(clients_dir: Path, where: tuple, value: object, named: str) -> None:
     data = minimal("acme")
     target = data
     for key in where[:-1]:
         target = target[key]
     target[where[-1]] = value
     message = load_error(clients_dir, "acme", data)
-    assert message.startswith("acme.yaml: ")
-    assert ".".join(str(k) for k in where) in message
+    assert message.startswith(f"acme.yaml: {named}: ")
 
 
 @pytest.mark.parametrize(
@@ -359,7 +365,7 @@ def test_sql_path_must_stay_in_the_client_folder(clients_dir: Path, sql_path: st
     data = minimal("acme")
     data["silver"][0]["sql"] = sql_path
     message = load_error(clients_dir, "acme", data)
-    assert "acme.yaml: silver.0.sql" in message
+    assert "acme.yaml: silver[customers].sql" in message
     assert "relative path to a .sql file" in message
 
 
@@ -372,7 +378,7 @@ def test_a_view_is_a_name_or_a_summary_with_its_sql_file(clients_dir: Path) -> N
 
     data["views"] = [{"name": "mv_per_batch", "sql": "../other_client/views/x.sql"}]
     message = load_error(clients_dir, "acme", data)
-    assert "acme.yaml: views.0.sql" in message
+    assert "acme.yaml: views[mv_per_batch].sql" in message
     assert "relative path to a .sql file" in message
 
 
@@ -423,11 +429,76 @@ def test_column_named_like_a_lineage_column_is_refused(clients_dir: Path) -> Non
     ("field", "value", "message"),
     [
         ("start_date", "2026-13-01", "start_date: Input should be a valid date"),
-        ("schedule", "0 25 * * *", "schedule: Value error, not a cron expression or one of"),
-        ("schedule", "@sometimes", "schedule: Value error, not a cron expression"),
+        ("schedule", "0 25 * * *", "schedule: not a cron expression or one of"),
+        ("schedule", "@sometimes", "schedule: not a cron expression"),
     ],
 )
 def test_a_bad_start_date_or_schedule_is_a_config_error(clients_dir: Path, field, value, message) -> None:
     data = minimal("acme")
     data[field] = value
     assert message in load_error(clients_dir, "acme", data)
+
+
+# ------------------------------------------------------------------ errors name entries; defaults; schema
+def test_an_error_names_each_list_entry_by_its_name(clients_dir: Path) -> None:
+    data = minimal("client3")
+    data["sources"][0]["files"].append(
+        {
+            "name": "sales_details",
+            "pattern": r"sales_details\.csv",
+            "type": "csv",
+            "bronze_table": "crm_sales_details",
+            "columns": [{"source": "sls_ord_num"}, {"source": "sls_price", "type": "money"}],
+        }
+    )
+    message = load_error(clients_dir, "client3", data)
+    assert message.startswith(
+        "client3.yaml: sources[crm].files[sales_details].columns[sls_price].type: Input should be 'text', "
+    )
+
+
+def test_an_entry_without_a_name_is_named_by_its_position(clients_dir: Path) -> None:
+    data = minimal("acme")
+    the_file(data)["columns"].append({"type": "integer"})  # no source: no name to give
+    message = load_error(clients_dir, "acme", data)
+    assert "acme.yaml: sources[crm].files[customers].columns[3].source: Field required" in message
+
+
+def test_defaults_are_layered_built_in_then_the_folders_own(tmp_path: Path) -> None:
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    write(folder, "acme", minimal("acme"))
+    cfg = load_client(folder / "acme.yaml")  # no _defaults.yaml there: the built-in ones
+    assert (cfg.retries, cfg.sensor.timeout_seconds) == (
+        DEFAULTS["retries"],
+        DEFAULTS["sensor"]["timeout_seconds"],
+    )
+    (folder / DEFAULTS_FILE).write_text("retries: 7\nsensor: {poke_interval_seconds: 5}\n")
+    cfg = load_client(folder / "acme.yaml")
+    assert (cfg.retries, cfg.sensor.poke_interval_seconds) == (7, 5)  # the folder's own
+    assert cfg.sensor.timeout_seconds == DEFAULTS["sensor"]["timeout_seconds"]  # the rest built in
+
+
+def test_the_model_has_no_default_of_its_own_for_what_defaults_yaml_sets() -> None:
+    fields = ClientConfig.model_fields
+    for name in DEFAULTS:
+        assert fields[name].is_required(), f"{name}: its default belongs in {DEFAULTS_FILE} only"
+
+
+def test_the_checked_in_json_schema_is_current() -> None:
+    """`make schema` writes it; editors validate client files against it as they are typed."""
+    checked_in = json.loads((CLIENTS_DIR / SCHEMA_FILE).read_text(encoding="utf-8"))
+    assert checked_in == client_schema(), "run `make schema` and commit include/clients/client.schema.json"
+
+
+def test_the_json_schema_accepts_every_client_file_and_refuses_a_typo() -> None:
+    import jsonschema
+
+    schema = client_schema()
+    for path in CLIENT_FILES:
+        jsonschema.validate(yaml.safe_load(path.read_text(encoding="utf-8")), schema)
+    data = minimal("acme")
+    the_file(data)["colums"] = []
+    with pytest.raises(jsonschema.ValidationError, match="colums"):
+        jsonschema.validate(data, schema)
+    assert "retries" not in schema.get("required", []) and schema["properties"]["retries"]["default"] == 2

@@ -72,22 +72,46 @@ def test_identifiers_are_quoted_and_the_batch_id_is_bound(clients_dir: Path) -> 
 @pytest.mark.parametrize(
     ("quality", "field", "message"),
     [
-        ({"keys": [{"table": "silver.customer", "columns": ["x"]}]}, "quality.keys.0", "not a table written"),
-        ({"keys": [{"table": "bronze.customers", "columns": ["x"]}]}, "quality.keys.0.table", "pattern"),
-        ({"keys": [{"table": 'gold.x"; drop table y; --', "columns": ["x"]}]}, "quality.keys.0.table", ""),
-        ({"keys": [{"table": "silver.customers", "columns": ["a b"]}]}, "quality.keys.0.columns.0", ""),
-        ({"keys": [{"table": "silver.customers", "columns": []}]}, "quality.keys.0.columns", ""),
+        (
+            {"keys": [{"table": "silver.customer", "columns": ["x"]}]},
+            "quality.keys[silver.customer]",
+            "not a table written",
+        ),
+        (
+            {"keys": [{"table": "bronze.customers", "columns": ["x"]}]},
+            "quality.keys[bronze.customers].table",
+            "pattern",
+        ),
+        (
+            {"keys": [{"table": 'gold.x"; drop table y; --', "columns": ["x"]}]},
+            'quality.keys[gold.x"; drop table y; --].table',
+            "",
+        ),
+        (
+            {"keys": [{"table": "silver.customers", "columns": ["a b"]}]},
+            "quality.keys[silver.customers].columns[a b]",
+            "",
+        ),
+        (
+            {"keys": [{"table": "silver.customers", "columns": []}]},
+            "quality.keys[silver.customers].columns",
+            "",
+        ),
         (
             {"joins": [{"table": "silver.customers", "column": "k", "dimension": "dim_customers"}]},
-            "quality.joins.0",
+            "quality.joins[silver.customers.k]",
             "joins are checked on gold facts",
         ),
         (
             {"joins": [{"table": "gold.fact_signups", "column": "k", "dimension": "dim_nope"}]},
-            "quality.joins.0.dimension",
+            "quality.joins[gold.fact_signups.k].dimension",
             "gold.dim_nope is not a table written",
         ),
-        ({"row_counts": ["gold.fact_signups"]}, "quality.row_counts.0", "compared on silver tables"),
+        (
+            {"row_counts": ["gold.fact_signups"]},
+            "quality.row_counts[gold.fact_signups]",
+            "compared on silver tables",
+        ),
         ({"max_row_drop": 1.5}, "quality.max_row_drop", "less than 1"),
         ({"keys": [], "typo": 1}, "quality.typo", "Extra inputs"),
     ],
