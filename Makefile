@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 venv: $(VENV)/.installed ## Create the virtualenv and install the pinned dependencies
 
 demo: venv ## Run both demo clients end to end on the embedded warehouse (ROWS=20000)
-	$(RUN) python scripts/demo.py --rows $(ROWS)
+	$(RUN) python -m demo --rows $(ROWS)
 
 test: venv ## Run the whole test suite against real PostgreSQL and Airflow
 	$(RUN) pytest $(PYTEST_ARGS)
@@ -31,7 +31,7 @@ mutation: venv ## Break each business rule of the client SQL in turn; every brea
 	$(RUN) python tests/mutation/run.py $(MUTATION_ARGS)
 
 schema: venv ## Write include/clients/client.schema.json, the JSON Schema editors check client files with
-	$(VENV)/bin/python -m include.config --schema > include/clients/client.schema.json
+	$(VENV)/bin/python -m include.etl.config --schema > include/clients/client.schema.json
 
 lint: venv ## Ruff lint (with the AIR rules) and format check
 	$(VENV)/bin/ruff check .

@@ -5,7 +5,7 @@ file raises the errors of the others, so each shows in the UI's import errors na
 config file and the field, while every valid client's DAG keeps running.
 """
 
-from include.config import load_clients
+from include.etl.config import load_clients
 
 _, errors = load_clients()
 if errors:

@@ -2,7 +2,7 @@
 
 from airflow.sdk import get_parsing_context
 
-from include.factory import build_all
+from include.etl.orchestration.factory import build_all
 
 # A worker running a task of one client builds only that client's DAG.
 dags, config_errors = build_all(only=get_parsing_context().dag_id)

@@ -81,7 +81,7 @@ def report(**values: object) -> None:
 
 
 def client1():
-    from include.config import config_for
+    from include.etl.config import config_for
 
     return config_for("client1")
 
@@ -91,7 +91,7 @@ def step_convert_project(p: dict) -> None:
     """The raw-file work of the convert task: ``convert_to_parquet`` reads the CSV once,
     writing the Parquet, hashing the bytes (the sha256 the task records) and counting
     their quotes (the unclosed-quote check) as it goes."""
-    from include.convert import convert_to_parquet
+    from include.etl.ingest.convert import convert_to_parquet
 
     _, spec = client1().file(SALES)
     started = time.perf_counter()
@@ -121,9 +121,9 @@ def step_convert_pandas(p: dict) -> None:
 
 def typed_file(parquet: Path, logical: str, src: str, batch: str = BATCH):
     """The typed rows validation writes for the load, where the DAG's task writes them
-    (``include.landing.typed_name``, beside the converted file)."""
-    from include.bronze import TypedFile
-    from include.landing import typed_name
+    (``include.etl.ingest.landing.typed_name``, beside the converted file)."""
+    from include.etl.ingest.bronze import TypedFile
+    from include.etl.ingest.landing import typed_name
 
     _, spec = client1().file(logical)
     return TypedFile(parquet.with_name(typed_name(parquet.name)), spec, parquet, batch, Path(src).name)
@@ -131,8 +131,8 @@ def typed_file(parquet: Path, logical: str, src: str, batch: str = BATCH):
 
 def step_validate(p: dict) -> None:
     """What the validate_rows task does: check every row, write the typed rows for the load."""
-    import include.bronze  # noqa: F401  (imported by the task's module, not timed)
-    from include.validation import validate_rows
+    import include.etl.ingest.bronze  # noqa: F401  (imported by the task's module, not timed)
+    from include.etl.ingest.validation import validate_rows
 
     logical = p.get("logical", SALES)
     _, spec = client1().file(logical)
@@ -148,9 +148,9 @@ def step_validate(p: dict) -> None:
 
 def step_bronze_project(p: dict) -> None:
     """What the load_bronze task does: stream validation's typed rows into bronze."""
-    from include.bronze import load_bronze
-    from include.landing import typed_name
-    from include.warehouse import connect
+    from include.etl.ingest.bronze import load_bronze
+    from include.etl.ingest.landing import typed_name
+    from include.etl.warehouse.connection import connect
 
     cfg = client1()
     _, spec = cfg.file(p.get("logical", SALES))
@@ -215,10 +215,10 @@ def step_psql_copy(p: dict) -> None:
 
 def step_bronze_others(p: dict) -> None:
     """The other five files, convert + validate + load (not compared, needed by silver)."""
-    from include.bronze import load_bronze
-    from include.convert import convert_to_parquet
-    from include.validation import validate_rows
-    from include.warehouse import connect
+    from include.etl.ingest.bronze import load_bronze
+    from include.etl.ingest.convert import convert_to_parquet
+    from include.etl.ingest.validation import validate_rows
+    from include.etl.warehouse.connection import connect
 
     cfg = client1()
     total = 0
@@ -297,14 +297,14 @@ class BackendMemory:
 
 def step_sql(p: dict) -> None:
     """The silver, gold and view steps of the batch, as the DAG's operator runs them
-    (``include.sqlstep.run_step``: one transaction per SQL file, batch_id bound, a step
+    (``include.etl.warehouse.sqlstep.run_step``: one transaction per SQL file, batch_id bound, a step
     skipped when nothing it reads changed; ``force`` runs every step regardless)."""
     import logging
 
     import psycopg
     from psycopg import sql
 
-    from include.sqlstep import run_step
+    from include.etl.warehouse.sqlstep import run_step
 
     logging.basicConfig(level=logging.WARNING)
     log = logging.getLogger("bench.sql")
@@ -384,7 +384,7 @@ WHOLE_SUMMARIES = (
 def step_migrate(p: dict) -> None:
     import psycopg
 
-    from include.warehouse import migrate
+    from include.etl.warehouse.migrations import migrate
 
     with psycopg.connect(p["dsn"], autocommit=True) as conn:
         started = time.perf_counter()
@@ -395,7 +395,7 @@ def step_migrate(p: dict) -> None:
 def step_e2e(p: dict) -> None:
     from airflow.sdk.execution_time.supervisor import in_process_api_server
 
-    from include.factory import build_all
+    from include.etl.orchestration.factory import build_all
 
     dags, errors = build_all()
     if errors:
@@ -485,8 +485,8 @@ def best(name: str, params: dict, repeat: int, **kwargs: object) -> dict:
 
 def generate(rows: int) -> dict[str, Path]:
     """The six client1 files for ``rows`` sales lines, generated once and kept."""
-    from include.demo.client1 import SYSTEM_OF, file_name
-    from include.demo.client1 import generate as write
+    from demo.client1 import SYSTEM_OF, file_name
+    from demo.client1 import generate as write
 
     folder = WORK / "data" / str(rows)
     done = folder / ".done"
@@ -565,7 +565,7 @@ def prepare_warehouse(dsn: str) -> None:
     """Tools + client1 schemas, bronze tables, and the baseline tables."""
     import psycopg
 
-    from include.warehouse import migrate
+    from include.etl.warehouse.migrations import migrate
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         migrate(conn, [client1()])
@@ -585,7 +585,7 @@ def step_typed_copy(p: dict) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from include.validation import pg_type, pg_values
+    from include.etl.ingest.validation import pg_type, pg_values
 
     parquet, rejects, dest = Path(p["parquet"]), Path(p["rejects"]), Path(p["dest"])
     _, spec = client1().file(SALES)
@@ -611,7 +611,7 @@ def synthetic_clients(folder: Path, count: int = 500) -> None:
     the parse steps."""
     import yaml
 
-    from include.config import CLIENTS_DIR, SQL_DIR
+    from include.etl.config import CLIENTS_DIR, SQL_DIR
 
     sql = folder / "sql"
     (sql / "clients").mkdir(parents=True)
@@ -823,7 +823,7 @@ def files_in_incoming(files: dict[str, Path], admin: str, db: str, dsn: str) -> 
     """An empty, migrated warehouse and the day's files in client1's incoming folders:
     where a whole run starts. A deployed warehouse's schemas exist before the day's files
     arrive, so the migration (once per deployment or release) is timed on its own."""
-    from include.landing import Landing
+    from include.etl.ingest.landing import Landing
 
     reset_database(admin, db)
     migration = run_step("migrate", {"dsn": dsn})

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from include.config import ClientConfig, load_clients
-from include.landing import Landing
+from include.etl.config import ClientConfig, load_clients
+from include.etl.ingest.landing import Landing
 
 
 def _test_database_url() -> str:
@@ -82,7 +82,7 @@ def deliver_demo(
     """Generate a demo client's files into ``out_dir`` and copy them into its incoming
     folders, as a delivery arrives. ``skip``: logical files left out; ``edit``: called on
     each generated file before it is delivered. Returns the generated files by name."""
-    from include.demo import generate
+    from demo import generate
 
     generated = {}
     for path in generate(client, out_dir, rows=rows):

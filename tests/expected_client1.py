@@ -1,6 +1,6 @@
 """Expected row counts for a client1 file set, computed from the files themselves.
 
-Independent of the generator (``include.demo.client1`` is not imported) and of the SQL:
+Independent of the generator (``demo.client1`` is not imported) and of the SQL:
 the CSV files are read with the ``csv`` module, every row is checked against the column
 rules of ``include/clients/client1.yaml`` the way the runtime validates them, and the
 documented silver / gold rules are applied to the natural keys:
@@ -25,7 +25,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from include.config import CLIENTS_DIR, ClientConfig, Column, SourceFile, load_client
+from include.etl.config import CLIENTS_DIR, ClientConfig, Column, SourceFile, load_client
 
 # The runtime's value rules (include/validation.py): trimmed, empty means NULL.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")

@@ -1,6 +1,6 @@
 """Expected row counts for a client2 file set, computed from the files themselves.
 
-Independent of the generator (``include.demo.client2`` is not imported): the files are
+Independent of the generator (``demo.client2`` is not imported): the files are
 read with csv / json / python-calamine as the runtime contract describes, every row is
 checked against the column rules of ``include/clients/client2.yaml``, and the silver /
 gold rules of ``sql/clients/client2`` are applied to the natural keys:
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from python_calamine import CalamineWorkbook
 
-from include.config import CLIENTS_DIR, ClientConfig, Column, SourceFile, load_client
+from include.etl.config import CLIENTS_DIR, ClientConfig, Column, SourceFile, load_client
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMERIC = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")

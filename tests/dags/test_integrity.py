@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from include.config import client_files
+from include.etl.config import client_files
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = [p.stem for p in client_files()]
@@ -136,4 +136,4 @@ def test_a_broken_config_is_an_import_error_and_the_others_still_load(
     assert sorted(bag.dag_ids) == sorted(CLIENTS)
     (path, message), *others = bag.import_errors.items()
     assert not others and path.endswith("client_config_errors.py")
-    assert "client9.yaml: sources.0.files.0.columns.0.type: Input should be" in message
+    assert "client9.yaml: sources[crm].files[cust_info].columns[cst_id].type: Input should be" in message

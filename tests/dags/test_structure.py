@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from include.factory import build_dag
+from include.etl.orchestration.factory import build_dag
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 

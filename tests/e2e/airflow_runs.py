@@ -24,9 +24,9 @@ from airflow.utils import timezone
 from airflow.utils.state import DagRunState, TaskInstanceState
 from sqlalchemy import select
 
-from include.config import ClientConfig
-from include.landing import Landing
-from include.warehouse import migrate
+from include.etl.config import ClientConfig
+from include.etl.ingest.landing import Landing
+from include.etl.warehouse.migrations import migrate
 from tests.conftest import reset_client
 
 

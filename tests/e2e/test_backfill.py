@@ -32,10 +32,10 @@ import pytest
 import yaml
 from psycopg import sql
 
-from include.config import CLIENTS_DIR
-from include.demo import generate
-from include.landing import Landing
-from include.warehouse import migrate
+from demo import generate
+from include.etl.config import CLIENTS_DIR
+from include.etl.ingest.landing import Landing
+from include.etl.warehouse.migrations import migrate
 from tests import expected_client1
 from tests.conftest import reset_client
 from tests.e2e.test_pipeline import count

@@ -15,9 +15,9 @@ import os
 import psycopg
 import pytest
 
-from include.config import config_for
-from include.factory import build_dag
-from include.landing import Landing
+from include.etl.config import config_for
+from include.etl.ingest.landing import Landing
+from include.etl.orchestration.factory import build_dag
 from tests.conftest import deliver_demo
 from tests.e2e.airflow_runs import clear_and_resume, fresh_client
 from tests.e2e.test_pipeline import count, table_checksums

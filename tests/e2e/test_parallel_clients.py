@@ -15,15 +15,15 @@ from pathlib import Path
 
 import psycopg
 
-from include.landing import Landing
-from include.warehouse import migrate
+from include.etl.ingest.landing import Landing
+from include.etl.warehouse.migrations import migrate
 from tests.conftest import deliver_demo, reset_client
 from tests.e2e.test_pipeline import count
 
 RUN = """
 import sys
-from include.config import config_for
-from include.factory import build_dag
+from include.etl.config import config_for
+from include.etl.orchestration.factory import build_dag
 run = build_dag(config_for(sys.argv[1])).test(run_conf={"mode": "start"})
 print("STATE", run.state)
 """

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
-from include.demo import generate
-from include.factory import build_all
-from include.landing import Landing
-from include.warehouse import migrate
+from demo import generate
+from include.etl.ingest.landing import Landing
+from include.etl.orchestration.factory import build_all
+from include.etl.warehouse.migrations import migrate
 from tests.conftest import deliver_demo, reset_client
 
 ROWS = 3000

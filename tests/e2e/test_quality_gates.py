@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from include.config import config_for
-from include.factory import build_dag
+from include.etl.config import config_for
+from include.etl.orchestration.factory import build_dag
 from tests.conftest import deliver_demo
 from tests.e2e.airflow_runs import clear_and_resume, fresh_client
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import include.pipeline
-from include.factory import build_dag
-from include.warehouse import migrate
+import include.etl.orchestration.tasks
+from include.etl.orchestration.factory import build_dag
+from include.etl.warehouse.migrations import migrate
 from tests.conftest import deliver_demo, reset_client
 from tests.e2e.test_pipeline import count
 
@@ -21,7 +21,7 @@ def test_a_transient_io_error_is_retried_and_the_batch_completes(
     migrate(conn, [cfg])
     deliver_demo("client1", landing, tmp_path / "generated", rows=300)
 
-    real_copy, calls = include.pipeline.copy_into_bronze, []
+    real_copy, calls = include.etl.orchestration.tasks.copy_into_bronze, []
 
     def flaky_copy(conn, cfg, spec, *args, **kwargs):
         calls.append(spec.name)
@@ -29,7 +29,7 @@ def test_a_transient_io_error_is_retried_and_the_batch_completes(
             raise ConnectionResetError("connection to the warehouse was reset")
         return real_copy(conn, cfg, spec, *args, **kwargs)
 
-    monkeypatch.setattr(include.pipeline, "copy_into_bronze", flaky_copy)
+    monkeypatch.setattr(include.etl.orchestration.tasks, "copy_into_bronze", flaky_copy)
 
     run = build_dag(cfg).test(run_conf={"mode": "start"})
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import include.config
-import include.warehouse
-from include.demo import generate
-from include.factory import build_dag
-from include.warehouse import migrate
+import include.etl.config
+import include.etl.warehouse.migrations
+from demo import generate
+from include.etl.orchestration.factory import build_dag
+from include.etl.warehouse.migrations import migrate
 from tests.conftest import deliver_demo, reset_client
 from tests.e2e.airflow_runs import clear_and_resume
 from tests.e2e.test_pipeline import count
@@ -30,7 +30,7 @@ def test_missing_file_the_sensor_times_out_then_deliver_and_clear_the_sensor(
     clients, conn, landing, tmp_path
 ) -> None:
     cfg = clients["client1"].model_copy(
-        update={"sensor": include.config.Sensor(poke_interval_seconds=1, timeout_seconds=3)}
+        update={"sensor": include.etl.config.Sensor(poke_interval_seconds=1, timeout_seconds=3)}
     )
     reset_client(conn, cfg)
     migrate(conn, [cfg])
@@ -85,9 +85,9 @@ def test_broken_silver_sql_fix_it_and_clear_the_red_task(
     clients, conn, landing, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sql_root = tmp_path / "sql"
-    shutil.copytree(include.config.SQL_DIR, sql_root)
-    monkeypatch.setattr(include.config, "SQL_DIR", sql_root)
-    monkeypatch.setattr(include.warehouse, "SQL_DIR", sql_root)
+    shutil.copytree(include.etl.config.SQL_DIR, sql_root)
+    monkeypatch.setattr(include.etl.config, "SQL_DIR", sql_root)
+    monkeypatch.setattr(include.etl.warehouse.migrations, "SQL_DIR", sql_root)
     cfg = clients["client1"].model_copy(update={"retries": 0})
     reset_client(conn, cfg)
     step = sql_root / "clients" / "client1" / "silver" / "erp_loc_a101.sql"

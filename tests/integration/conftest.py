@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from include.config import ClientConfig
-from include.warehouse import migrate
+from include.etl.config import ClientConfig
+from include.etl.warehouse.migrations import migrate
 from tests.conftest import reset_client
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
-from include import audit
+from include.etl.warehouse import audit
 
 
 def attempts(conn: psycopg.Connection, task_id: str) -> list[tuple]:

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from include import pipeline
-from include.batch import BatchError, close_batch, open_batch
-from include.landing import Landing, delivery_date
+from include.etl.batches import BatchError, close_batch, open_batch
+from include.etl.ingest.landing import Landing, delivery_date
+from include.etl.orchestration import tasks
 from tests.integration.test_batch import deliver, raw_names, scalar
 
 DAY = date(2026, 1, 5)
 
 
-def run(run_id: str, day: date | None = DAY, active: tuple[str, ...] = ()) -> pipeline.RunContext:
-    return pipeline.RunContext(
+def run(run_id: str, day: date | None = DAY, active: tuple[str, ...] = ()) -> tasks.RunContext:
+    return tasks.RunContext(
         dag_run_id=run_id,
         task_id="wait_for_files",
         run_is_active=lambda other: other in active,
@@ -86,8 +86,8 @@ def test_a_live_run_still_claims_undated_files_first(conn, cfg, landing: Landing
 def test_a_backfill_day_with_nothing_delivered_is_skipped(cfg, landing: Landing) -> None:
     deliver(landing, cfg)  # undated files are not that day's delivery
     deliver(landing, cfg, stamp="20260104")
-    with pytest.raises(pipeline.Skip) as skipped:
-        pipeline.files_ready(cfg.client, "start", run("backfill-1"))
+    with pytest.raises(tasks.Skip) as skipped:
+        tasks.files_ready(cfg.client, "start", run("backfill-1"))
     assert str(skipped.value) == (
         "client1: nothing delivered for 2026-01-05 (no file stamped 20260105 in incoming)"
     )
@@ -95,8 +95,8 @@ def test_a_backfill_day_with_nothing_delivered_is_skipped(cfg, landing: Landing)
 
 def test_an_incomplete_backfill_day_fails_and_claims_nothing(conn, cfg, landing: Landing) -> None:
     deliver(landing, cfg, stamp="20260105", skip=("sales_details",))
-    with pytest.raises(pipeline.FailFast) as failed:
-        pipeline.files_ready(cfg.client, "start", run("backfill-1"))
+    with pytest.raises(tasks.FailFast) as failed:
+        tasks.files_ready(cfg.client, "start", run("backfill-1"))
     assert str(failed.value) == (
         "client1: the delivery of 2026-01-05 is incomplete: no crm/sales_details stamped 20260105 in "
         "incoming; put it there and clear wait_for_files"
@@ -111,8 +111,8 @@ def test_an_incomplete_backfill_day_fails_and_claims_nothing(conn, cfg, landing:
 @pytest.mark.parametrize("mode", ["restart", "reprocessing"])
 def test_a_backfill_run_in_another_mode_is_refused(cfg, landing: Landing, mode: str) -> None:
     refused = f"client1: a backfill run takes the deliveries of its day; mode {mode} is for a manual trigger"
-    with pytest.raises(pipeline.FailFast, match=refused):
-        pipeline.files_ready(cfg.client, mode, run("backfill-1"))
+    with pytest.raises(tasks.FailFast, match=refused):
+        tasks.files_ready(cfg.client, mode, run("backfill-1"))
 
 
 def test_runs_that_start_together_queue_for_the_client(conn, cfg, landing: Landing) -> None:
@@ -120,18 +120,18 @@ def test_runs_that_start_together_queue_for_the_client(conn, cfg, landing: Landi
     deliver(landing, cfg, stamp="20260106")
     first, second = run("backfill-1"), run("backfill-2", day=date(2026, 1, 6), active=("backfill-1",))
 
-    assert pipeline.files_ready(cfg.client, "start", first) is None  # reserved for backfill-1
-    assert pipeline.files_ready(cfg.client, "start", first) is None  # a poke again: still its own
-    assert pipeline.files_ready(cfg.client, "start", second) == (
+    assert tasks.files_ready(cfg.client, "start", first) is None  # reserved for backfill-1
+    assert tasks.files_ready(cfg.client, "start", first) is None  # a poke again: still its own
+    assert tasks.files_ready(cfg.client, "start", second) == (
         "client1 is busy: DAG run backfill-1 is still working on its files (batch not open yet)"
     )
     opened = open_batch(conn, cfg, landing, "backfill-1", day=DAY)
-    assert pipeline.files_ready(cfg.client, "start", second) == (
+    assert tasks.files_ready(cfg.client, "start", second) == (
         "client1 is busy: DAG run backfill-1 is still working on BATCH000001"
     )
     close_batch(conn, cfg, landing, opened.batch_id, [], "backfill-1")
 
-    assert pipeline.files_ready(cfg.client, "start", second) is None
+    assert tasks.files_ready(cfg.client, "start", second) is None
     assert scalar(conn, "SELECT dag_run_id FROM tools.client_lease WHERE client_schema = 'client1'") == (
         "backfill-2"
     )
@@ -142,19 +142,19 @@ def test_runs_that_start_together_queue_for_the_client(conn, cfg, landing: Landi
 
 def test_a_live_run_waits_for_its_files_then_reserves_the_client(conn, cfg, landing: Landing) -> None:
     live = run("live-1", day=None)
-    assert pipeline.files_ready(cfg.client, "start", live).startswith("still waiting for: crm/cust_info, ")
+    assert tasks.files_ready(cfg.client, "start", live).startswith("still waiting for: crm/cust_info, ")
     assert scalar(conn, "SELECT count(*) FROM tools.client_lease WHERE client_schema = 'client1'") == 0
     deliver(landing, cfg)
-    assert pipeline.files_ready(cfg.client, "start", live) is None
+    assert tasks.files_ready(cfg.client, "start", live) is None
     holder = scalar(conn, "SELECT dag_run_id FROM tools.client_lease WHERE client_schema = 'client1'")
     assert holder == "live-1"
 
 
 def test_a_run_that_never_opened_its_batch_gives_the_client_back(conn, cfg, landing: Landing) -> None:
     deliver(landing, cfg)
-    assert pipeline.files_ready(cfg.client, "start", run("live-1", day=None)) is None
-    with pytest.raises(pipeline.FailFast, match="no batch was opened in this run; failed: open_batch"):
-        pipeline.close_batch(cfg.client, None, ["open_batch"], run("live-1", day=None))
+    assert tasks.files_ready(cfg.client, "start", run("live-1", day=None)) is None
+    with pytest.raises(tasks.FailFast, match="no batch was opened in this run; failed: open_batch"):
+        tasks.close_batch(cfg.client, None, ["open_batch"], run("live-1", day=None))
     assert scalar(conn, "SELECT count(*) FROM tools.client_lease WHERE client_schema = 'client1'") == 0
-    with pytest.raises(pipeline.Skip, match="no batch was opened in this run: nothing to close"):
-        pipeline.close_batch(cfg.client, None, [], run("backfill-9"))
+    with pytest.raises(tasks.Skip, match="no batch was opened in this run: nothing to close"):
+        tasks.close_batch(cfg.client, None, [], run("backfill-9"))

@@ -3,7 +3,7 @@
 Every file is written by the test into a fresh landing root, for a small client whose
 config the tests write too (``badin``: a CSV, a workbook, JSON lines and a JSON array,
 all optional so each test delivers just the file it is about). Each test runs the batch
-the way the client DAG's tasks do (``include.pipeline``: open, convert, validate columns,
+the way the client DAG's tasks do (``include.etl.orchestration.tasks``: open, convert, validate columns,
 validate rows, load bronze, close) against the real warehouse, then asserts the exact
 outcome: which rows are in bronze and which in ``tools.rejected_rows`` (row number,
 column, reason), where the file is (raw incoming / failed / archive), which log row was
@@ -25,9 +25,9 @@ import psycopg
 import pytest
 import yaml
 
-from include import pipeline
-from include.config import ClientConfig, load_client
-from include.landing import RAW_STATES, Landing
+from include.etl.config import ClientConfig, load_client
+from include.etl.ingest.landing import RAW_STATES, Landing
+from include.etl.orchestration import tasks
 from tests.conftest import reset_client
 
 CLIENT = "badin"
@@ -148,10 +148,10 @@ def run_batch(conn: psycopg.Connection, logical: str) -> Outcome:
     """Run one batch as the DAG's tasks would, for the logical file under test."""
     dag_run = f"corpus-{uuid.uuid4().hex[:8]}"
 
-    def ctx(task: str) -> pipeline.RunContext:
-        return pipeline.RunContext(dag_run_id=dag_run, task_id=task)
+    def ctx(task: str) -> tasks.RunContext:
+        return tasks.RunContext(dag_run_id=dag_run, task_id=task)
 
-    batch = pipeline.open_batch(CLIENT, "start", None, ctx("open_batch"))
+    batch = tasks.open_batch(CLIENT, "start", None, ctx("open_batch"))
     (opened,) = conn.execute(
         "SELECT message FROM tools.job_execution_log WHERE dag_run_id = %s AND task_id = 'open_batch'",
         (dag_run,),
@@ -159,20 +159,20 @@ def run_batch(conn: psycopg.Connection, logical: str) -> Outcome:
     failed, message = None, None
     if batch["files"].get(logical):
         try:
-            parquet = pipeline.convert(CLIENT, logical, batch, ctx(f"{logical}.convert"))
+            parquet = tasks.convert(CLIENT, logical, batch, ctx(f"{logical}.convert"))
             failed = f"{logical}.validate_mapping"
-            pipeline.validate_mapping(CLIENT, logical, batch, parquet, ctx(failed))
+            tasks.validate_mapping(CLIENT, logical, batch, parquet, ctx(failed))
             failed = f"{logical}.validate_rows"
-            pipeline.validate_rows(CLIENT, logical, batch, parquet, ctx(failed))
+            tasks.validate_rows(CLIENT, logical, batch, parquet, ctx(failed))
             failed = f"{logical}.load_bronze"
-            pipeline.load_bronze(CLIENT, logical, batch, parquet, ctx(failed))
+            tasks.load_bronze(CLIENT, logical, batch, parquet, ctx(failed))
             failed = None
-        except pipeline.FailFast as exc:
+        except tasks.FailFast as exc:
             failed, message = failed or f"{logical}.convert", str(exc)
-        except pipeline.Skip as exc:  # the file's group is skipped; the batch goes on
+        except tasks.Skip as exc:  # the file's group is skipped; the batch goes on
             message = str(exc)
-    with contextlib.suppress(pipeline.FailFast):  # a batch that did not succeed says so
-        pipeline.close_batch(CLIENT, batch, [failed] if failed else [], ctx("close_batch"))
+    with contextlib.suppress(tasks.FailFast):  # a batch that did not succeed says so
+        tasks.close_batch(CLIENT, batch, [failed] if failed else [], ctx("close_batch"))
     left = [p.name for p in Landing.from_env().root.rglob("*") if ".bronze.arrow" in p.name]
     assert left == [], "typed rows for the bronze load outlive their batch"
     (status,) = conn.execute(
@@ -683,9 +683,9 @@ def test_a_symlink_or_a_name_leaving_its_folder(cfg, conn, landing, tmp_path) ->
     # A file name that tries to leave its folder (a forged XCom) is refused, not followed.
     forged = {"batch_id": out.batch_id, "mode": "start", "files": {"people": "../../../../secret.csv"}}
     with pytest.raises(
-        pipeline.FailFast, match=r"^refusing unsafe file name '\.\./\.\./\.\./\.\./secret\.csv'$"
+        tasks.FailFast, match=r"^refusing unsafe file name '\.\./\.\./\.\./\.\./secret\.csv'$"
     ):
-        pipeline.convert(CLIENT, "people", forged, pipeline.RunContext("forged", "people.convert"))
+        tasks.convert(CLIENT, "people", forged, tasks.RunContext("forged", "people.convert"))
     assert secret.read_bytes() == GOOD
 
 

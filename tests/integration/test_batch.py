@@ -9,11 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include import audit
-from include.batch import BatchError, close_batch, open_batch
-from include.config import ClientConfig
-from include.landing import Landing, manifest_name, move
-from include.warehouse import migrate
+from include.etl.batches import BatchError, close_batch, open_batch
+from include.etl.config import ClientConfig, config_from
+from include.etl.ingest.landing import Landing, manifest_name, move
+from include.etl.warehouse import audit
+from include.etl.warehouse.migrations import migrate
 from tests.conftest import reset_client
 
 MANIFEST_KEYS = {
@@ -383,7 +383,7 @@ def test_close_batch_without_a_manifest(
 
 # ------------------------------------------------------------------ bug: extensionless names
 def test_reopen_finds_a_claimed_file_without_extension(conn: psycopg.Connection, landing: Landing) -> None:
-    cfg = ClientConfig.model_validate(
+    cfg = config_from(
         {
             "client": "zz_noext",
             "display_name": "No extension",

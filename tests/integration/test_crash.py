@@ -18,23 +18,24 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include.convert import convert_to_parquet
-from include.demo import generate
-from include.validation import validate_rows
-from include.warehouse import migrate
+from demo import generate
+from include.etl.ingest.convert import convert_to_parquet
+from include.etl.ingest.validation import validate_rows
+from include.etl.warehouse.migrations import migrate
 from tests.conftest import reset_client
 
 ROWS = 400_000  # enough for the COPY to run for a moment
 CHILD = """
+import os
 import sys
 from pathlib import Path
-from include.bronze import load_bronze
-from include.config import config_for
-from include.warehouse import connect
+from include.etl.ingest.bronze import load_bronze
+from include.etl.config import config_for
+from include.etl.warehouse.connection import connect
 cfg = config_for("client1")
 _, spec = cfg.file("sales_details")
 skip = {int(n) for n in Path(sys.argv[2]).read_text().split()}
-with connect() as conn:
+with connect(os.environ["WAREHOUSE_DSN"]) as conn:
     conn.autocommit = True
     print(load_bronze(conn, cfg, spec, Path(sys.argv[1]), sys.argv[3], "sales_details.csv", skip))
 """
@@ -45,7 +46,7 @@ def sales(tmp_path_factory) -> tuple[Path, Path, int]:
     """A large sales Parquet, its rejected row numbers, and the rows that must load."""
     cfg_dir = tmp_path_factory.mktemp("crash")
     generate("client1", cfg_dir / "generated", rows=ROWS)
-    from include.config import config_for
+    from include.etl.config import config_for
 
     _, spec = config_for("client1").file("sales_details")
     parquet = cfg_dir / "sales.parquet"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import psycopg
 
-from include.config import ClientConfig
-from include.quality import Check, checks_for
+from include.etl.config import ClientConfig
+from include.etl.warehouse.quality import Check, checks_for
 
 BATCH = "BATCH000001"
 

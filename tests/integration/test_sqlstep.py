@@ -11,11 +11,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from include.bronze import load_bronze
-from include.config import ClientConfig
-from include.sqlstep import describe, relations_read, relations_written, run_step, split_statements
-from include.validation import validate_rows
-from include.warehouse import migrate
+from include.etl.config import ClientConfig
+from include.etl.ingest.bronze import load_bronze
+from include.etl.ingest.validation import validate_rows
+from include.etl.warehouse.migrations import migrate
+from include.etl.warehouse.sqlstep import (
+    describe,
+    relations_read,
+    relations_written,
+    run_step,
+    split_statements,
+)
 from tests.conftest import reset_client
 from tests.integration.test_warehouse import GOOD_ROWS, make_parquet
 

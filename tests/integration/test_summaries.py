@@ -10,8 +10,8 @@ import logging
 import psycopg
 import pytest
 
-from include.config import ClientConfig
-from include.sqlstep import run_step
+from include.etl.config import ClientConfig
+from include.etl.warehouse.sqlstep import run_step
 
 log = logging.getLogger("test.summaries")
 

@@ -9,16 +9,16 @@ import logging
 import psycopg
 import pytest
 
-from include import pipeline
-from include.config import ClientConfig
-from include.landing import Landing
+from include.etl.config import ClientConfig
+from include.etl.ingest.landing import Landing
+from include.etl.orchestration import tasks
 from tests.conftest import deliver_demo
 
 LOGICAL = "sales_details"
 
 
-def ctx(task: str, run: str = "typed-rows") -> pipeline.RunContext:
-    return pipeline.RunContext(dag_run_id=run, task_id=task)
+def ctx(task: str, run: str = "typed-rows") -> tasks.RunContext:
+    return tasks.RunContext(dag_run_id=run, task_id=task)
 
 
 def data_files(landing: Landing, cfg: ClientConfig) -> dict[str, list[str]]:
@@ -49,51 +49,50 @@ def typed_here(caplog: pytest.LogCaptureFixture) -> bool:
 def test_typed_rows_live_from_validation_to_the_load(
     conn: psycopg.Connection, cfg: ClientConfig, landing: Landing, tmp_path, caplog
 ) -> None:
-    caplog.set_level(logging.INFO, logger="include.bronze")
+    caplog.set_level(logging.INFO, logger="include.etl.ingest.bronze")
     deliver_demo("client1", landing, tmp_path / "generated", rows=300)
-    batch = pipeline.open_batch(cfg.client, "start", None, ctx("open_batch"))
+    batch = tasks.open_batch(cfg.client, "start", None, ctx("open_batch"))
     batch_id = batch["batch_id"]
     converted = {  # reprocessing needs every file's Parquet
-        f.name: pipeline.convert(cfg.client, f.name, batch, ctx(f"{f.name}.convert")) for _, f in cfg.files
+        f.name: tasks.convert(cfg.client, f.name, batch, ctx(f"{f.name}.convert")) for _, f in cfg.files
     }
     parquet = converted[LOGICAL]
-    pipeline.validate_mapping(cfg.client, LOGICAL, batch, parquet, ctx("validate_mapping"))
+    tasks.validate_mapping(cfg.client, LOGICAL, batch, parquet, ctx("validate_mapping"))
     typed = parquet.replace(".parquet", ".bronze.arrow")
 
-    pipeline.validate_rows(cfg.client, LOGICAL, batch, parquet, ctx("validate_rows"))
+    tasks.validate_rows(cfg.client, LOGICAL, batch, parquet, ctx("validate_rows"))
     assert data_files(landing, cfg)["incoming"] == sorted([parquet, typed])
     caplog.clear()
-    loaded = pipeline.load_bronze(cfg.client, LOGICAL, batch, parquet, ctx("load_bronze"))
+    loaded = tasks.load_bronze(cfg.client, LOGICAL, batch, parquet, ctx("load_bronze"))
     assert not typed_here(caplog)
     assert data_files(landing, cfg) == {"archive": [parquet], "failed": [], "incoming": []}
     rows = bronze_rows(conn, batch_id)
     assert len(rows) == loaded > 0
 
     # load_bronze cleared alone: no typed rows any more, the rows are typed again.
-    assert pipeline.load_bronze(cfg.client, LOGICAL, batch, parquet, ctx("load_bronze")) == loaded
+    assert tasks.load_bronze(cfg.client, LOGICAL, batch, parquet, ctx("load_bronze")) == loaded
     assert typed_here(caplog)
     assert bronze_rows(conn, batch_id) == rows
     # validate_rows cleared alone: its typed rows wait for the load, which uses them.
-    pipeline.validate_rows(cfg.client, LOGICAL, batch, parquet, ctx("validate_rows"))
+    tasks.validate_rows(cfg.client, LOGICAL, batch, parquet, ctx("validate_rows"))
     assert data_files(landing, cfg)["incoming"] == [typed]
-    assert pipeline.load_bronze(cfg.client, LOGICAL, batch, parquet, ctx("load_bronze")) == loaded
+    assert tasks.load_bronze(cfg.client, LOGICAL, batch, parquet, ctx("load_bronze")) == loaded
     assert not typed_here(caplog)
     assert bronze_rows(conn, batch_id) == rows
     assert data_files(landing, cfg) == {"archive": [parquet], "failed": [], "incoming": []}
 
     # Typed rows no load used (validate_rows re-run, load not) go when the batch closes.
-    pipeline.validate_rows(cfg.client, LOGICAL, batch, parquet, ctx("validate_rows"))
-    pipeline.close_batch(cfg.client, batch, [], ctx("close_batch"))
+    tasks.validate_rows(cfg.client, LOGICAL, batch, parquet, ctx("validate_rows"))
+    tasks.close_batch(cfg.client, batch, [], ctx("close_batch"))
     assert data_files(landing, cfg) == {"archive": [parquet], "failed": [], "incoming": []}
 
     # Reprocessing validates the archived Parquet again and loads the same rows.
-    again = pipeline.open_batch(cfg.client, "reprocessing", batch_id, ctx("open_batch", "typed-rows-2"))
-    assert pipeline.convert(cfg.client, LOGICAL, again, ctx("convert", "typed-rows-2")) == parquet
-    pipeline.validate_rows(cfg.client, LOGICAL, again, parquet, ctx("validate_rows", "typed-rows-2"))
+    again = tasks.open_batch(cfg.client, "reprocessing", batch_id, ctx("open_batch", "typed-rows-2"))
+    assert tasks.convert(cfg.client, LOGICAL, again, ctx("convert", "typed-rows-2")) == parquet
+    tasks.validate_rows(cfg.client, LOGICAL, again, parquet, ctx("validate_rows", "typed-rows-2"))
     assert data_files(landing, cfg) == {"archive": [parquet], "failed": [], "incoming": [typed]}
     assert (
-        pipeline.load_bronze(cfg.client, LOGICAL, again, parquet, ctx("load_bronze", "typed-rows-2"))
-        == loaded
+        tasks.load_bronze(cfg.client, LOGICAL, again, parquet, ctx("load_bronze", "typed-rows-2")) == loaded
     )
     assert not typed_here(caplog)
     assert bronze_rows(conn, batch_id) == rows

@@ -14,12 +14,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from include.bronze import TypedFile, load_bronze, typed_file_mismatch
-from include.config import ClientConfig
-from include.convert import convert_to_parquet
-from include.landing import typed_name
-from include.validation import validate_rows
-from include.warehouse import migrate
+from include.etl.config import ClientConfig
+from include.etl.ingest.bronze import TypedFile, load_bronze, typed_file_mismatch
+from include.etl.ingest.convert import convert_to_parquet
+from include.etl.ingest.landing import typed_name
+from include.etl.ingest.validation import validate_rows
+from include.etl.warehouse.migrations import migrate
 from tests.conftest import reset_client
 
 # information_schema.columns.data_type of each config column type
@@ -560,8 +560,8 @@ def test_rows_validation_cannot_type_are_loaded_as_text(
 
 # ------------------------------------------------------------------ review fixes
 def test_a_batch_with_an_unchanged_config_runs_no_bronze_ddl(conn: psycopg.Connection, client1) -> None:
-    from include.warehouse import bronze_columns as existing_columns
-    from include.warehouse import bronze_ddl
+    from include.etl.warehouse.migrations import bronze_columns as existing_columns
+    from include.etl.warehouse.migrations import bronze_ddl
 
     assert bronze_ddl(client1, existing_columns(conn, client1)) == []
     conn.execute("ALTER TABLE bronze_client1.crm_cust_info DROP COLUMN cst_gndr")
@@ -576,15 +576,15 @@ def test_a_migration_edited_after_it_ran_or_failing_names_its_file(
 ) -> None:
     import shutil
 
-    import include.config
-    import include.warehouse
-    from include.warehouse import MigrationError
+    import include.etl.config
+    import include.etl.warehouse.migrations
+    from include.etl.warehouse.migrations import MigrationError
 
     sql_root = tmp_path / "sql"
-    shutil.copytree(include.config.SQL_DIR / "tools", sql_root / "tools")
-    shutil.copytree(include.config.SQL_DIR / "clients" / "client1", sql_root / "clients" / "client1")
-    monkeypatch.setattr(include.config, "SQL_DIR", sql_root)
-    monkeypatch.setattr(include.warehouse, "SQL_DIR", sql_root)
+    shutil.copytree(include.etl.config.SQL_DIR / "tools", sql_root / "tools")
+    shutil.copytree(include.etl.config.SQL_DIR / "clients" / "client1", sql_root / "clients" / "client1")
+    monkeypatch.setattr(include.etl.config, "SQL_DIR", sql_root)
+    monkeypatch.setattr(include.etl.warehouse.migrations, "SQL_DIR", sql_root)
     cfg = clients["client1"]
     migrate(fresh_conn, [cfg])
 

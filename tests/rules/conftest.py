@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from include.config import ClientConfig
-from include.factory import build_dag
-from include.warehouse import migrate
+from include.etl.config import ClientConfig
+from include.etl.orchestration.factory import build_dag
+from include.etl.warehouse.migrations import migrate
 from tests.conftest import reset_client
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from include.bronze import MAX_IDENTIFIER, batch_table
-from include.config import Column, load_clients
-from include.validation import NotTypable, check_values, pg_type, pg_values
+from include.etl.config import Column, load_clients
+from include.etl.ingest.bronze import MAX_IDENTIFIER, batch_table
+from include.etl.ingest.validation import NotTypable, check_values, pg_type, pg_values
 
 ROOT = Path(__file__).resolve().parents[2]
 

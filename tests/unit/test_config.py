@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from include.config import (
+from include.etl.config import (
     CLIENTS_DIR,
     DEFAULTS_FILE,
     SCHEMA_FILE,

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from include.config import SourceFile
-from include.convert import ROW_GROUP_ROWS, ConvertError, convert_to_parquet
+from include.etl.config import SourceFile
+from include.etl.ingest.convert import ROW_GROUP_ROWS, ConvertError, convert_to_parquet
 
 
 def spec(file_type: str = "csv", **reader: object) -> SourceFile:
@@ -421,7 +421,7 @@ def test_json_failure_after_many_records_leaves_no_temp_file(tmp_path: Path) -> 
 
 
 def test_json_columns_come_from_the_config_not_only_the_first_record(tmp_path: Path) -> None:
-    from include.config import Column, SourceFile
+    from include.etl.config import Column, SourceFile
 
     spec = SourceFile(
         name="events",

@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run from anywhere: `include` and `tests` live at the root
     sys.path.insert(0, str(ROOT))
 
-from include.config import CLIENTS_DIR, load_client  # noqa: E402
-from include.demo.client1 import generate  # noqa: E402
+from demo.client1 import generate  # noqa: E402
+from include.etl.config import CLIENTS_DIR, load_client  # noqa: E402
 from tests.expected_client1 import expected_counts  # noqa: E402
 
 HEADERS = {

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # runnable as `pytest tests/unit/...` from anywhere
     sys.path.insert(0, str(ROOT))
 
-from include.config import CLIENTS_DIR, load_client  # noqa: E402
-from include.demo.client2 import generate  # noqa: E402
+from demo.client2 import generate  # noqa: E402
+from include.etl.config import CLIENTS_DIR, load_client  # noqa: E402
 from tests.expected_client2 import expected_counts, read_records, row_is_valid  # noqa: E402
 
 CONFIG = load_client(CLIENTS_DIR / "client2.yaml")

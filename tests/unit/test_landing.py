@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from include.config import ClientConfig
-from include.landing import (
+from include.etl.config import ClientConfig, config_from
+from include.etl.ingest.landing import (
     Landing,
     UnsafePathError,
     claimed_batch,
@@ -26,7 +26,7 @@ UNSAFE_NAMES = ["", ".", "..", "a/b", "../x.csv", "a\\b", "..\\x.csv", "a\x00b",
 
 
 def make_config(pattern: str = r"cust_info(_\d{8})?\.csv", required_second: bool = True) -> ClientConfig:
-    return ClientConfig.model_validate(
+    return config_from(
         {
             "client": "acme",
             "display_name": "Acme",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from include.config import CLIENTS_DIR, DEFAULTS_FILE, load_client
-from include.quality import checks_for
+from include.etl.config import CLIENTS_DIR, DEFAULTS_FILE, load_client
+from include.etl.warehouse.quality import checks_for
 from tests.unit.test_config import load_error, minimal, write
 
 QUALITY = {

@@ -11,8 +11,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from include.config import Column, SourceFile
-from include.validation import (
+from include.etl.config import Column, SourceFile
+from include.etl.ingest.validation import (
     INTEGER,
     NUMERIC,
     Reject,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from include.config import ClientConfig, SourceFile
+from include.etl.config import PROJECT_DIR, ClientConfig, SourceFile
 
 # Folder names, in the order a step looks for its input: a file put back into incoming
 # wins, and a stale copy left in failed is the last resort.
@@ -35,7 +35,7 @@ DATA_STATES = ("incoming", "archive", "failed")
 MANIFEST_STATES = ("incoming", "success", "failed", "archive")
 CLAIMED = re.compile(r"_(BATCH\d{6,})(\.[^.]*)?$")
 DATE_STAMP = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / ".local" / "landing"
+DEFAULT_ROOT = PROJECT_DIR / ".local" / "landing"
 
 
 class UnsafePathError(ValueError):

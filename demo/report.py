@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from include.config import ClientConfig
-from include.landing import Landing
-from include.warehouse import connect, ident
+from include.etl.config import ClientConfig
+from include.etl.ingest.landing import Landing
+from include.etl.orchestration.connections import warehouse
+from include.etl.warehouse.migrations import ident
 
 
 def batch_summary(cfg: ClientConfig, landing: Landing, dag_run_id: str) -> dict:
-    with connect() as conn:
+    with warehouse() as conn:
         row = conn.execute(
             """SELECT b.batch_id, b.status, b.manifest_path FROM tools.batch_run r
                JOIN tools.batch b USING (client_schema, batch_id)

@@ -23,9 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from include.config import Column, SourceFile
-from include.convert import HEADER_METADATA, JSON_KEYS_METADATA, ROW_NUMBER_COLUMN, ROW_NUMBER_METADATA
-from include.progress import Progress
+from include.etl.config import Column, SourceFile
+from include.etl.ingest.convert import (
+    HEADER_METADATA,
+    JSON_KEYS_METADATA,
+    ROW_NUMBER_COLUMN,
+    ROW_NUMBER_METADATA,
+)
+from include.etl.ingest.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ a temporary file and re-packed with fixed timestamps. The writers stream (CSV, J
 the JSON array and openpyxl's write-only workbook); only a small window of recent rows is
 kept to re-deliver as duplicates.
 
-    python -m include.demo.client2 /tmp/raw/client2 --rows 2000 --seed 11 --stamp 20260105
+    python -m demo.client2 /tmp/raw/client2 --rows 2000 --seed 11 --stamp 20260105
 """
 
 from __future__ import annotations

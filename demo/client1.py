@@ -24,7 +24,7 @@ and about 0.1% of rows that validation rejects before bronze: text in a typed co
 (``sls_quantity = abc``, ``prd_cost = n/a``), an impossible date
 (``cst_create_date = 2024-02-30``) and empty required ids.
 
-    python -m include.demo.client1 /tmp/incoming --rows 5000 --seed 7 --stamp 20260101
+    python -m demo.client1 /tmp/incoming --rows 5000 --seed 7 --stamp 20260101
 """
 
 from __future__ import annotations

@@ -45,9 +45,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from include.config import SourceFile
-from include.landing import partial_path
-from include.progress import Progress
+from include.etl.config import SourceFile
+from include.etl.ingest.landing import partial_path
+from include.etl.ingest.progress import Progress
 
 log = logging.getLogger(__name__)
 

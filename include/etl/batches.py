@@ -19,9 +19,8 @@ from pathlib import Path
 
 import psycopg
 
-from include import audit
-from include.config import RUN_MODES, ClientConfig, SourceFile
-from include.landing import (
+from include.etl.config import RUN_MODES, ClientConfig, SourceFile
+from include.etl.ingest.landing import (
     RAW_STATES,
     Landing,
     claimed_batch,
@@ -33,6 +32,7 @@ from include.landing import (
     unclaimed_name,
     write_json_atomic,
 )
+from include.etl.warehouse import audit
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ database or the network: it is safe at DAG parse time.
 
 Every error names the file and the entry by name, e.g.
 ``client1.yaml: sources[crm].files[sales_details].columns[sls_price].type: ...``.
-``python -m include.config --schema`` prints the JSON Schema of a client file
+``python -m include.etl.config --schema`` prints the JSON Schema of a client file
 (``make schema`` writes ``include/clients/client.schema.json``, which editors use).
 """
 
@@ -28,9 +28,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = PACKAGE_DIR.parent
-CLIENTS_DIR = PACKAGE_DIR / "clients"
+PROJECT_DIR = Path(__file__).resolve().parents[2]  # include/etl/config.py -> the project
+CLIENTS_DIR = PROJECT_DIR / "include" / "clients"
 # Where the SQL files are (tools and per-client migrations and steps): sql/ unless the
 # environment's ETL_SQL_DIR says otherwise (read once, when this module is imported).
 SQL_DIR = Path(os.environ.get("ETL_SQL_DIR") or PROJECT_DIR / "sql").absolute()
@@ -490,6 +489,16 @@ def load_client(path: Path | str, defaults: dict | None = None) -> ClientConfig:
         raise ConfigError(_format_error(path.name, data, exc)) from None
 
 
+def config_from(data: dict, name: str = "<config>") -> ClientConfig:
+    """A client config from a mapping (as a client file holds it), merged over the
+    built-in defaults: for scripts and tests that build a client in code."""
+    merged = _merge(_read_yaml(CLIENTS_DIR / DEFAULTS_FILE), data)
+    try:
+        return ClientConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(name, merged, exc)) from None
+
+
 def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # a safe loader
@@ -579,5 +588,5 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] != ["--schema"]:
-        sys.exit("usage: python -m include.config --schema")
+        sys.exit("usage: python -m include.etl.config --schema")
     print(json.dumps(client_schema(), indent=2, sort_keys=True))

@@ -15,11 +15,11 @@ import sys
 if "--verbose" not in sys.argv:  # before Airflow configures its logging
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
-from include.config import config_for
-from include.demo import deliver
-from include.factory import build_all
-from include.landing import Landing
-from include.report import batch_summary, format_summary
+from demo import deliver
+from demo.report import batch_summary, format_summary
+from include.etl.config import config_for
+from include.etl.ingest.landing import Landing
+from include.etl.orchestration.factory import build_all
 
 
 def main() -> int:

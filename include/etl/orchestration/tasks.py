@@ -1,9 +1,10 @@
-"""The steps of a client batch, as plain functions of (client, batch, ...).
+"""What each Python task of a client batch does, as plain functions of (client, batch, ...).
 
-The DAG factory wraps each in a task; tests call them directly. Every step records its
-attempt in ``tools.job_execution_log`` and its outcome in the file audit and the
-validation logs. A deterministic failure (bad file, bad mapping, too many bad rows)
-raises ``FailFast``: the factory turns it into a failure without retries.
+``operators`` wraps each in an Airflow task; tests call them directly, with no
+scheduler. Every step records its attempt in ``tools.job_execution_log`` and its
+outcome in the file audit and the validation logs. A deterministic failure (bad file,
+bad mapping, too many bad rows) raises ``FailFast``, which ``operators`` turns into a
+failure without retries; ``Skip`` (an optional file that did not arrive) a skip.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from include import audit
-from include import batch as batches
-from include.bronze import TypedFile
-from include.bronze import load_bronze as copy_into_bronze
-from include.config import ClientConfig, config_for
-from include.convert import ConvertError, convert_to_parquet, file_sha256
-from include.landing import Landing, UnsafePathError, move, parquet_name
-from include.validation import check_mapping
-from include.validation import validate_rows as check_rows
-from include.warehouse import MigrationError, connect, migrate
+from include.etl import batches
+from include.etl.config import ClientConfig, config_for
+from include.etl.ingest.bronze import TypedFile
+from include.etl.ingest.bronze import load_bronze as copy_into_bronze
+from include.etl.ingest.convert import ConvertError, convert_to_parquet, file_sha256
+from include.etl.ingest.landing import Landing, UnsafePathError, move, parquet_name
+from include.etl.ingest.validation import check_mapping
+from include.etl.ingest.validation import validate_rows as check_rows
+from include.etl.orchestration.connections import warehouse
+from include.etl.warehouse import audit
+from include.etl.warehouse.migrations import MigrationError, migrate
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ def files_ready(client: str, mode: str, run: RunContext) -> str | None:
         raise FailFast(
             f"{client}: a backfill run takes the deliveries of its day; mode {mode} is for a manual trigger"
         )
-    with connect() as conn:
+    with warehouse() as conn:
         conn.autocommit = True
         if mode == "start" and not _owns_a_batch(conn, client, run.dag_run_id):
             waiting = _delivery_missing(cfg, landing, run.backfill_day)
@@ -105,7 +107,7 @@ def _delivery_missing(cfg: ClientConfig, landing: Landing, day: date | None) -> 
 
 def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) -> dict:
     cfg, landing = config_for(client), Landing.from_env()
-    with connect() as conn:
+    with warehouse() as conn:
         conn.autocommit = True
         try:  # first: the job log itself lives in the tools schema
             migrate(conn, [cfg])
@@ -141,7 +143,7 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
     cfg, landing = config_for(client), Landing.from_env()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
-    with connect() as conn:
+    with warehouse() as conn:
         conn.autocommit = True
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             if physical is None:
@@ -231,7 +233,7 @@ def validate_mapping(client: str, logical: str, batch: dict, parquet: str, run: 
     cfg, landing = config_for(client), Landing.from_env()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
-    with connect() as conn:
+    with warehouse() as conn:
         conn.autocommit = True
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             path = _parquet(landing, client, system, parquet)
@@ -286,7 +288,7 @@ def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: Run
     cfg, landing = config_for(client), Landing.from_env()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
-    with connect() as conn:
+    with warehouse() as conn:
         conn.autocommit = True
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             path = _parquet(landing, client, system, parquet)
@@ -349,7 +351,7 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
     cfg, landing = config_for(client), Landing.from_env()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
-    with connect() as conn:
+    with warehouse() as conn:
         conn.autocommit = True
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             path = _parquet(landing, client, system, parquet)
@@ -382,7 +384,7 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
 
 def close_batch(client: str, batch: dict | None, failed_tasks: list[str], run: RunContext) -> str:
     cfg, landing = config_for(client), Landing.from_env()
-    with connect() as conn:
+    with warehouse() as conn:
         conn.autocommit = True
         batch_id = batch["batch_id"] if batch else batches.batch_of_run(conn, client, run.dag_run_id)
         if batch_id is None:

@@ -1,8 +1,11 @@
-"""Warehouse access: connections, versioned migrations, bronze DDL and config sync.
+"""The warehouse's shape: versioned migrations, the bronze tables, the config in ``tools``.
 
-Everything here takes an open psycopg connection, so it runs the same from a task, a
-test or a script. Identifiers from config are quoted with ``psycopg.sql.Identifier``;
-values are always bound parameters.
+``migrate`` applies the pending migrations (``sql/tools`` first, then each client's),
+creates or widens the bronze tables from the config, and mirrors the config into the
+``tools`` tables (client reference, file config, column mapping, SQL steps, schema
+registry). Everything here takes an open psycopg connection, so it runs the same from a
+task, a test or a script. Identifiers from config are quoted with
+``psycopg.sql.Identifier``; values are always bound parameters.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,24 +20,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from include.config import PG_TYPES, SQL_DIR, WAREHOUSE_CONN_ID, ClientConfig
+from include.etl.config import PG_TYPES, SQL_DIR, ClientConfig
 
 log = logging.getLogger(__name__)
 
-# Connection extras passed on to libpq (TLS above all: sslmode=verify-full must hold).
-LIBPQ_EXTRAS = {
-    "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "sslcrl",
-    "connect_timeout",
-    "options",
-    "target_session_attrs",
-    "keepalives",
-    "keepalives_idle",
-    "application_name",
-}
 MIGRATION_FILE = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
 BRONZE_LINEAGE_COLUMNS = (
     "dwh_batch_id text NOT NULL",
@@ -43,30 +31,6 @@ BRONZE_LINEAGE_COLUMNS = (
     "dwh_row_number bigint NOT NULL",
     "dwh_loaded_at timestamptz NOT NULL DEFAULT now()",
 )
-
-
-def warehouse_conninfo(conn_id: str = WAREHOUSE_CONN_ID) -> str:
-    """libpq connection string of an Airflow connection (env var, secrets backend, DB)."""
-    from airflow.sdk import BaseHook  # heavy import, only when a task runs
-
-    conn = BaseHook.get_connection(conn_id)
-    params = {
-        "host": conn.host or "localhost",
-        "port": str(conn.port or 5432),
-        "dbname": conn.schema or "postgres",
-        "user": conn.login or "",
-        "password": conn.password or "",
-        "connect_timeout": "30",
-    }
-    extras = conn.extra_dejson or {}
-    params.update({k: str(v) for k, v in extras.items() if k in LIBPQ_EXTRAS})
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v})
-
-
-def connect(conninfo: str | None = None) -> psycopg.Connection:
-    """Open a connection to the warehouse; without an argument, the Airflow connection."""
-    conninfo = conninfo or os.environ.get("WAREHOUSE_DSN") or warehouse_conninfo()
-    return psycopg.connect(conninfo, application_name="medallion-etl")
 
 
 def ident(*parts: str) -> sql.Composable:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
-from include.validation import MappingResult, Reject
+from include.etl.ingest.validation import MappingResult, Reject
 
 FILE_AUDIT_FIELDS = {
     "source_system",

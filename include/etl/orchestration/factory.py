@@ -1,12 +1,12 @@
-"""The DAG factory: one DAG per client config, all of the same shape.
+"""The DAG factory: one DAG per client config, all of the same shape. It only wires the
+tasks of ``operators``.
 
     wait_for_files >> open_batch >> [<file>.convert >> .validate_mapping >> .validate_rows
     >> .load_bronze, one group per file] >> silver.* >> gold.* (dimensions before facts)
     >> refresh_views.* >> quality.{silver,gold} >> close_batch (after every other task,
     whatever happened; fails if the batch did, and publishes the gold Assets if it did not)
 
-Parse time only reads the local YAML files: no database, network or Variable access,
-and the heavy modules (pyarrow, psycopg) are imported by the tasks when they run.
+Parse time only reads the local YAML files: no database, network or Variable access.
 """
 
 from __future__ import annotations
@@ -15,84 +15,24 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Asset, BaseOperator, Param, TaskGroup, chain, get_current_context, task
+from airflow.sdk import DAG, Asset, Param, TaskGroup, chain
 from airflow.sdk.definitions.param import ParamsDict
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from include.config import RUN_MODES, ClientConfig, SqlStep, load_clients
-from include.operators import IncomingFilesSensor, WarehouseSQLOperator, run_context
-from include.quality import QualityCheckOperator, checks_for
+from include.etl.config import RUN_MODES, ClientConfig, SqlStep, load_clients
+from include.etl.orchestration.operators import (
+    FILE_STEPS,
+    FileStepOperator,
+    IncomingFilesSensor,
+    QualityCheckOperator,
+    WarehouseSQLOperator,
+    close_batch_task,
+    open_batch_task,
+)
+from include.etl.warehouse.quality import checks_for
 
 log = logging.getLogger(__name__)
-
-
-def _call(step: str, *args: object) -> object:
-    """Run ``include.pipeline.<step>(*args, run)`` for the current task.
-
-    The pipeline's FailFast / Skip become Airflow's no-retry failure and skip.
-    """
-    from include import pipeline
-
-    try:
-        return getattr(pipeline, step)(*args, run_context(get_current_context()))
-    except pipeline.Skip as exc:
-        raise AirflowSkipException(str(exc)) from exc
-    except pipeline.FailFast as exc:
-        raise AirflowFailException(str(exc)) from exc
-
-
-@task(task_id="open_batch", multiple_outputs=True)
-def open_batch_task(client: str, params: dict | None = None) -> dict:
-    """Allocate (or find) this run's batch id, claim the files, write the manifest."""
-    params = params or {}
-    return _call("open_batch", client, params.get("mode", "start"), params.get("batch_id") or None)
-
-
-# The four steps of a file's group, in order, with the task docs the UI shows.
-FILE_STEPS: dict[str, str] = {
-    "convert": "Convert the delivered file to Parquet; returns the Parquet file name.",
-    "validate_mapping": "Check the file's columns against the configured mapping.",
-    "validate_rows": "Type, required and key checks per row; rejected rows go to tools.rejected_rows.",
-    "load_bronze": "Replace the batch's rows in the bronze table (delete + COPY, one transaction).",
-}
-_PREVIOUS_STEP = dict(zip(list(FILE_STEPS)[1:], FILE_STEPS, strict=False))
-
-
-class FileStepOperator(BaseOperator):
-    """One step of a source file's group: ``include.pipeline.<step>`` for the file.
-
-    Its inputs come through XCom as with TaskFlow: the batch that ``open_batch``
-    returned and, after ``convert``, the Parquet name the previous step of the group
-    returned. A plain operator rather than a ``@task``: a TaskFlow task costs about five
-    times as much to build (four operator classes, each merging defaults and binding the
-    function's signature), and a client has four of these per file, which dominated
-    the parse time of many clients.
-    """
-
-    ui_color = "#ffefeb"
-
-    def __init__(self, *, client: str, logical: str, step: str, **kwargs: Any) -> None:
-        super().__init__(task_id=step, doc_md=FILE_STEPS[step], **kwargs)
-        self.client, self.logical, self.step = client, logical, step
-
-    def execute(self, context: Any) -> Any:
-        ti = context["ti"]
-        args: list[object] = [self.client, self.logical, ti.xcom_pull(task_ids="open_batch")]
-        if self.step in _PREVIOUS_STEP:
-            args.append(ti.xcom_pull(task_ids=f"{self.logical}.{_PREVIOUS_STEP[self.step]}"))
-        return _call(self.step, *args)
-
-
-@task(task_id="close_batch", trigger_rule="all_done")
-def close_batch_task(client: str, batch: dict | None = None) -> str:
-    """Record the final status, archive the files, move the manifest; fail if any task did."""
-    ti = get_current_context()["ti"]
-    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
-    failed = sorted(t for t, s in states.items() if s in ("failed", "upstream_failed") and t != ti.task_id)
-    return _call("close_batch", client, batch, failed)
 
 
 def run_mode_params() -> dict[str, Param]:

@@ -13,7 +13,7 @@ wrote into the bronze table itself are deleted in the same transaction.
 
 Validation writes the rows the load will send, once: ``TypedFile`` holds the accepted
 rows of a validated file, typed as PostgreSQL will store them
-(``include.validation.pg_values``), with their source row numbers, in an Arrow IPC file
+(``include.etl.ingest.validation.pg_values``), with their source row numbers, in an Arrow IPC file
 next to the converted one (``landing.typed_name``: ``x_BATCH000001.parquet`` ->
 ``x_BATCH000001.bronze.arrow``, in the data folder's ``incoming``). The load then only
 streams that file into the ADBC PostgreSQL driver's binary ``COPY``; the batch and the
@@ -47,12 +47,18 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from include.config import ClientConfig, SourceFile
-from include.convert import ROW_NUMBER_COLUMN
-from include.landing import partial_path
-from include.progress import Progress
-from include.validation import NotTypable, check_values, has_row_numbers, pg_type, pg_values, row_numbers
-from include.warehouse import ident
+from include.etl.config import ClientConfig, SourceFile
+from include.etl.ingest.convert import ROW_NUMBER_COLUMN
+from include.etl.ingest.landing import partial_path
+from include.etl.ingest.progress import Progress
+from include.etl.ingest.validation import (
+    NotTypable,
+    check_values,
+    has_row_numbers,
+    pg_type,
+    pg_values,
+    row_numbers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -246,17 +252,20 @@ def _load_typed_file(
     """COPY the typed file's rows into the batch's new child table. The batch and the
     source file, the same on every row, are the child's column defaults while the rows
     are copied (dropped again before the commit), not two more columns to encode and send."""
-    child = ident(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
+    child = sql.Identifier(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
     constant = {LINEAGE[0]: batch_id, LINEAGE[1]: source_file}
     set_defaults = sql.SQL("ALTER TABLE {} {}").format(
         child,
         sql.SQL(", ").join(
-            sql.SQL("ALTER COLUMN {} SET DEFAULT {}").format(ident(c), sql.Literal(v))
+            sql.SQL("ALTER COLUMN {} SET DEFAULT {}").format(sql.Identifier(c), sql.Literal(v))
             for c, v in constant.items()
         ),
     )
     drop_defaults = sql.SQL("ALTER TABLE {} {}").format(
-        child, sql.SQL(", ").join(sql.SQL("ALTER COLUMN {} DROP DEFAULT").format(ident(c)) for c in constant)
+        child,
+        sql.SQL(", ").join(
+            sql.SQL("ALTER COLUMN {} DROP DEFAULT").format(sql.Identifier(c)) for c in constant
+        ),
     )
     with pa.memory_map(str(typed)) as source:
         file = pa.ipc.open_file(source)
@@ -297,8 +306,8 @@ def _good_batches(
 def _replace_batch_sql(cfg: ClientConfig, spec: SourceFile, batch_id: str) -> list[sql.Composed]:
     """Drop the batch's rows (its child table, and any rows in the bronze table itself),
     then create an empty child for it."""
-    parent = ident(cfg.bronze_schema, spec.bronze_table)
-    child = ident(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
+    parent = sql.Identifier(cfg.bronze_schema, spec.bronze_table)
+    child = sql.Identifier(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
     return [
         sql.SQL("DELETE FROM ONLY {} WHERE dwh_batch_id = {}").format(parent, sql.Literal(batch_id)),
         sql.SQL("DROP TABLE IF EXISTS {}").format(child),
@@ -311,7 +320,7 @@ def _replace_batch_sql(cfg: ClientConfig, spec: SourceFile, batch_id: str) -> li
 def _earlier_load_sql(cfg: ClientConfig, spec: SourceFile, batch_id: str) -> sql.Composed:
     """What a load of the batch replaces, for the log (NULL: nothing), without counting
     rows: the batch's table and its row estimate, rows in the bronze table itself."""
-    parent = ident(cfg.bronze_schema, spec.bronze_table)
+    parent = sql.Identifier(cfg.bronze_schema, spec.bronze_table)
     return sql.SQL(
         """SELECT NULLIF(concat_ws('; ',
                (SELECT 'its table ' || CASE WHEN c.reltuples >= 0
@@ -472,10 +481,10 @@ def _load_text(
     batch_rows: int,
     progress: Progress,
 ) -> str | None:
-    child = ident(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
+    child = sql.Identifier(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
     columns = [c.name for c in spec.columns] + LINEAGE
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-        child, sql.SQL(", ").join(ident(c) for c in columns)
+        child, sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
     with conn.transaction(), conn.cursor() as cur:
         (replaced,) = cur.execute(_earlier_load_sql(cfg, spec, batch_id)).fetchone()

@@ -11,7 +11,7 @@ import importlib
 import shutil
 from pathlib import Path
 
-from include.landing import Landing, move
+from include.etl.ingest.landing import Landing, move
 
 GENERATORS = ("client1", "client2")
 
@@ -21,7 +21,7 @@ def generate(
 ) -> list[Path]:
     if client not in GENERATORS:
         raise ValueError(f"no demo data generator for {client!r}")
-    module = importlib.import_module(f"include.demo.{client}")
+    module = importlib.import_module(f"demo.{client}")
     kwargs = {"rows": rows, "stamp": stamp}
     if seed is not None:
         kwargs["seed"] = seed

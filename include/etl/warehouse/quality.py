@@ -1,5 +1,8 @@
 """Quality gates on silver and gold: the checks a client's config declares, as SQL.
 
+Pure: builds the queries and judges their results; the gate's operator
+(``include.etl.orchestration.operators.QualityCheckOperator``) runs them.
+
 Each check is one query returning one row of numbers; ``verdict`` turns that row into
 ``None`` (passed) or a one-line failure naming the table, the check and the numbers.
 Identifiers come from the validated config and are quoted; the batch id and the client
@@ -19,13 +22,8 @@ are bound parameters (``%(batch_id)s``, ``%(client)s``), never formatted into th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from airflow.providers.common.sql.operators.sql import SQLCheckOperator
-from airflow.sdk.exceptions import AirflowFailException
-
-from include.config import WAREHOUSE_CONN_ID, ClientConfig
-from include.operators import BATCH_ID_XCOM, batch_id_or_skip
+from include.etl.config import ClientConfig
 
 
 def _q(identifier: str) -> str:
@@ -169,45 +167,3 @@ def checks_for(cfg: ClientConfig, layer: str) -> list[Check]:
                 )
             )
     return checks
-
-
-class QualityCheckOperator(SQLCheckOperator):
-    """The quality gates of one layer, after the views; fails the batch if one fails.
-
-    Runs each check's query with the batch id bound, logs every result, and fails
-    without retrying (the data will not change by itself) with one line listing each
-    failed check, its table and its numbers. The attempt and that line are recorded in
-    ``tools.job_execution_log``; close_batch then ends the batch FAILED.
-    """
-
-    template_fields = (*SQLCheckOperator.template_fields, "parameters")
-    ui_color = "#fff7e6"
-
-    def __init__(self, *, client: str, checks: list[Check], **kwargs: Any) -> None:
-        kwargs.setdefault("conn_id", WAREHOUSE_CONN_ID)
-        kwargs.setdefault("parameters", {"batch_id": BATCH_ID_XCOM, "client": client})
-        super().__init__(sql=[c.sql for c in checks], **kwargs)
-        self.client, self.checks = client, checks
-
-    def execute(self, context: Any) -> None:
-
-        from include import audit
-        from include.warehouse import connect
-
-        batch_id = batch_id_or_skip(self.client, self.parameters["batch_id"])
-        ti = context["ti"]
-        hook = self.get_db_hook()
-        with connect() as conn:
-            conn.autocommit = True
-            with audit.job(conn, self.client, batch_id, ti.run_id, ti.task_id, ti.try_number) as job:
-                failures = []
-                for check, sql in zip(self.checks, self.sql, strict=True):
-                    row = tuple(hook.get_first(sql, self.parameters))
-                    failure = check.verdict(row, batch_id)
-                    self.log.info("%s %s: %s %s", check.table, check.label, row, failure or "passed")
-                    if failure:
-                        failures.append(failure)
-                job.rows = len(self.checks)
-                if failures:
-                    raise AirflowFailException(f"quality check failed: {'; '.join(failures)}")
-                job.message = f"{len(self.checks)} checks passed"

@@ -1,0 +1,324 @@
+"""Every Airflow task of the client DAG, in one place.
+
+* ``IncomingFilesSensor``: ``wait_for_files``.
+* ``open_batch_task`` and ``close_batch_task``: TaskFlow tasks around
+  ``include.etl.orchestration.tasks``.
+* ``FileStepOperator``: the four steps of a source file's group.
+* ``WarehouseSQLOperator``: a silver, gold or view step (one SQL file).
+* ``QualityCheckOperator``: the quality gates of a layer.
+
+The tasks module raises ``Skip`` and ``FailFast``; ``airflow_outcome`` turns them into
+Airflow's skip and no-retry failure, for every task here. Every task reaches the
+warehouse through ``connections.warehouse`` (the Airflow connection ``warehouse``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.providers.common.sql.operators.sql import SQLCheckOperator, SQLExecuteQueryOperator
+from airflow.sdk import BaseOperator, BaseSensorOperator, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from include.etl.config import WAREHOUSE_CONN_ID
+from include.etl.orchestration import tasks
+from include.etl.orchestration.connections import warehouse
+from include.etl.warehouse.quality import Check
+
+BATCH_ID_XCOM = "{{ ti.xcom_pull(task_ids='open_batch', key='batch_id') }}"
+
+
+@contextlib.contextmanager
+def airflow_outcome() -> Iterator[None]:
+    """Run a step; its ``Skip`` becomes Airflow's skip, its ``FailFast`` a failure that
+    is not retried (retrying cannot help: the input or the config must be fixed)."""
+    try:
+        yield
+    except tasks.Skip as exc:
+        raise AirflowSkipException(str(exc)) from exc
+    except tasks.FailFast as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def batch_id_or_skip(client: str, rendered: str | None) -> str:
+    """The batch id rendered from open_batch's XCom; a run that opened no batch (a
+    backfill day with nothing delivered) has nothing to transform or check: skip."""
+    if not rendered or rendered == "None":
+        raise AirflowSkipException(f"{client}: no batch was opened in this run: nothing to run")
+    return rendered
+
+
+def run_context(context: Any) -> tasks.RunContext:
+    """The tasks' ``RunContext`` for the running task: who runs, how to ask Airflow
+    whether another run is active, and the day a backfill run is for."""
+    ti, dag_run = context["ti"], context["dag_run"]
+
+    def run_is_active(run_id: str) -> bool:
+        try:
+            state = ti.get_dagrun_state(dag_id=ti.dag_id, run_id=run_id)
+        except Exception:  # the run is gone (deleted): nothing is active
+            return False
+        return str(getattr(state, "value", state)) in ("running", "queued")
+
+    run_type = getattr(dag_run, "run_type", None)
+    backfill = getattr(run_type, "value", run_type) == "backfill"  # DagRunType.BACKFILL_JOB
+    logical_date = getattr(dag_run, "logical_date", None)
+    return tasks.RunContext(
+        dag_run_id=ti.run_id,
+        task_id=ti.task_id,
+        try_number=ti.try_number,
+        run_is_active=run_is_active,
+        backfill_day=logical_date.date() if backfill and logical_date else None,
+    )
+
+
+# ------------------------------------------------------------------ wait_for_files
+class IncomingFilesSensor(BaseSensorOperator):
+    """Waits until the run can open its batch: its files are in incoming and no other
+    run of the client is active; then reserves the client for this run.
+
+    Runs in reschedule mode: no worker slot is held between pokes. Runs that do not
+    claim new files (restart, reprocessing, a cleared run that already opened its batch)
+    only wait for the client. A backfill run takes the files stamped with its day and is
+    skipped at once when there are none (``tasks.files_ready``).
+    """
+
+    ui_color = "#e8f4fd"
+
+    def __init__(self, *, client: str, **kwargs: Any) -> None:
+        kwargs.setdefault("mode", "reschedule")
+        super().__init__(**kwargs)
+        self.client = client
+
+    def poke(self, context: Any) -> bool:
+        with airflow_outcome():
+            waiting = tasks.files_ready(
+                self.client, context["params"].get("mode", "start"), run_context(context)
+            )
+        if waiting:
+            self.log.info("%s", waiting)
+        return waiting is None
+
+
+# ------------------------------------------------------------------ open and close the batch
+@task(task_id="open_batch", multiple_outputs=True)
+def open_batch_task(client: str, params: dict | None = None) -> dict:
+    """Allocate (or find) this run's batch id, claim the files, write the manifest."""
+    params = params or {}
+    with airflow_outcome():
+        return tasks.open_batch(
+            client,
+            params.get("mode", "start"),
+            params.get("batch_id") or None,
+            run_context(get_current_context()),
+        )
+
+
+@task(task_id="close_batch", trigger_rule="all_done")
+def close_batch_task(client: str, batch: dict | None = None) -> str:
+    """Record the final status, archive the files, move the manifest; fail if any task did."""
+    context = get_current_context()
+    ti = context["ti"]
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+    failed = sorted(t for t, s in states.items() if s in ("failed", "upstream_failed") and t != ti.task_id)
+    with airflow_outcome():
+        return tasks.close_batch(client, batch, failed, run_context(context))
+
+
+# ------------------------------------------------------------------ a source file's group
+@dataclass(frozen=True)
+class FileStep:
+    """One step of a file's group: the function it runs and the doc the UI shows."""
+
+    run: Callable[..., Any]
+    doc: str
+
+
+# The four steps of a file's group, in order.
+FILE_STEPS: dict[str, FileStep] = {
+    "convert": FileStep(
+        tasks.convert, "Convert the delivered file to Parquet; returns the Parquet file name."
+    ),
+    "validate_mapping": FileStep(
+        tasks.validate_mapping, "Check the file's columns against the configured mapping."
+    ),
+    "validate_rows": FileStep(
+        tasks.validate_rows, "Type, required and key checks per row; rejected rows go to tools.rejected_rows."
+    ),
+    "load_bronze": FileStep(
+        tasks.load_bronze, "Replace the batch's rows in the bronze table (delete + COPY, one transaction)."
+    ),
+}
+_PREVIOUS_STEP = dict(zip(list(FILE_STEPS)[1:], FILE_STEPS, strict=False))
+
+
+class FileStepOperator(BaseOperator):
+    """One step of a source file's group (``FILE_STEPS``) for the file.
+
+    Its inputs come through XCom as with TaskFlow: the batch that ``open_batch``
+    returned and, after ``convert``, the Parquet name the previous step of the group
+    returned. A plain operator rather than a ``@task``: a TaskFlow task costs about five
+    times as much to build, and a client has four of these per file.
+    """
+
+    ui_color = "#ffefeb"
+
+    def __init__(self, *, client: str, logical: str, step: str, **kwargs: Any) -> None:
+        super().__init__(task_id=step, doc_md=FILE_STEPS[step].doc, **kwargs)
+        self.client, self.logical, self.step = client, logical, step
+
+    def execute(self, context: Any) -> Any:
+        ti = context["ti"]
+        args: list[object] = [self.client, self.logical, ti.xcom_pull(task_ids="open_batch")]
+        if self.step in _PREVIOUS_STEP:
+            args.append(ti.xcom_pull(task_ids=f"{self.logical}.{_PREVIOUS_STEP[self.step]}"))
+        with airflow_outcome():
+            return FILE_STEPS[self.step].run(*args, run_context(context))
+
+
+# ------------------------------------------------------------------ SQL steps
+class WarehouseSQLOperator(SQLExecuteQueryOperator):
+    """A SQL step of a layer (silver, gold, views), run with the batch id bound.
+
+    From ``SQLExecuteQueryOperator`` it takes the SQL file rendered as a template (the
+    UI's "Rendered Template" shows it), ``conn_id`` (the warehouse connection it runs
+    on) and the hook OpenLineage reads. Its own ``execute`` runs the statements with
+    ``include.etl.warehouse.sqlstep.run_step``: in one transaction, each logged when it
+    starts, every few seconds while it runs and with its rows when it ends, and skipped
+    when nothing the step reads has changed since it last ran for the batch. Every
+    attempt is a ``tools.sql_step_log`` row, ended ``SUCCESS`` with the rows the target
+    holds for the batch, or ``FAILED`` with the error, whatever fails.
+    """
+
+    ui_color = "#ede7f6"
+
+    def __init__(
+        self,
+        *,
+        client: str,
+        layer: str,
+        step: str,
+        target: str,
+        sql_file: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if sql_file is not None:
+            kwargs.setdefault("sql", sql_file)  # a template file, rendered from template_searchpath
+        kwargs.setdefault("conn_id", WAREHOUSE_CONN_ID)
+        kwargs.setdefault("parameters", {"batch_id": BATCH_ID_XCOM})
+        kwargs.setdefault("do_xcom_push", False)  # nothing downstream reads a step's result set
+        super().__init__(**kwargs)
+        self.client, self.layer, self.step, self.target = client, layer, step, target
+        self.sql_file = sql_file
+
+    def execute(self, context: Any) -> None:
+        from include.etl.warehouse.audit import one_line
+        from include.etl.warehouse.sqlstep import run_step
+
+        batch_id = batch_id_or_skip(self.client, self.parameters["batch_id"])
+        attempt = context["ti"].try_number
+        with warehouse(self.conn_id) as log_conn:
+            log_conn.autocommit = True
+            (log_id,) = log_conn.execute(
+                """INSERT INTO tools.sql_step_log (client_schema, batch_id, layer, step_name,
+                       sql_file, target_table, status, try_number)
+                   VALUES (%s, %s, %s, %s, %s, %s, 'RUNNING', %s) RETURNING id""",
+                (
+                    self.client,
+                    batch_id,
+                    self.layer,
+                    self.step,
+                    self.sql_file,
+                    self.target,
+                    attempt,
+                ),
+            ).fetchone()
+            try:
+                with warehouse(self.conn_id) as work:
+                    work.autocommit = True  # run_step opens the step's one transaction
+                    run_step(
+                        work,
+                        client=self.client,
+                        layer=self.layer,
+                        step=self.step,
+                        target=self.target,
+                        sql_text=self._sql_text(),
+                        batch_id=batch_id,
+                        parameters=dict(self.parameters),
+                        log=self.log,
+                    )
+                    rows = self._rows_for_batch(work, batch_id)
+            except BaseException as exc:  # whatever fails (a kill too), the attempt is not left RUNNING
+                log_conn.execute(
+                    """UPDATE tools.sql_step_log SET status = 'FAILED', error_message = %s,
+                           ended_at = now() WHERE id = %s""",
+                    (one_line(exc), log_id),
+                )
+                raise
+            log_conn.execute(
+                """UPDATE tools.sql_step_log SET status = 'SUCCESS', rows_in_batch = %s,
+                       ended_at = now() WHERE id = %s""",
+                (rows, log_id),
+            )
+        self.log.info("%s.%s: %s rows for %s", self.layer, self.step, rows, batch_id)
+
+    def _sql_text(self) -> str:
+        """The rendered SQL: a file's text, a statement, or statements joined."""
+        if isinstance(self.sql, str):
+            return self.sql
+        return ";\n".join(s.strip().rstrip(";") for s in self.sql)
+
+    def _rows_for_batch(self, conn: Any, batch_id: str) -> int:
+        """The rows the target holds for the batch (a view: all its rows)."""
+        from psycopg import sql
+
+        schema, table = self.target.split(".", 1)
+        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
+        if self.layer != "views":
+            query += sql.SQL(" WHERE dwh_batch_id = %s")
+            return conn.execute(query, (batch_id,)).fetchone()[0]
+        return conn.execute(query).fetchone()[0]
+
+
+# ------------------------------------------------------------------ quality gates
+class QualityCheckOperator(SQLCheckOperator):
+    """The quality gates of one layer, after the views; fails the batch if one fails.
+
+    Runs each check's query (``include.etl.warehouse.quality``) with the batch id bound,
+    logs every result, and fails without retrying (the data will not change by itself)
+    with one line listing each failed check, its table and its numbers. The checks and
+    the attempt's ``tools.job_execution_log`` row go through one connection to
+    ``conn_id``; close_batch then ends the batch FAILED.
+    """
+
+    template_fields = (*SQLCheckOperator.template_fields, "parameters")
+    ui_color = "#fff7e6"
+
+    def __init__(self, *, client: str, checks: list[Check], **kwargs: Any) -> None:
+        kwargs.setdefault("conn_id", WAREHOUSE_CONN_ID)
+        kwargs.setdefault("parameters", {"batch_id": BATCH_ID_XCOM, "client": client})
+        super().__init__(sql=[c.sql for c in checks], **kwargs)
+        self.client, self.checks = client, checks
+
+    def execute(self, context: Any) -> None:
+        from include.etl.warehouse import audit
+
+        batch_id = batch_id_or_skip(self.client, self.parameters["batch_id"])
+        ti = context["ti"]
+        with warehouse(self.conn_id) as conn:
+            conn.autocommit = True
+            with audit.job(conn, self.client, batch_id, ti.run_id, ti.task_id, ti.try_number) as job:
+                failures = []
+                for check, query in zip(self.checks, self.sql, strict=True):
+                    row = tuple(conn.execute(query, self.parameters).fetchone())
+                    failure = check.verdict(row, batch_id)
+                    self.log.info("%s %s: %s %s", check.table, check.label, row, failure or "passed")
+                    if failure:
+                        failures.append(failure)
+                job.rows = len(self.checks)
+                if failures:
+                    raise AirflowFailException(f"quality check failed: {'; '.join(failures)}")
+                job.message = f"{len(self.checks)} checks passed"

@@ -1,0 +1,17 @@
+"""Opening a warehouse connection from a libpq connection string.
+
+Where the string comes from is the caller's business: a running task resolves the
+Airflow connection ``warehouse`` (``include.etl.orchestration.connections``), a script or
+a test passes its own.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+APPLICATION_NAME = "medallion-etl"  # what pg_stat_activity shows for our sessions
+
+
+def connect(conninfo: str) -> psycopg.Connection:
+    """A new connection to the warehouse (not in autocommit: the caller decides)."""
+    return psycopg.connect(conninfo, application_name=APPLICATION_NAME)
