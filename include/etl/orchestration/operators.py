@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from airflow.providers.common.sql.operators.sql import SQLCheckOperator, SQLExecuteQueryOperator
+from airflow.providers.common.sql.operators.sql import BaseSQLOperator, SQLExecuteQueryOperator
 from airflow.sdk import BaseOperator, BaseSensorOperator, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -284,7 +284,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
 
 
 # ------------------------------------------------------------------ quality gates
-class QualityCheckOperator(SQLCheckOperator):
+class QualityCheckOperator(BaseSQLOperator):
     """The quality gates of one layer, after the views; fails the batch if one fails.
 
     Runs each check's query (``include.etl.warehouse.quality``) with the batch id bound,
@@ -294,27 +294,31 @@ class QualityCheckOperator(SQLCheckOperator):
     ``conn_id``; close_batch then ends the batch FAILED.
     """
 
-    template_fields = (*SQLCheckOperator.template_fields, "parameters")
+    template_fields = (*BaseSQLOperator.template_fields, "parameters", "sql")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"sql": "sql"}  # the UI shows each query
     ui_color = "#fff7e6"
 
     def __init__(self, *, client: str, checks: list[Check], **kwargs: Any) -> None:
         kwargs.setdefault("conn_id", WAREHOUSE_CONN_ID)
-        kwargs.setdefault("parameters", {"batch_id": BATCH_ID_XCOM, "client": client})
-        super().__init__(sql=[c.sql for c in checks], **kwargs)
+        self.parameters: dict[str, str] = kwargs.pop(
+            "parameters", {"batch_id": BATCH_ID_XCOM, "client": client}
+        )
+        super().__init__(**kwargs)
         self.client, self.checks = client, checks
+        self.sql: list[str] = [c.sql for c in checks]
 
     def execute(self, context: Any) -> None:
         from include.etl.warehouse import audit
 
         batch_id = batch_id_or_skip(self.client, self.parameters["batch_id"])
         ti = context["ti"]
-        with warehouse(self.conn_id) as conn:
+        with warehouse(self.conn_id or WAREHOUSE_CONN_ID) as conn:
             conn.autocommit = True
             with audit.job(conn, self.client, batch_id, ti.run_id, ti.task_id, ti.try_number) as job:
                 failures = []
                 for check, query in zip(self.checks, self.sql, strict=True):
-                    row = tuple(conn.execute(query, self.parameters).fetchone())
-                    failure = check.verdict(row, batch_id)
+                    row = conn.execute(query, self.parameters).fetchone() or ()
+                    failure = check.verdict(tuple(row), batch_id)
                     self.log.info("%s %s: %s %s", check.table, check.label, row, failure or "passed")
                     if failure:
                         failures.append(failure)
