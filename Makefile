@@ -24,6 +24,9 @@ demo: venv ## Run both demo clients end to end on the embedded warehouse (ROWS=2
 test: venv ## Run the whole test suite against real PostgreSQL and Airflow
 	$(RUN) pytest $(PYTEST_ARGS)
 
+test-unit: venv ## Run the unit tests only: no database, no PostgreSQL needed (seconds)
+	eval "$$(python3 scripts/devenv.py env)" && PYTHONPATH=. $(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
+
 bench: venv ## Measure the hot path against its baselines (ROWS=2000000), write bench-results.json
 	$(RUN) python scripts/bench.py --rows $(or $(BENCH_ROWS),$(if $(filter command line,$(origin ROWS)),$(ROWS),2000000)) $(BENCH_ARGS)
 
@@ -33,9 +36,11 @@ mutation: venv ## Break each business rule of the client SQL in turn; every brea
 schema: venv ## Write include/clients/client.schema.json, the JSON Schema editors check client files with
 	$(VENV)/bin/python -m include.etl.config --schema > include/clients/client.schema.json
 
-lint: venv ## Ruff lint (with the AIR rules) and format check
+lint: venv ## Ruff (with the AIR rules), format check, the package's import contracts, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PYTHONPATH=. $(VENV)/bin/lint-imports
+	PYTHONPATH=. $(VENV)/bin/mypy
 
 format: venv ## Apply ruff's fixes and formatter
 	$(VENV)/bin/ruff check --fix .
@@ -60,4 +65,4 @@ clean: ## Remove the embedded database, Airflow home and demo files (keeps the v
 	$(PYTHON) scripts/devenv.py clean
 	rm -rf .local
 
-.PHONY: help venv demo test bench mutation schema lint format airflow psql lock stop clean
+.PHONY: help venv demo test test-unit bench mutation schema lint format airflow psql lock stop clean

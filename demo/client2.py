@@ -330,7 +330,7 @@ def _write_events(
                 "feature": None if rng.random() < 0.1 else rng.choice(FEATURES),
             }
             if rng.random() < 0.02:
-                obj["eventId"] = obj["eventId"].upper()  # mixed-case id
+                obj["eventId"] = str(obj["eventId"]).upper()  # mixed-case id
             kind = rejects.get(i)
             if kind == "ts":
                 obj["eventTs"] = f"{_impossible_date(rng, ts.year)}T{ts:%H:%M:%S}"

@@ -7,6 +7,7 @@ from psycopg import sql
 from include.etl.config import ClientConfig
 from include.etl.ingest.landing import Landing
 from include.etl.orchestration.connections import warehouse
+from include.etl.warehouse.connection import one_row
 from include.etl.warehouse.migrations import ident
 
 
@@ -25,8 +26,8 @@ def batch_summary(cfg: ClientConfig, landing: Landing, dag_run_id: str) -> dict:
         def count(schema: str, table: str, batch_only: bool) -> int:
             query = sql.SQL("SELECT count(*) FROM {}").format(ident(schema, table))
             if batch_only:
-                return conn.execute(query + sql.SQL(" WHERE dwh_batch_id = %s"), (batch_id,)).fetchone()[0]
-            return conn.execute(query).fetchone()[0]
+                return one_row(conn.execute(query + sql.SQL(" WHERE dwh_batch_id = %s"), (batch_id,)))[0]
+            return one_row(conn.execute(query))[0]
 
         files = conn.execute(
             """SELECT logical_source_file, physical_file_name, total_rows, rejected_rows,

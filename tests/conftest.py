@@ -1,9 +1,12 @@
 """Shared fixtures: a fresh warehouse database on the real PostgreSQL, a landing root.
 
-Run through ``make test`` (``scripts/with-env``), which starts the embedded PostgreSQL
-and sets ``AIRFLOW_CONN_WAREHOUSE``. The tests use a database of their own next to it,
-``<warehouse database>_test``, created fresh for each session, so a test run never
-touches the demo warehouse.
+Tests are marked by folder: ``unit`` (tests/unit, tests/dags, test_compose.py: no
+database, no service), ``db`` (tests/integration, tests/rules: PostgreSQL) and ``e2e``
+(tests/e2e: Airflow against PostgreSQL). ``make test-unit`` runs the unit tests alone,
+with no PostgreSQL at all; ``make test`` runs everything through ``scripts/with-env``,
+which starts the embedded PostgreSQL and sets ``AIRFLOW_CONN_WAREHOUSE``. The database
+tests use a database of their own next to it, ``<warehouse database>_test``, created
+fresh for each session, so a test run never touches the demo warehouse.
 """
 
 from __future__ import annotations
@@ -36,7 +39,17 @@ def _libpq(url: str) -> str:
     return url.replace("postgres://", "postgresql://", 1)
 
 
-@pytest.fixture(scope="session", autouse=True)
+MARKS = {"unit": "unit", "dags": "unit", "integration": "db", "rules": "db", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder (``MARKS``); a test outside them is a unit test."""
+    for item in items:
+        folder = Path(item.path).relative_to(Path(__file__).parent).parts[0]
+        item.add_marker(MARKS.get(folder, "unit"))
+
+
+@pytest.fixture(scope="session")
 def warehouse_url() -> Iterator[str]:
     """A fresh test warehouse; Airflow's ``warehouse`` connection points at it."""
     url = _test_database_url()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Literal, overload
 
 import psycopg
 
@@ -33,6 +34,7 @@ from include.etl.ingest.landing import (
     write_json_atomic,
 )
 from include.etl.warehouse import audit
+from include.etl.warehouse.connection import one_row
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +239,13 @@ def batch_of_run(conn: psycopg.Connection, client: str, dag_run_id: str) -> str 
 
 
 def _allocate(conn: psycopg.Connection, cfg: ClientConfig, day: date | None = None) -> str:
-    (number,) = conn.execute(
-        """UPDATE tools.client_reference SET last_batch_id = last_batch_id + 1
+    (number,) = one_row(
+        conn.execute(
+            """UPDATE tools.client_reference SET last_batch_id = last_batch_id + 1
            WHERE client_schema = %s RETURNING last_batch_id""",
-        (cfg.client,),
-    ).fetchone()
+            (cfg.client,),
+        )
+    )
     batch_id = format_batch_id(number)
     conn.execute(
         """INSERT INTO tools.batch (client_schema, batch_id, mode, config_version, delivery_date)
@@ -303,7 +307,7 @@ def _files_with_parquet(
     conn: psycopg.Connection, cfg: ClientConfig, landing: Landing, batch_id: str
 ) -> dict[str, str | None]:
     """The batch's files for reprocessing: each delivered file must still have its Parquet."""
-    delivered = dict(
+    delivered: dict[str, str | None] = dict(
         conn.execute(
             """SELECT logical_source_file, physical_file_name FROM tools.file_audit_log
                WHERE client_schema = %s AND batch_id = %s""",
@@ -365,10 +369,12 @@ def _already_claimed(cfg: ClientConfig, landing: Landing, system: str, f, batch_
 def _manifest(
     conn: psycopg.Connection, cfg: ClientConfig, batch_id: str, dag_run_id: str, mode: str, files: dict
 ) -> dict:
-    (day,) = conn.execute(
-        "SELECT delivery_date FROM tools.batch WHERE client_schema = %s AND batch_id = %s",
-        (cfg.client, batch_id),
-    ).fetchone()
+    (day,) = one_row(
+        conn.execute(
+            "SELECT delivery_date FROM tools.batch WHERE client_schema = %s AND batch_id = %s",
+            (cfg.client, batch_id),
+        )
+    )
     return {
         "client_schema": cfg.client,
         "batch_id": batch_id,
@@ -419,6 +425,31 @@ def batch_outcome(
         reasons = "; ".join(f"{n}: {errors.get(n) or 'see its tasks'}" for n in failed_files)
         return "PARTIAL", f"optional file(s) failed, the rest of the batch loaded: {reasons}; {tasks}"
     return "FAILED", tasks
+
+
+@overload
+def close_batch(
+    conn: psycopg.Connection,
+    cfg: ClientConfig,
+    landing: Landing,
+    batch_id: str,
+    failed_tasks: list[str],
+    dag_run_id: str | None = None,
+    with_message: Literal[False] = False,
+) -> str: ...
+
+
+@overload
+def close_batch(
+    conn: psycopg.Connection,
+    cfg: ClientConfig,
+    landing: Landing,
+    batch_id: str,
+    failed_tasks: list[str],
+    dag_run_id: str | None = None,
+    *,
+    with_message: Literal[True],
+) -> tuple[str, str | None]: ...
 
 
 def close_batch(

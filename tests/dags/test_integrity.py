@@ -32,7 +32,7 @@ def test_one_dag_per_client_config(dagbag: DagBag) -> None:
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_house_rules(dagbag: DagBag, clients: dict, client: str) -> None:
-    dag = dagbag.get_dag(client)
+    dag = dagbag.dags[client]
     cfg = clients[client]
     assert dag.owner == cfg.owner != "airflow"
     assert f"client:{client}" in dag.tags
@@ -50,7 +50,7 @@ def test_house_rules(dagbag: DagBag, clients: dict, client: str) -> None:
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_sql_steps_bind_the_batch_id(dagbag: DagBag, client: str) -> None:
-    dag = dagbag.get_dag(client)
+    dag = dagbag.dags[client]
     sql_tasks = [t for t in dag.tasks if t.task_type == "WarehouseSQLOperator"]
     assert sql_tasks
     for task in sql_tasks:
@@ -65,7 +65,7 @@ def test_sql_steps_bind_the_batch_id(dagbag: DagBag, client: str) -> None:
 def test_gold_tables_are_assets_published_by_a_successful_close(
     dagbag: DagBag, clients: dict, client: str
 ) -> None:
-    dag = dagbag.get_dag(client)
+    dag = dagbag.dags[client]
     cfg = clients[client]
     outlets = dag.get_task("close_batch").outlets
     assert [o.name for o in outlets] == [f"{cfg.gold_schema}.{s.table}" for s in cfg.gold]
@@ -74,7 +74,7 @@ def test_gold_tables_are_assets_published_by_a_successful_close(
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_close_batch_comes_after_every_task(dagbag: DagBag, client: str) -> None:
-    dag = dagbag.get_dag(client)
+    dag = dagbag.dags[client]
     assert dag.get_task("close_batch").upstream_task_ids == {t for t in dag.task_ids if t != "close_batch"}
 
 
@@ -101,7 +101,7 @@ def test_parse_needs_no_database_and_is_fast() -> None:
 
 def test_each_dag_has_its_own_run_mode_params(dagbag: DagBag) -> None:
     """The params are validated once per process, but no two DAGs share a Param object."""
-    params = [dagbag.get_dag(client).params.get_param("mode") for client in CLIENTS]
+    params = [dagbag.dags[client].params.get_param("mode") for client in CLIENTS]
     assert len({id(p) for p in params}) == len(CLIENTS)
 
 
@@ -116,7 +116,7 @@ def test_a_worker_parsing_for_one_dag_builds_only_that_client(
 
     assert bag.dag_ids == ["client2"]
     assert bag.import_errors == {}
-    assert bag.get_dag("client2").task_dict.keys() == dagbag.get_dag("client2").task_dict.keys()
+    assert bag.dags["client2"].task_dict.keys() == dagbag.dags["client2"].task_dict.keys()
 
 
 def test_a_broken_config_is_an_import_error_and_the_others_still_load(

@@ -17,3 +17,9 @@ def cfg(conn: psycopg.Connection, clients: dict[str, ClientConfig]) -> ClientCon
     reset_client(conn, config)
     migrate(conn, [config])
     return config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_warehouse(warehouse_url: str) -> str:
+    """Every test here runs against the fresh test warehouse (AIRFLOW_CONN_WAREHOUSE)."""
+    return warehouse_url

@@ -32,3 +32,9 @@ def client1(conn: psycopg.Connection, clients: dict[str, ClientConfig]) -> Clien
 def client2(conn: psycopg.Connection, clients: dict[str, ClientConfig]) -> ClientConfig:
     """client2 forgotten by the warehouse and migrated again: empty bronze, silver, gold."""
     return _fresh(conn, clients["client2"])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_warehouse(warehouse_url: str) -> str:
+    """Every test here runs against the fresh test warehouse (AIRFLOW_CONN_WAREHOUSE)."""
+    return warehouse_url

@@ -101,7 +101,7 @@ def load_bronze(
         log.info("typing the rows here: %s", mismatch)
     skip = np.fromiter(rejected_rows or (), dtype=np.int64)
     try:
-        if mismatch is None:
+        if mismatch is None and typed is not None:
             replaced = _load_typed_file(conn, cfg, spec, typed, batch_id, source_file, batch_rows, progress)
         else:
             replaced = _load_binary(
@@ -487,7 +487,7 @@ def _load_text(
         child, sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
     with conn.transaction(), conn.cursor() as cur:
-        (replaced,) = cur.execute(_earlier_load_sql(cfg, spec, batch_id)).fetchone()
+        (replaced,) = cur.execute(_earlier_load_sql(cfg, spec, batch_id)).fetchone() or (None,)
         for statement in _replace_batch_sql(cfg, spec, batch_id):
             cur.execute(statement)
         with cur.copy(copy_sql) as copy:

@@ -34,11 +34,12 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as concurrent_wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -170,11 +171,12 @@ def _convert(src: Path, dest: Path, spec: SourceFile, block_size: int) -> Conver
     metadata: dict[bytes, bytes] = {}
     json_keys: set[str] = set()
     raw = _RawFile(src) if spec.type == "csv" else None
-    batches = {
-        "csv": lambda: _csv_batches(src, spec, block_size, raw),
-        "xlsx": lambda: _xlsx_batches(src, spec),
-        "json": lambda: _json_batches(src, spec, json_keys),
-    }[spec.type]()
+    if raw is not None:
+        batches = _csv_batches(src, spec, block_size, raw)
+    elif spec.type == "xlsx":
+        batches = _xlsx_batches(src, spec)
+    else:
+        batches = _json_batches(src, spec, json_keys)
     try:
         try:
             with contextlib.closing(_row_groups(batches, ROW_GROUP_ROWS)) as groups:
@@ -244,7 +246,7 @@ def _open_writer(
     return writer, columns, renames, metadata
 
 
-def _row_groups(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[list[pa.RecordBatch]]:
+def _row_groups(batches: Generator[pa.RecordBatch], rows: int) -> Generator[list[pa.RecordBatch]]:
     """``batches`` in lists of at least ``rows`` rows (the last may hold fewer).
 
     A thread of its own reads the next list while the caller writes the one it was
@@ -376,7 +378,7 @@ def _csv_options(
     }
 
 
-def _csv_batches(src: Path, spec: SourceFile, block_size: int, raw: _RawFile) -> Iterator[pa.RecordBatch]:
+def _csv_batches(src: Path, spec: SourceFile, block_size: int, raw: _RawFile) -> Generator[pa.RecordBatch]:
     """The CSV's batches, read from ``raw`` (the quote check is the caller's, on the way out)."""
     if src.stat().st_size == 0:
         raise ConvertError(f"{src.name}: the file is empty (no header row)")
@@ -532,7 +534,7 @@ def _batch(schema: pa.Schema, rows: list[list[object]]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _xlsx_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
+def _xlsx_batches(src: Path, spec: SourceFile) -> Generator[pa.RecordBatch]:
     from python_calamine import CalamineWorkbook
 
     try:
@@ -545,7 +547,9 @@ def _xlsx_batches(src: Path, spec: SourceFile) -> Iterator[pa.RecordBatch]:
             f"{src.name}: no sheet named {sheet_name!r} (sheets: {', '.join(workbook.sheet_names)})"
         )
     # iter_rows starts at the sheet's first row, so enumerating gives the sheet row number.
-    rows = enumerate(workbook.get_sheet_by_name(sheet_name).iter_rows(), start=1)
+    rows: Iterator[tuple[int, list[Any]]] = enumerate(
+        workbook.get_sheet_by_name(sheet_name).iter_rows(), start=1
+    )
     for _ in range(spec.reader.header_row - 1):
         next(rows, None)
     header_row, header_cells = next(rows, (spec.reader.header_row, None))
@@ -596,7 +600,7 @@ def _with_width(rows: Iterable[tuple[int, list[object]]], width: int) -> Iterato
         yield number, cells
 
 
-def _json_batches(src: Path, spec: SourceFile, keys: set[str]) -> Iterator[pa.RecordBatch]:
+def _json_batches(src: Path, spec: SourceFile, keys: set[str]) -> Generator[pa.RecordBatch]:
     """JSON records as rows: the configured columns, then any other key of the first record.
 
     A record may leave a configured key out (NULL); keys that appear only later, and

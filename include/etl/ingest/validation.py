@@ -236,6 +236,8 @@ def _pg_values(
         if column.type == "text":
             return normalised
         if column.type in ("date", "timestamp"):
+            if parsed is None:
+                raise NotTypable(f"{column.source}: its values were not parsed")
             return parsed.cast(arrow_type)  # a date: the day of the timestamp
         if column.type == "numeric":
             scale, digits = _decimal_shape(normalised)
@@ -315,7 +317,10 @@ def _decimal_shape(trimmed: pa.Array) -> tuple[int | None, int]:
         trimmed = trimmed.combine_chunks()
     if not pa.types.is_string(trimmed.type):
         trimmed = trimmed.cast(pa.string())
-    offsets, data = _string_bytes(trimmed)
+    got = _string_bytes(trimmed)
+    if got is None:
+        raise NotTypable(f"numeric values in an unexpected layout: {trimmed.type}")
+    offsets, data = got
     starts, ends = offsets[:-1], offsets[1:]
     present = ends > starts
     if trimmed.null_count:
@@ -434,12 +439,14 @@ def _header_rows(batch: pa.RecordBatch, header: list[str]) -> np.ndarray:
     names = [n for n in batch.schema.names if n != ROW_NUMBER_COLUMN]
     if len(names) != len(header) or batch.num_rows == 0:
         return np.zeros(0, dtype=np.int64)
-    same = None
+    same: pa.Array | None = None
     for name, title in zip(names, header, strict=True):
         equal = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(batch.column(name)), title.strip()), False)
         same = equal if same is None else pc.and_(same, equal)
         if not pc.any(same).as_py():  # the first column alone rules out almost every row
             return np.zeros(0, dtype=np.int64)
+    if same is None:
+        return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(same.to_numpy(zero_copy_only=False))
 
 
@@ -513,15 +520,15 @@ def validate_rows(
         kept, result.dropped = found[:room], result.dropped + max(len(found) - room, 0)
         if kept:
             raws = batch.take(pa.array([i for i, _ in kept])).to_pylist()
-            for (index, column), raw in zip(kept, raws, strict=True):
+            for (index, failing), raw in zip(kept, raws, strict=True):
                 raw.pop(ROW_NUMBER_COLUMN, None)  # the row number is not part of the record
                 number = int(numbers[index])
-                if column is None:  # a sheet row is its line; a CSV row is one below the header
+                if failing is None:  # a sheet row is its line; a CSV row is one below the header
                     reason = f"the header repeated at line {number if numbered else number + 1}"
                     result.rejects.append(Reject(number, None, reason, _storable(raw)))
                 else:
-                    reason = _reason(column, raw[column.source])
-                    result.rejects.append(Reject(number, column.source, reason, _storable(raw)))
+                    reason = _reason(failing, raw[failing.source])
+                    result.rejects.append(Reject(number, failing.source, reason, _storable(raw)))
         if rejected.any():  # the accepted rows of what is used further: once, for keys and typed rows
             accepted = pa.array(~rejected)
             checked = [

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Asset, Param, TaskGroup, chain
+from airflow.sdk import DAG, Asset, BaseOperator, Param, TaskGroup, chain
 from airflow.sdk.definitions.param import ParamsDict
 
 from include.etl.config import RUN_MODES, ClientConfig, SqlStep, load_clients
@@ -141,7 +141,8 @@ def build_dag(cfg: ClientConfig) -> DAG:
         batch = open_batch_task(cfg.client)
         wait >> batch
 
-        file_steps, loads = [], []
+        file_steps: list[BaseOperator] = []
+        loads: list[BaseOperator] = []
         for _, spec in cfg.files:
             with TaskGroup(group_id=spec.name, tooltip=f"{spec.type} → {spec.bronze_table}"):
                 steps = [FileStepOperator(client=cfg.client, logical=spec.name, step=s) for s in FILE_STEPS]
@@ -218,7 +219,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
                 Asset(name=f"{cfg.gold_schema}.{s.table}", uri=f"warehouse://{cfg.gold_schema}/{s.table}")
                 for s in cfg.gold
             ]
-        )(cfg.client, batch)
+        )(cfg.client, batch)  # type: ignore[arg-type]  # TaskFlow passes the batch's XCom
         # After every other task, so a batch never closes while part of it still runs.
         closed << [t for t in dag.tasks if t.task_id != "close_batch"]
     # The run-mode params are set once the tasks exist: a task built inside a DAG gets its

@@ -15,7 +15,7 @@ warehouse through ``connections.warehouse`` (the Airflow connection ``warehouse`
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,6 +26,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from include.etl.config import WAREHOUSE_CONN_ID
 from include.etl.orchestration import tasks
 from include.etl.orchestration.connections import warehouse
+from include.etl.warehouse.connection import one_row
 from include.etl.warehouse.quality import Check
 
 BATCH_ID_XCOM = "{{ ti.xcom_pull(task_ids='open_batch', key='batch_id') }}"
@@ -218,26 +219,30 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         from include.etl.warehouse.audit import one_line
         from include.etl.warehouse.sqlstep import run_step
 
-        batch_id = batch_id_or_skip(self.client, self.parameters["batch_id"])
+        parameters = self._bound()
+        batch_id = batch_id_or_skip(self.client, parameters["batch_id"])
         attempt = context["ti"].try_number
-        with warehouse(self.conn_id) as log_conn:
+        conn_id = self.conn_id or WAREHOUSE_CONN_ID
+        with warehouse(conn_id) as log_conn:
             log_conn.autocommit = True
-            (log_id,) = log_conn.execute(
-                """INSERT INTO tools.sql_step_log (client_schema, batch_id, layer, step_name,
+            (log_id,) = one_row(
+                log_conn.execute(
+                    """INSERT INTO tools.sql_step_log (client_schema, batch_id, layer, step_name,
                        sql_file, target_table, status, try_number)
                    VALUES (%s, %s, %s, %s, %s, %s, 'RUNNING', %s) RETURNING id""",
-                (
-                    self.client,
-                    batch_id,
-                    self.layer,
-                    self.step,
-                    self.sql_file,
-                    self.target,
-                    attempt,
-                ),
-            ).fetchone()
+                    (
+                        self.client,
+                        batch_id,
+                        self.layer,
+                        self.step,
+                        self.sql_file,
+                        self.target,
+                        attempt,
+                    ),
+                )
+            )
             try:
-                with warehouse(self.conn_id) as work:
+                with warehouse(conn_id) as work:
                     work.autocommit = True  # run_step opens the step's one transaction
                     run_step(
                         work,
@@ -247,7 +252,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                         target=self.target,
                         sql_text=self._sql_text(),
                         batch_id=batch_id,
-                        parameters=dict(self.parameters),
+                        parameters=parameters,
                         log=self.log,
                     )
                     rows = self._rows_for_batch(work, batch_id)
@@ -264,6 +269,14 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                 (rows, log_id),
             )
         self.log.info("%s.%s: %s rows for %s", self.layer, self.step, rows, batch_id)
+
+    def _bound(self) -> dict[str, Any]:
+        """The rendered parameters bound to every statement (the batch id)."""
+        if not isinstance(self.parameters, Mapping):
+            raise AirflowFailException(
+                f"{self.task_id}: parameters must be a mapping, not {self.parameters!r}"
+            )
+        return dict(self.parameters)
 
     def _sql_text(self) -> str:
         """The rendered SQL: a file's text, a statement, or statements joined."""

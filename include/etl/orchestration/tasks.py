@@ -277,10 +277,10 @@ def validate_mapping(client: str, logical: str, batch: dict, parquet: str, run: 
                     conn, client, batch_id, logical, physical, version, policy, result, "ACCEPTED", accepted
                 )
                 notes.append(accepted)
-            message = "; ".join(notes) or None
-            audit.mapping_log(conn, client, batch_id, logical, "SUCCESS", [], result.extra, message)
+            note = "; ".join(notes) or None
+            audit.mapping_log(conn, client, batch_id, logical, "SUCCESS", [], result.extra, note)
             audit.file_audit(conn, client, batch_id, logical, mapping_validation_status="SUCCESS")
-            job.message = message
+            job.message = note
     return parquet
 
 

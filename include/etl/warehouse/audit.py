@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 import psycopg
 
 from include.etl.ingest.validation import MappingResult, Reject
+from include.etl.warehouse.connection import one_row
 
 FILE_AUDIT_FIELDS = {
     "source_system",
@@ -60,12 +61,14 @@ def job(
                WHERE client_schema = %s AND dag_run_id = %s AND task_id = %s AND status = 'RUNNING'""",
             (try_number, client, dag_run_id, task_id),
         )
-    (row_id,) = conn.execute(
-        """INSERT INTO tools.job_execution_log
+    (row_id,) = one_row(
+        conn.execute(
+            """INSERT INTO tools.job_execution_log
                (client_schema, batch_id, dag_run_id, task_id, try_number, status)
            VALUES (%s, %s, %s, %s, %s, 'RUNNING') RETURNING id""",
-        (client, batch_id, dag_run_id, task_id, try_number),
-    ).fetchone()
+            (client, batch_id, dag_run_id, task_id, try_number),
+        )
+    )
     record = Job()
     try:
         yield record
@@ -218,11 +221,13 @@ def same_content_loaded(
 
 def schema_version(conn: psycopg.Connection, client: str, logical: str) -> int:
     """The latest registered schema version of a logical file (0: never registered)."""
-    (version,) = conn.execute(
-        """SELECT coalesce(max(version), 0) FROM tools.schema_registry
+    (version,) = one_row(
+        conn.execute(
+            """SELECT coalesce(max(version), 0) FROM tools.schema_registry
            WHERE client_schema = %s AND logical_source_file = %s""",
-        (client, logical),
-    ).fetchone()
+            (client, logical),
+        )
+    )
     return version
 
 

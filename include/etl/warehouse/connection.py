@@ -7,6 +7,8 @@ a test passes its own.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 APPLICATION_NAME = "medallion-etl"  # what pg_stat_activity shows for our sessions
@@ -15,3 +17,14 @@ APPLICATION_NAME = "medallion-etl"  # what pg_stat_activity shows for our sessio
 def connect(conninfo: str) -> psycopg.Connection:
     """A new connection to the warehouse (not in autocommit: the caller decides)."""
     return psycopg.connect(conninfo, application_name=APPLICATION_NAME)
+
+
+def one_row(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    """The row of a query that always returns one: an aggregate, a ``RETURNING`` of one
+    inserted or updated row. None is a broken invariant, said as such."""
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError(
+            f"expected one row, got none from: {' '.join(str(cursor._query or '').split())[:200]}"
+        )
+    return tuple(row)

@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from include.etl.config import PG_TYPES, SQL_DIR, ClientConfig
+from include.etl.warehouse.connection import one_row
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +119,14 @@ def migrate(conn: psycopg.Connection, configs: list[ClientConfig]) -> list[str]:
 
 
 # ------------------------------------------------------------------------ bronze + config
-def bronze_ddl(cfg: ClientConfig, existing: dict[str, set[str]] | None = None) -> list[sql.Composable]:
+def bronze_ddl(cfg: ClientConfig, existing: dict[str, set[str]] | None = None) -> list[sql.Composed]:
     """The statements that make the bronze tables match the config (additive only).
 
     ``existing`` maps each bronze table that exists to its columns; only what is missing
     is created, so a batch whose config did not change takes no lock on bronze.
     """
     existing = existing or {}
-    statements: list[sql.Composable] = []
+    statements: list[sql.Composed] = []
     if not existing:
         statements.append(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident(cfg.bronze_schema)))
     for _, f in cfg.files:
@@ -169,8 +170,9 @@ def sync_client(conn: psycopg.Connection, cfg: ClientConfig) -> int:
     """
     for statement in bronze_ddl(cfg, bronze_columns(conn, cfg)):
         conn.execute(statement)
-    (client_id,) = conn.execute(
-        """INSERT INTO tools.client_reference
+    (client_id,) = one_row(
+        conn.execute(
+            """INSERT INTO tools.client_reference
                (client_schema, display_name, owner, config_file, config_version)
            VALUES (%s, %s, %s, %s, %s)
            ON CONFLICT (client_schema) DO UPDATE SET
@@ -178,8 +180,9 @@ def sync_client(conn: psycopg.Connection, cfg: ClientConfig) -> int:
                config_file = EXCLUDED.config_file, config_version = EXCLUDED.config_version,
                updated_at = now()
            RETURNING client_id""",
-        (cfg.client, cfg.display_name, cfg.owner, cfg.config_file, cfg.config_version),
-    ).fetchone()
+            (cfg.client, cfg.display_name, cfg.owner, cfg.config_file, cfg.config_version),
+        )
+    )
     conn.execute("DELETE FROM tools.client_config WHERE client_schema = %s", (cfg.client,))
     conn.execute("DELETE FROM tools.sql_step_config WHERE client_schema = %s", (cfg.client,))
     for system, f in cfg.files:

@@ -26,16 +26,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
 
+from include.etl.warehouse.connection import one_row
+
 LAYERS = ("silver", "gold", "views")
+
+
+class Log(Protocol):
+    """Where a step logs: a ``logging.Logger``, or a task's own logger."""
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ def relations_written(sql_text: str, client: str) -> set[str]:
 class _Ticker:
     """Logs 'still running' every few seconds while one long statement runs."""
 
-    def __init__(self, log: logging.Logger, what: str, every_seconds: float) -> None:
+    def __init__(self, log: Log, what: str, every_seconds: float) -> None:
         self.log, self.what, self.every = log, what, every_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -172,11 +180,13 @@ def fingerprint(
     reads = relations_read(sql_text, client) | {target}
     if layer == "views":
         reads |= _view_sources(conn, target)
-    migrations = conn.execute(
-        """SELECT string_agg(scope || ':' || version || ':' || checksum, ',' ORDER BY scope, version)
+    (migrations,) = one_row(
+        conn.execute(
+            """SELECT string_agg(scope || ':' || version || ':' || checksum, ',' ORDER BY scope, version)
            FROM tools.schema_migrations WHERE scope IN (%s, 'tools')""",
-        (client,),
-    ).fetchone()[0]
+            (client,),
+        )
+    )
     state = {
         "sql": sql_text,
         "parameters": parameters,
@@ -195,7 +205,7 @@ def run_step(
     target: str,
     sql_text: str,
     batch_id: str,
-    log: logging.Logger,
+    log: Log,
     parameters: dict | None = None,
     tick_seconds: float = 10.0,
     skip_unchanged: bool = True,
@@ -260,7 +270,7 @@ def run_step(
             t0 = time.monotonic()
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(*target.split(".", 1))))
             log.info("%s: analyzed %s in %.2f s", what, target, time.monotonic() - t0)
-        (write_id,) = conn.execute("SELECT nextval('tools.sql_step_write_seq')").fetchone()
+        (write_id,) = one_row(conn.execute("SELECT nextval('tools.sql_step_write_seq')"))
         conn.execute(
             """INSERT INTO tools.sql_step_state AS s
                    (client_schema, layer, step_name, batch_id, target_table, also_writes,
