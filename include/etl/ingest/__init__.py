@@ -1,0 +1,1 @@
+"""Reading a delivery, file by file: landing -> convert -> validation -> bronze."""

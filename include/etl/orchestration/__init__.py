@@ -1,0 +1,1 @@
+"""The Airflow side: the DAG factory, every task, and the functions the tasks run."""

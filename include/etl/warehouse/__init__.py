@@ -1,0 +1,1 @@
+"""The PostgreSQL warehouse: migrations, SQL steps, quality checks and the ``tools`` logs."""
