@@ -47,6 +47,8 @@ class BatchError(ValueError):
 
 @dataclass(frozen=True)
 class Batch:
+    """An opened batch: its id, mode, manifest and the file claimed for each logical file."""
+
     client: str
     batch_id: str
     manifest_path: str
@@ -54,6 +56,7 @@ class Batch:
     mode: str = "start"
 
     def as_xcom(self) -> dict:
+        """The batch as ``open_batch`` returns it through XCom (plain JSON)."""
         return {
             "client": self.client,
             "batch_id": self.batch_id,

@@ -68,8 +68,8 @@ SCHEDULE_PRESETS = {
     "@yearly",
 }
 
-# libyaml's C parser with the safe constructor: the same documents as yaml.safe_load, about
-# four times faster for 500 client files (the constructor stays Python).
+# libyaml's C parser with the safe constructor: the same documents as yaml.safe_load, read
+# several times faster (parse time of many clients, docs/benchmarks.md).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Task and group ids the DAG uses itself; a logical file may not take them.
@@ -93,6 +93,8 @@ class _Model(BaseModel):
 
 
 class Column(_Model):
+    """One column of a delivered file: its header, bronze name, type, and whether it is required."""
+
     source: str = Field(min_length=1, max_length=200)
     target: Identifier | None = None
     type: ColumnType = "text"
@@ -118,6 +120,8 @@ class RejectPolicy(_Model):
 
 
 class Reader(_Model):
+    """How a file is read: CSV delimiter and encoding, XLSX sheet and header row, JSON layout."""
+
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = "utf-8"
     sheet: str | None = None  # xlsx: sheet name (default: the first sheet)
@@ -126,6 +130,8 @@ class Reader(_Model):
 
 
 class SourceFile(_Model):
+    """A logical source file: how deliveries are recognised and read, and its bronze table."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")  # logical file name
     pattern: str  # regular expression the whole file name must match
     type: Literal["csv", "xlsx", "json"]
@@ -163,10 +169,13 @@ class SourceFile(_Model):
         return self
 
     def matches(self, file_name: str) -> bool:
+        """Whether a delivered file name is this logical file (the pattern matches it whole)."""
         return re.fullmatch(self.pattern, file_name) is not None
 
 
 class SourceSystem(_Model):
+    """A source system (crm, erp, ...): one incoming folder and the logical files it delivers."""
+
     name: Identifier
     files: list[SourceFile] = Field(min_length=1)
 
@@ -222,6 +231,8 @@ class Sensor(_Model):
 
 
 class Alerts(_Model):
+    """Where a client's alerts go."""
+
     emails: list[str] = []
 
 
@@ -357,25 +368,31 @@ class ClientConfig(_Model):
 
     @property
     def bronze_schema(self) -> str:
+        """``bronze_<client>``: the delivered rows, one child table per batch."""
         return f"bronze_{self.client}"
 
     @property
     def silver_schema(self) -> str:
+        """``silver_<client>``: the cleaned rows of each batch."""
         return f"silver_{self.client}"
 
     @property
     def gold_schema(self) -> str:
+        """``gold_<client>``: the star schema and its summaries."""
         return f"gold_{self.client}"
 
     @property
     def dag_id(self) -> str:
+        """The client's DAG id: the client name."""
         return self.client
 
     @cached_property
     def files(self) -> list[tuple[SourceSystem, SourceFile]]:
+        """Every (source system, logical file) of the client, in config order."""
         return [(system, f) for system in self.sources for f in system.files]
 
     def file(self, logical_name: str) -> tuple[SourceSystem, SourceFile]:
+        """The (source system, logical file) named ``logical_name``; KeyError if none."""
         for system, f in self.files:
             if f.name == logical_name:
                 return system, f
@@ -387,6 +404,7 @@ class ClientConfig(_Model):
 
     @property
     def sql_dir(self) -> Path:
+        """The folder of the client's SQL: ``<ETL_SQL_DIR or sql>/clients/<client>``."""
         return SQL_DIR / "clients" / self.client
 
 
@@ -517,6 +535,7 @@ def clients_dir() -> Path:
 
 
 def client_files(folder: Path | None = None) -> list[Path]:
+    """The client files of a folder (``*.yaml`` not starting with ``_``), sorted."""
     folder = folder or clients_dir()
     return sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("_"))
 

@@ -120,8 +120,8 @@ def load_bronze(
 # ---------------------------------------------------------------------------- typed file
 TYPED_METADATA = "medallion.bronze_rows"
 TYPED_FORMAT = 1
-# Uncompressed: lz4 made the file 2.8x smaller but cost validation 0.7 s per 2M rows here,
-# more than writing the bytes; the file lives from validation to the load only.
+# Uncompressed: lz4 made the file smaller but cost validation more time than writing the
+# bytes (docs/benchmarks.md); the file lives from validation to the load only.
 TYPED_OPTIONS = pa.ipc.IpcWriteOptions()
 
 

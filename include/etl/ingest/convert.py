@@ -69,6 +69,8 @@ class ConvertError(ValueError):
 
 @dataclass(frozen=True)
 class ConvertResult:
+    """What a conversion wrote: rows, columns, seconds, and the raw file's sha256."""
+
     rows: int
     columns: list[str]
     seconds: float
@@ -76,6 +78,7 @@ class ConvertResult:
 
 
 def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in 8 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(8 * 1024 * 1024):
@@ -147,6 +150,11 @@ class _RowTooLong(Exception):
 
 
 def convert_to_parquet(src: Path, dest: Path, spec: SourceFile) -> ConvertResult:
+    """Convert a delivered file to Parquet at ``dest`` (written aside, then renamed).
+
+    Every value stays text as delivered. A file that cannot be read as configured raises
+    ``ConvertError`` with one line an operator can act on.
+    """
     try:
         return _convert(src, dest, spec, CSV_BLOCK_BYTES)
     except _RowTooLong:

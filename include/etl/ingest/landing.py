@@ -65,11 +65,13 @@ def safe_child(folder: Path, name: str) -> Path:
 
 
 def claimed_name(file_name: str, batch_id: str) -> str:
+    """The name a file is claimed under: ``cust_info.csv`` -> ``cust_info_BATCH000001.csv``."""
     stem, dot, ext = file_name.rpartition(".")
     return f"{stem}_{batch_id}.{ext}" if dot else f"{file_name}_{batch_id}"
 
 
 def claimed_batch(file_name: str) -> str | None:
+    """The batch a claimed file name carries (``BATCH000001``), None if unclaimed."""
     match = CLAIMED.search(file_name)
     return match.group(1) if match else None
 
@@ -91,6 +93,7 @@ def delivery_date(file_name: str) -> date | None:
 
 
 def parquet_name(physical_file_name: str) -> str:
+    """The Parquet name of a claimed file: its stem with ``.parquet``."""
     stem, dot, _ = physical_file_name.rpartition(".")
     return f"{stem if dot else physical_file_name}.parquet"
 
@@ -110,17 +113,24 @@ def partial_path(path: Path) -> Path:
 
 @dataclass(frozen=True)
 class Landing:
+    """The filesystem contract under one root: raw files, Parquet and manifests, each in
+    ``incoming`` / ``success`` / ``failed`` / ``archive`` folders per client and system.
+    """
+
     root: Path
 
     @classmethod
     def from_env(cls) -> Landing:
+        """The landing root of ``ETL_DATA_ROOT`` (default ``.local/landing``)."""
         return cls(Path(os.environ.get("ETL_DATA_ROOT", DEFAULT_ROOT)))
 
     def raw(self, client: str, system: str, state: str) -> Path:
+        """``raw/<client>/<system>/<state>``: files as delivered."""
         assert state in RAW_STATES, state
         return self.root / "raw" / client / system / state
 
     def data(self, client: str, system: str, state: str) -> Path:
+        """``data/<client>/<system>/<state>``: their Parquet."""
         assert state in DATA_STATES, state
         return self.root / "data" / client / system / state
 
@@ -135,6 +145,7 @@ class Landing:
             leftover.unlink(missing_ok=True)
 
     def batch_info(self, client: str, state: str) -> Path:
+        """``batch_info/<client>/<state>``: the manifests."""
         assert state in MANIFEST_STATES, state
         return self.root / "batch_info" / client / state
 
@@ -215,18 +226,22 @@ class Landing:
         return None
 
     def locate_raw(self, client: str, system: str, name: str) -> Path | None:
+        """The claimed raw file, in whichever state folder it is (incoming first); None if gone."""
         return self.locate(self.root / "raw" / client / system, name, RAW_STATES)
 
     def locate_parquet(self, client: str, system: str, name: str) -> Path | None:
+        """The Parquet of a claimed file, in whichever state folder it is; None if gone."""
         return self.locate(self.root / "data" / client / system, name, DATA_STATES)
 
     def locate_manifest(self, client: str, batch_id: str) -> Path | None:
+        """A batch's manifest, in whichever state folder it is; None if gone."""
         return self.locate(
             self.root / "batch_info" / client, manifest_name(client, batch_id), MANIFEST_STATES
         )
 
 
 def manifest_name(client: str, batch_id: str) -> str:
+    """``batch_output_<client>_<batch>.json``."""
     return f"batch_output_{client}_{batch_id}.json"
 
 

@@ -62,12 +62,15 @@ RETYPE_MIN_VALUES = 10  # non-empty values needed before a column counts as rety
 
 @dataclass(frozen=True)
 class Retyped:
+    """A typed column whose delivered values no longer parse as its registered type."""
+
     column: str
     registered: str  # the configured type
     delivered: str  # what the file's values look like
     sample: list[str]
 
     def describe(self) -> str:
+        """One line for the message: ``amount (numeric -> text, e.g. 'paid')``."""
         return (
             f"{self.column} ({self.registered} -> {self.delivered}, e.g. {', '.join(map(repr, self.sample))})"
         )
@@ -75,6 +78,8 @@ class Retyped:
 
 @dataclass(frozen=True)
 class MappingResult:
+    """A file's columns against its configured mapping: missing, added, retyped, renamed."""
+
     missing: list[str]  # configured columns the file does not have
     extra: list[str]  # columns of the file that are not configured (added)
     renamed: dict[str, str] = field(default_factory=dict)  # delivered header -> configured name
@@ -82,10 +87,12 @@ class MappingResult:
 
     @property
     def ok(self) -> bool:
+        """No column is missing and none is retyped."""
         return not self.missing
 
     @property
     def drifted(self) -> bool:
+        """The file's schema differs from the registered one in any way."""
         return bool(self.missing or self.extra or self.retyped)
 
 
@@ -112,6 +119,7 @@ def check_mapping(parquet: Path, spec: SourceFile) -> MappingResult:
 
 
 def has_row_numbers(schema: pa.Schema) -> bool:
+    """Whether the Parquet carries its source row numbers (XLSX sheet rows)."""
     return (schema.metadata or {}).get(ROW_NUMBER_METADATA) == ROW_NUMBER_COLUMN.encode()
 
 
@@ -371,6 +379,8 @@ def _check_temporal(
 # ------------------------------------------------------------------------- rows
 @dataclass
 class Reject:
+    """One rejected row (a dead letter): its source row number, the column, why, the raw record."""
+
     row_number: int
     column: str | None  # None: the whole row (a repeated header)
     reason: str
@@ -379,6 +389,8 @@ class Reject:
 
 @dataclass
 class RowResult:
+    """What row validation found in a file: rows, duplicate keys and the rejected rows."""
+
     total: int = 0
     duplicate_keys: int = 0
     rejects: list[Reject] = field(default_factory=list)  # the dead letters kept (the first ones)
@@ -387,6 +399,7 @@ class RowResult:
 
     @property
     def rejected(self) -> int:
+        """Every rejected row, stored as a dead letter or only counted."""
         return len(self.rejects) + self.dropped
 
     def over_limit(self, spec: SourceFile) -> str | None:

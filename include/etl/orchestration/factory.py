@@ -63,6 +63,7 @@ def _check_run_mode_params() -> None:
 
 
 def render_doc(cfg: ClientConfig) -> str:
+    """The DAG's doc_md: the client, its files, run modes, steps and gates, from its config."""
     lines = [
         f"# {cfg.display_name} (`{cfg.client}`)",
         "",
@@ -109,6 +110,10 @@ def _wire_steps(steps: list[SqlStep], make: Callable[[SqlStep], WarehouseSQLOper
 
 
 def build_dag(cfg: ClientConfig) -> DAG:
+    """The client's DAG (see the module docstring for its shape).
+
+    Only the config is read: no database, network or Variable access.
+    """
     default_args = {
         "owner": cfg.owner,
         "retries": cfg.retries,

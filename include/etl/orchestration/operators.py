@@ -95,6 +95,7 @@ class IncomingFilesSensor(BaseSensorOperator):
         self.client = client
 
     def poke(self, context: Any) -> bool:
+        """True when the run can open its batch (the client is then reserved for it)."""
         with airflow_outcome():
             waiting = tasks.files_ready(
                 self.client, context["params"].get("mode", "start"), run_context(context)
@@ -172,6 +173,7 @@ class FileStepOperator(BaseOperator):
         self.client, self.logical, self.step = client, logical, step
 
     def execute(self, context: Any) -> Any:
+        """Run the step's function with the batch and the previous step's Parquet name."""
         ti = context["ti"]
         args: list[object] = [self.client, self.logical, ti.xcom_pull(task_ids="open_batch")]
         if self.step in _PREVIOUS_STEP:
@@ -216,6 +218,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         self.sql_file = sql_file
 
     def execute(self, context: Any) -> None:
+        """Run the step for the batch and log the attempt in ``tools.sql_step_log``."""
         from include.etl.warehouse.audit import one_line
         from include.etl.warehouse.sqlstep import run_step
 
@@ -321,6 +324,7 @@ class QualityCheckOperator(BaseSQLOperator):
         self.sql: list[str] = [c.sql for c in checks]
 
     def execute(self, context: Any) -> None:
+        """Run every check; fail with one line per failed check."""
         from include.etl.warehouse import audit
 
         batch_id = batch_id_or_skip(self.client, self.parameters["batch_id"])

@@ -106,6 +106,9 @@ def _delivery_missing(cfg: ClientConfig, landing: Landing, day: date | None) -> 
 
 
 def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) -> dict:
+    """Open (or find again) the run's batch: migrations and config sync first, then the batch
+    id, the claimed files and the manifest. Returns the batch for XCom (``Batch.as_xcom``).
+    """
     cfg, landing = config_for(client), Landing.from_env()
     with warehouse() as conn:
         conn.autocommit = True
@@ -285,6 +288,10 @@ def validate_mapping(client: str, logical: str, batch: dict, parquet: str, run: 
 
 
 def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: RunContext) -> str:
+    """Type and check every row of the file's Parquet: rejected rows go to
+    ``tools.rejected_rows``, the accepted ones, typed, to the file the bronze load streams.
+    Fails the file (``FailFast``) when it rejects more rows than its reject policy allows.
+    """
     cfg, landing = config_for(client), Landing.from_env()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
@@ -348,6 +355,9 @@ def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: Run
 
 
 def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunContext) -> int:
+    """Replace the batch's rows of the file in bronze with its accepted rows, in one
+    transaction; archive the Parquet. Returns the rows loaded.
+    """
     cfg, landing = config_for(client), Landing.from_env()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
@@ -383,6 +393,9 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
 
 
 def close_batch(client: str, batch: dict | None, failed_tasks: list[str], run: RunContext) -> str:
+    """Record the batch's final status (SUCCESS, PARTIAL or FAILED), move its files and
+    manifest, free the client's lease; fail unless the batch succeeded.
+    """
     cfg, landing = config_for(client), Landing.from_env()
     with warehouse() as conn:
         conn.autocommit = True

@@ -90,6 +90,7 @@ def _finish(conn: psycopg.Connection, row_id: int, status: str, record: Job, mes
 
 
 def one_line(exc: BaseException) -> str:
+    """An exception as one line for a log row or a task message (at most 500 characters)."""
     return " ".join(str(exc).split())[:500] or type(exc).__name__
 
 
@@ -133,6 +134,7 @@ def file_audit(conn: psycopg.Connection, client: str, batch_id: str, logical: st
 
 
 def mapping_log(conn, client, batch_id, logical, status, missing, extra, message) -> None:
+    """A ``tools.mapping_validation_log`` row: the file's columns against its mapping."""
     conn.execute(
         """INSERT INTO tools.mapping_validation_log
                (client_schema, batch_id, logical_source_file, status, missing_columns,
@@ -143,6 +145,7 @@ def mapping_log(conn, client, batch_id, logical, status, missing, extra, message
 
 
 def row_log(conn, client, batch_id, logical, status, total, rejected, duplicates, message) -> None:
+    """A ``tools.row_validation_log`` row: rows, rejected rows and duplicate keys of a file."""
     conn.execute(
         """INSERT INTO tools.row_validation_log
                (client_schema, batch_id, logical_source_file, status, total_rows,
@@ -153,6 +156,7 @@ def row_log(conn, client, batch_id, logical, status, total, rejected, duplicates
 
 
 def load_error(conn, client, batch_id, logical, stage, target_table, message) -> None:
+    """A ``tools.load_error_log`` row: a stage of a file that failed, and why."""
     conn.execute(
         """INSERT INTO tools.load_error_log
                (client_schema, batch_id, logical_source_file, stage, target_table, error_message)
@@ -197,6 +201,7 @@ def replace_rejects(
 
 
 def rejected_row_numbers(conn: psycopg.Connection, client: str, batch_id: str, logical: str) -> set[int]:
+    """The source row numbers of a file's dead letters in a batch (the load leaves them out)."""
     rows = conn.execute(
         """SELECT source_row_number FROM tools.rejected_rows
            WHERE client_schema = %s AND batch_id = %s AND logical_source_file = %s""",

@@ -46,6 +46,8 @@ class MigrationError(RuntimeError):
 
 @dataclass(frozen=True)
 class Migration:
+    """One migration file: ``V001__what_it_does.sql`` of a scope (``tools`` or a client)."""
+
     scope: str  # "tools" or the client name
     version: int
     name: str
@@ -53,10 +55,12 @@ class Migration:
 
     @property
     def checksum(self) -> str:
+        """The file's content hash, recorded when applied (an applied file must not change)."""
         return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
 
 def discover_migrations(scope: str, folder: Path) -> list[Migration]:
+    """The migration files of a folder, in version order; a misnamed file is an error."""
     found = []
     for path in sorted(folder.glob("V*.sql")):
         match = MIGRATION_FILE.match(path.name)

@@ -33,6 +33,8 @@ def _q(identifier: str) -> str:
 
 @dataclass(frozen=True)
 class Check:
+    """One quality check: its query (one row of numbers) and how to judge that row."""
+
     kind: str  # not_null / unique / joins / row_count
     layer: str  # silver / gold
     table: str  # schema.table, as messages name it
@@ -139,8 +141,8 @@ def checks_for(cfg: ClientConfig, layer: str) -> list[Check]:
                     f"{cfg.gold_schema}.{fact}",
                     f"joins {join.dimension}({join.column})",
                     # Two scalar subqueries rather than count(*) FILTER (WHERE NOT EXISTS ...):
-                    # inside FILTER the NOT EXISTS is a per-row index probe (4.6 s on a
-                    # 2M-row fact); as a WHERE clause it is one hashed anti-join (0.6 s).
+                    # inside FILTER the NOT EXISTS is a per-row index probe; as a WHERE
+                    # clause it is one hashed anti-join (docs/benchmarks.md has the figures).
                     f"SELECT (SELECT count(*) FROM {fact_table} AS f WHERE f.{_q(join.column)} IS NOT NULL "
                     f"AND NOT EXISTS (SELECT 1 FROM {_q(cfg.gold_schema)}.{_q(join.dimension)} AS d "
                     f"WHERE d.{_q(dim_column)} = f.{_q(join.column)})), "

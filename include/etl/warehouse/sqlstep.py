@@ -48,6 +48,8 @@ class Log(Protocol):
 
 @dataclass(frozen=True)
 class StepResult:
+    """What running a step did: skipped or not, statements, rows written, seconds."""
+
     skipped: bool
     statements: int
     rows: int  # rows the statements reported (inserted, updated, deleted), summed
@@ -177,6 +179,7 @@ def fingerprint(
     sql_text: str,
     parameters: dict,
 ) -> str:
+    """The fingerprint of what a step would read and run (see the module docstring)."""
     reads = relations_read(sql_text, client) | {target}
     if layer == "views":
         reads |= _view_sources(conn, target)

@@ -11,7 +11,7 @@
 -- differ (and whose row is from this batch or an older one) are UPDATEd, unchanged lines
 -- cost nothing more. A batch delivered again writes no row. Into an empty table (a
 -- client's first batch, a rebuild) the lines are inserted without being matched or
--- classified at all: that costs a fifth less (docs/benchmarks.md). The merge's writes
+-- classified at all, which costs less (docs/benchmarks.md). The merge's writes
 -- (insert, update, moves) are one statement, so they see the table as it was before the
 -- batch, empty or not. One run per client at a time (the client lease) means no
 -- concurrent batch inserts the same keys; should one ever do so, the unique constraint

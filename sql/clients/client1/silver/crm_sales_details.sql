@@ -48,7 +48,7 @@ FROM (
         WHERE b.dwh_batch_id = %(batch_id)s
         -- A fence: without it the planner folds this subquery into the outer ones and
         -- evaluates clean_text twice per line (in the filter below and in the output).
-        -- Measured faster on a 2M-line batch in 8 of 9 pairs (docs/benchmarks.md).
+        -- The fence is faster (docs/benchmarks.md).
         OFFSET 0
     ) AS amounts
     WHERE ord_num IS NOT NULL
