@@ -1,4 +1,4 @@
-"""The bad-input corpus (issue #4): one test per kind of broken delivery.
+"""The bad-input corpus: one test per kind of broken delivery.
 
 Every file is written by the test into a fresh landing root, for a small client whose
 config the tests write too (``badin``: a CSV, a workbook, JSON lines and a JSON array,

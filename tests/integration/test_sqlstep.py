@@ -1,4 +1,4 @@
-"""SQL steps (include/sqlstep.py) on the test warehouse: the fact merge keeps the gold
+"""SQL steps (include/etl/warehouse/sqlstep.py) on the test warehouse: the fact merge keeps the gold
 contract, and a step is skipped only when nothing it reads has changed."""
 
 from __future__ import annotations

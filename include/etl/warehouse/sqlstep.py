@@ -1,7 +1,7 @@
 """One SQL step of a layer: its statements in one transaction, with progress in the log,
 and skipped when nothing it reads has changed since it last ran for the batch.
 
-Used by ``include.etl.orchestration.operators.WarehouseSQLOperator`` (the DAG) and ``scripts/bench.py``.
+Used by ``include.etl.orchestration.operators.WarehouseSQLOperator`` (the DAG's SQL tasks).
 
 **Skipping an unchanged step.** After a step has run, ``tools.sql_step_state`` keeps a
 fingerprint for (client, layer, step, batch): a hash of the step's SQL text, its
