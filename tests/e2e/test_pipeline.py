@@ -32,6 +32,14 @@ def count(conn, schema: str, table: str, batch_id: str | None = None) -> int:
     return conn.execute(query + sql.SQL(" WHERE dwh_batch_id = %s"), (batch_id,)).fetchone()[0]
 
 
+def assert_same_values(actual: dict, expected: dict) -> None:
+    """Each named figure of gold equal to the oracle's, reported by name when not."""
+    assert sorted(actual) == sorted(expected)
+    wrong = [name for name in expected if actual[name] != expected[name]]
+    details = [f"{name}: gold {actual[name]!r}, expected {expected[name]!r}" for name in wrong[:5]]
+    assert not wrong, "gold differs from the files' figures:\n" + "\n".join(d[:2000] for d in details)
+
+
 @pytest.fixture(scope="module")
 def dags():
     built, errors = build_all()
@@ -75,6 +83,10 @@ def test_files_to_gold(client, dags, clients, conn, landing: Landing, tmp_path: 
         assert count(conn, cfg.silver_schema, step.table, batch_id) > 0, step.name
     for view in cfg.views:
         assert count(conn, cfg.gold_schema, view.name) > 0, view.name
+
+    # Gold by value: the figures an analyst reads, computed from the files alone.
+    oracle = importlib.import_module(f"tests.expected_{client}")
+    assert_same_values(oracle.gold_values(conn), oracle.expected_values(generated))
 
     # Files: raw in archive with the batch suffix, Parquet archived, nothing left behind.
     for system in cfg.sources:
