@@ -16,7 +16,8 @@ layer must clean, a few percent of each kind:
 * sales date integers that are ``0`` or of the wrong length;
 * sales amounts missing, negative or not ``quantity * |price|``; prices missing or negative;
 * ERP customer ids with the ``NAS`` prefix / a dash; genders and countries in several
-  spellings or blank; birth dates in the future;
+  spellings or blank; birth dates in the future; ERP customers delivered twice (a stale
+  row, then the right one: the last row of the file wins);
 * sales lines for unknown customers/products, sales lines without a customer, and a few
   sales lines delivered twice;
 
@@ -317,6 +318,9 @@ def _write_customers(paths: dict[str, Path], rng: random.Random, n_customers: in
                     gen = gender
                 else:
                     gen = word
+                if j % 97 == 13:  # delivered twice: a stale row first, the file's last row wins
+                    stale = "Female" if word == "Male" else "Male"
+                    az12.add(f"{key},{birth_iso[(7 * j) % n_birth]},{stale}\n")
                 az12.add(f"{cid},{bdate},{gen}\n")
             elif u < 0.921:
                 az12.add(f",{birth_iso[j % n_birth]},{gender}\n")  # rejected: no CID
@@ -333,6 +337,8 @@ def _write_customers(paths: dict[str, Path], rng: random.Random, n_customers: in
                     country = ""
                 elif w < 0.05:
                     country = f" {country} "
+                if j % 89 == 7:  # delivered twice: a stale row first, the file's last row wins
+                    loc.add(f"AW{cst_id:08d},{'Canada' if country.strip() != 'Canada' else 'France'}\n")
                 loc.add(f"AW-{cst_id:08d},{country}\n")
             elif u < 0.901:
                 loc.add("  ,France\n")  # rejected: a blank CID

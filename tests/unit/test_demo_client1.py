@@ -130,6 +130,12 @@ def test_dirt_is_present(files) -> None:
     assert _share(cust, lambda r: padded(r["cst_gndr"])) > 0.01
     assert _share(prd, lambda r: padded(r["prd_line"]) or padded(r["prd_nm"])) > 0.01
     assert _share(az12, lambda r: padded(r["GEN"])) > 0.01
+    # ERP customers delivered twice, the two rows different (the last one counts)
+    for rows in (az12, loc):
+        by_key = Counter(
+            r["CID"].strip().removeprefix("NAS").replace("-", "") for r in rows if r["CID"].strip()
+        )
+        assert sum(1 for n in by_key.values() if n > 1) > 0.005 * len(by_key)
     assert _share(loc, lambda r: padded(r["CNTRY"])) > 0.01
     # blank or unknown codes
     for column in ("cst_marital_status", "cst_gndr"):
