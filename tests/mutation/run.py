@@ -149,7 +149,8 @@ def report(outcomes: list[Outcome], total_seconds: float) -> str:
     for o in outcomes:
         by = o.detail if o.verdict == "caught" else ""
         verdict = o.verdict if o.verdict == "caught" else f"**{o.verdict}**: {o.detail}"
-        lines.append(f"| `{o.mutation.id}` | `{o.mutation.file}` | {o.mutation.rule} | {verdict} | `{by}` |")
+        rule = o.mutation.rule.replace("|", "\\|")  # a pipe would end the table cell
+        lines.append(f"| `{o.mutation.id}` | `{o.mutation.file}` | {rule} | {verdict} | `{by}` |")
     return "\n".join(lines) + "\n"
 
 
