@@ -28,7 +28,7 @@ test-unit: venv ## Run the unit tests only: no database, no PostgreSQL needed (s
 	eval "$$(python3 scripts/devenv.py env)" && PYTHONPATH=. $(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
 
 bench: venv ## Measure the hot path against its baselines (ROWS=2000000), write bench-results.json
-	$(RUN) python scripts/bench.py --rows $(or $(BENCH_ROWS),$(if $(filter command line,$(origin ROWS)),$(ROWS),2000000)) $(BENCH_ARGS)
+	$(RUN) python -m benchmarks --rows $(or $(BENCH_ROWS),$(if $(filter command line,$(origin ROWS)),$(ROWS),2000000)) $(BENCH_ARGS)
 
 mutation: venv ## Break each business rule of the client SQL in turn; every break must fail a test (docs/mutations.md)
 	$(RUN) python tests/mutation/run.py $(MUTATION_ARGS)

@@ -1,4 +1,5 @@
-"""Airflow DAGs: one ETL DAG per client config in include/clients/ (see include/etl/orchestration/factory.py)."""
+"""Airflow DAGs: one ETL DAG per client config in include/clients/ (the factory:
+include/etl/orchestration/factory.py)."""
 
 from airflow.sdk import get_parsing_context
 

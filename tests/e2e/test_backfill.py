@@ -16,51 +16,27 @@ beside it. Together they must:
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 import yaml
-from psycopg import sql
 
 from demo import generate
 from include.etl.config import CLIENTS_DIR
 from include.etl.ingest.landing import Landing
 from include.etl.warehouse.migrations import migrate
+from scripts.airflow_stack import AirflowStack, StackError, fresh_database
 from tests import expected_client1
 from tests.conftest import reset_client
 from tests.e2e.test_pipeline import count
 
-ROOT = Path(__file__).resolve().parents[2]
 DAYS = {"20260105": 11, "20260106": 12}  # stamp -> generator seed
 ROWS = 400
 TIMEOUT_S = 540
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _metadata_database(warehouse_url: str) -> str:
-    """A fresh, empty Airflow metadata database next to the test warehouse."""
-    parts = urlsplit(warehouse_url)
-    name = f"{parts.path.lstrip('/')}_airflow_backfill"
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return urlunsplit(parts._replace(scheme="postgresql+psycopg2", path=f"/{name}"))
 
 
 def _clients_dir(folder: Path) -> Path:
@@ -73,101 +49,26 @@ def _clients_dir(folder: Path) -> Path:
     return folder
 
 
-def _airflow(env: dict[str, str], *args: str, timeout: int = 300) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert done.returncode == 0, (
-        f"airflow {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    )
-    return done.stdout
-
-
-def _wait_for(what: str, check, timeout: float, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 @pytest.fixture
-def airflow_env(warehouse_url: str, tmp_path: Path, landing: Landing):
-    """Environment of an Airflow installation of its own: home, metadata DB, clients."""
-    port = _free_port()
+def stack(warehouse_url: str, tmp_path: Path, landing: Landing) -> Iterator[AirflowStack]:
+    """An Airflow installation of its own (home, metadata database) with its api-server
+    (the task execution API) and scheduler running; stopped afterwards."""
+    name = f"{urlsplit(warehouse_url).path.lstrip('/')}_airflow_backfill"
+    metadata = fresh_database(urlunsplit(urlsplit(warehouse_url)._replace(path=f"/{name}")))
     env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _metadata_database(warehouse_url),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW_CONN_WAREHOUSE": warehouse_url,
         "ETL_DATA_ROOT": str(landing.root),
         "ETL_CLIENTS_DIR": str(_clients_dir(tmp_path / "clients")),
-        "PYTHONPATH": str(ROOT),
     }
-    (tmp_path / "airflow").mkdir()
-    _airflow(env, "db", "migrate")
-    _airflow(env, "dags", "reserialize")
-    return env
+    with AirflowStack(tmp_path / "airflow", metadata, env) as running:
+        running.start("api-server", "scheduler")
+        yield running
 
 
-@pytest.fixture
-def airflow_services(airflow_env: dict[str, str], tmp_path: Path):
-    """The api-server (task execution API) and the scheduler, stopped afterwards."""
-    logs, procs = tmp_path / "service-logs", []
-    logs.mkdir()
-    for service in ("api-server", "scheduler"):
-        out = (logs / f"{service}.log").open("w")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "airflow", service],
-                env=airflow_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-    health = f"http://127.0.0.1:{airflow_env['AIRFLOW__API__PORT']}/api/v2/monitor/health"
-
-    def api_up() -> bool:
-        try:
-            with urllib.request.urlopen(health, timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    _wait_for("the api-server", api_up, timeout=120)
-    yield logs
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _metadata(env: dict[str, str], query: str, *params: object) -> list[tuple]:
-    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2://", "postgresql://")
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def _runs(env: dict[str, str]) -> dict[str, dict]:
+def _runs(stack: AirflowStack) -> dict[str, dict]:
     """client1's DAG runs: the backfill's by logical day, the scheduled one as ``live``."""
-    rows = _metadata(
-        env,
+    rows = stack.metadata(
         """SELECT CASE run_type WHEN 'backfill'
                        THEN to_char(logical_date AT TIME ZONE 'UTC', 'YYYY-MM-DD') ELSE 'live' END,
                   run_id, state
@@ -177,7 +78,7 @@ def _runs(env: dict[str, str]) -> dict[str, dict]:
 
 
 def test_a_backfill_loads_each_days_delivery_as_its_batch(
-    clients, conn: psycopg.Connection, landing: Landing, tmp_path: Path, airflow_env, airflow_services
+    clients, conn: psycopg.Connection, landing: Landing, tmp_path: Path, stack: AirflowStack
 ) -> None:
     cfg = clients["client1"]
     reset_client(conn, cfg)
@@ -194,9 +95,8 @@ def test_a_backfill_loads_each_days_delivery_as_its_batch(
         shutil.copy2(path, landing.raw("client1", path.parent.name, "incoming") / path.name)
     keys["live"] = expected_client1.expected_keys(tmp_path / "generated" / "live")
 
-    _airflow(airflow_env, "dags", "unpause", "client1")
-    _airflow(
-        airflow_env,
+    stack.airflow("dags", "unpause", "client1")
+    stack.airflow(
         *(
             "backfill",
             "create",
@@ -211,15 +111,14 @@ def test_a_backfill_loads_each_days_delivery_as_its_batch(
     )
 
     def finished() -> dict[str, dict] | None:
-        runs = _runs(airflow_env)
+        runs = _runs(stack)
         done = len(runs) == 4 and all(r["state"] in ("success", "failed") for r in runs.values())
         return runs if done else None
 
     try:
-        runs = _wait_for("the live run and the backfill's three to finish", finished, TIMEOUT_S, every=5)
-    except AssertionError:
-        tail = (airflow_services / "scheduler.log").read_text()[-4000:]
-        raise AssertionError(f"backfill did not finish; scheduler log tail:\n{tail}") from None
+        runs = stack.wait_for("the live run and the backfill's three to finish", finished, TIMEOUT_S, every=5)
+    except StackError as exc:
+        raise AssertionError(f"backfill did not finish: {exc}\n{stack.log_tail('scheduler')}") from None
 
     assert {day: r["state"] for day, r in runs.items()} == {
         "live": "success",
@@ -254,15 +153,13 @@ def test_a_backfill_loads_each_days_delivery_as_its_batch(
     # The empty day was skipped by its sensor at once, with the reason in its log.
     empty = runs["2026-01-07"]["run_id"]
     states = dict(
-        _metadata(
-            airflow_env,
-            "SELECT task_id, state FROM task_instance WHERE dag_id = 'client1' AND run_id = %s",
-            empty,
+        stack.metadata(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = 'client1' AND run_id = %s", empty
         )
     )
     assert states["wait_for_files"] == "skipped" and states["open_batch"] == "skipped"
     assert states["close_batch"] == "skipped"
-    logs = Path(airflow_env["AIRFLOW_HOME"]) / "logs"
+    logs = stack.home / "logs"
     sensor_log = "".join(
         p.read_text()
         for p in logs.rglob("*.log")

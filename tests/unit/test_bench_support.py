@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -10,18 +9,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from benchmarks import common, data, steps
 from include.etl.config import Column, load_clients
 from include.etl.ingest.bronze import MAX_IDENTIFIER, batch_table
 from include.etl.ingest.validation import NotTypable, check_values, pg_type, pg_values
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def bench_module():
-    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def column(kind: str, **extra: object) -> Column:
@@ -75,8 +68,7 @@ def test_batch_tables_are_valid_identifiers() -> None:
 
 
 def test_bench_synthetic_clients_load(tmp_path: Path) -> None:
-    bench = bench_module()
-    bench.synthetic_clients(tmp_path, count=3)
+    data.synthetic_clients(tmp_path, count=3)
     configs, errors = load_clients(tmp_path / "clients")
     assert not errors
     assert [c.client for c in configs] == ["bench000", "bench001", "bench002"]
@@ -88,28 +80,25 @@ def test_bench_synthetic_clients_load(tmp_path: Path) -> None:
 
 
 def test_bench_ten_times(tmp_path: Path) -> None:
-    bench = bench_module()
     src = tmp_path / "data" / "3" / "crm" / "sales_details.csv"
     src.parent.mkdir(parents=True)
     src.write_text('a,b\n1,"x\ny"\n2,z\n')
-    big = bench.ten_times(src)
+    big = data.ten_times(src)
     assert big == tmp_path / "data" / "3x10" / "sales_details.csv"
     assert big.read_text() == "a,b\n" + '1,"x\ny"\n2,z\n' * 10
     big.write_text("kept")  # written once, then reused while the source is the same
-    assert bench.ten_times(src).read_text() == "kept"
+    assert data.ten_times(src).read_text() == "kept"
     src.write_text("a,b\n3,w")  # another source, its last line without a line break
-    assert bench.ten_times(src).read_text() == "a,b\n" + "3,w\n" * 10
+    assert data.ten_times(src).read_text() == "a,b\n" + "3,w\n" * 10
 
 
 def test_bench_backend_memory_is_none_for_a_process_that_is_no_database() -> None:
-    bench = bench_module()
-    with bench.BackendMemory(os.getpid()) as memory:
+    with steps.BackendMemory(os.getpid()) as memory:
         pass
     assert memory.peak_mb is None
 
 
 def test_bench_database_urls() -> None:
-    bench = bench_module()
-    url = bench.db_url("postgresql://postgres@127.0.0.1:54329/warehouse", "bench")
+    url = common.db_url("postgresql://postgres@127.0.0.1:54329/warehouse", "bench")
     assert url == "postgresql://postgres@127.0.0.1:54329/bench"
-    assert bench.libpq("postgres://u@h/db") == "postgresql://u@h/db"
+    assert common.libpq("postgres://u@h/db") == "postgresql://u@h/db"

@@ -1,0 +1,293 @@
+"""`make bench`: the hot path of a client1 batch, measured against its baselines.
+
+Generates client1-shaped files (``--rows`` sales lines, 2M by default), then measures in
+one run, on the same data, each step in a process of its own (``benchmarks.steps``:
+seconds, rows/s and the peak resident memory of that process):
+
+* convert: the project's CSV -> Parquet vs polars ``sink_parquet`` vs pandas, and its
+  memory at 10x the rows;
+* validate and bronze: the project's row validation and load as the tasks run them vs
+  ADBC binary COPY of the same typed rows vs ``psql \\copy`` of the CSV (interleaved);
+* the SQL stage: each silver, gold and view step of the batch, the same steps again (a
+  re-run that changes nothing), again with skipping off, and the next day's delivery;
+* the whole client DAG with ``dag.test()``, and on a real scheduler
+  (``benchmarks.scheduler``);
+* the DAG parse time of 500 synthetic clients against Airflow's floor
+  (``benchmarks.parse``).
+
+Everything runs against a database of its own (``--db``, default ``bench``, created and
+emptied here; Airflow's metadata goes to ``<db>_airflow``, and to
+``<db>_airflow_scheduler`` for the scheduler's run) and a landing folder under
+``.local/bench``. Prints a table and writes ``bench-results.json``; ratios are the
+project's time over the baseline's. Timing is reported, never asserted.
+
+    scripts/with-env python -m benchmarks --rows 2000000
+    scripts/with-env python -m benchmarks --only bronze --repeat 5   # convert once, validate + loads
+    scripts/with-env python -m benchmarks --only parse               # the parse steps and their floor
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.common import (
+    NEXT,
+    ROOT,
+    SALES,
+    WORK,
+    best,
+    db_url,
+    ensure_database,
+    libpq,
+    reset_database,
+    run_step,
+)
+from benchmarks.data import files_in_incoming, generate, next_delivery, prepare_warehouse, ten_times
+from benchmarks.parse import measure_parse
+from benchmarks.report import Results
+from benchmarks.scheduler import e2e_on_scheduler
+
+LABELS = {
+    "first": "first run of the batch",
+    "rerun": "re-run, unchanged",
+    "forced": "re-run, no skipping",
+    "next": "next day's delivery",
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """Where one benchmark run works: its databases, files and output folder."""
+
+    args: argparse.Namespace
+    dsn: str  # the benchmark's warehouse, as libpq reads it
+    admin: str  # the server's maintenance database, to create and drop databases
+    url: str  # the warehouse as an Airflow connection URI
+    airflow_url: str  # the metadata database of the dag.test runs
+    files: dict[str, Path]
+    out: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a step that reaches the warehouse through Airflow needs."""
+        return {"AIRFLOW_CONN_WAREHOUSE": self.url, "WAREHOUSE_DSN": self.dsn}
+
+
+def measure_convert(run: Run, results: Results) -> Path:
+    """The project's convert vs polars (interleaved) and pandas; memory at 10x the rows.
+    Returns the converted sales file."""
+    print("convert", flush=True)
+    src, out, repeat = run.files[SALES], run.out, run.args.repeat
+    parquet = out / f"{SALES}.parquet"
+    label = "convert (project: Parquet + sha256 + quotes)"
+    if run.args.only == "bronze":  # the converted file only, to validate and load
+        results.record(
+            "convert_project", label, run_step("convert_project", {"src": str(src), "dest": str(parquet)})
+        )
+        return parquet
+    pairs = [
+        (
+            best("convert_project", {"src": str(src), "dest": str(parquet)}, 1),
+            best("convert_polars", {"src": str(src), "dest": str(out / "polars.parquet")}, 1),
+        )
+        for _ in range(repeat)  # interleaved, so both see the same machine
+    ]
+    conv = min((c for c, _ in pairs), key=lambda r: r["seconds"])
+    pol = min((p for _, p in pairs), key=lambda r: r["seconds"])
+    results.record("convert_project", label, conv)
+    results.record("convert_polars", "convert (polars sink_parquet)", pol)
+    if not run.args.skip_pandas:
+        pandas = best("convert_pandas", {"src": str(src), "dest": str(out / "pandas.parquet")}, 1)
+        results.record("convert_pandas", "convert (pandas)", pandas)
+        results.values["convert_vs_pandas"] = round(conv["seconds"] / pandas["seconds"], 3)
+    results.values["convert_vs_polars"] = round(conv["seconds"] / pol["seconds"], 3)
+    rows = run.args.rows
+    big = best("convert_project", {"src": str(ten_times(src)), "dest": str(out / "big.parquet")}, 1)
+    results.record(f"convert_project_{rows * 10}", f"convert (project) at {rows * 10:,} rows", big)
+    results.values["convert_peak_rss_ratio_10x_rows"] = round(big["peak_rss_mb"] / conv["peak_rss_mb"], 3)
+    (out / "big.parquet").unlink(missing_ok=True)
+    return parquet
+
+
+def measure_bronze(run: Run, results: Results, parquet: Path) -> dict:
+    """Validation and the bronze load vs ADBC and psql \\copy, interleaved; returns the
+    fastest run of each."""
+    print("validate + bronze", flush=True)
+    reset_database(run.admin, run.args.db)
+    prepare_warehouse(run.dsn)
+    src, rejects, typed = run.files[SALES], run.out / "rejects.json", run.out / "typed.parquet"
+    validate = {"parquet": str(parquet), "rejects": str(rejects), "src": str(src)}
+    load = {"dsn": run.dsn, "parquet": str(parquet), "rejects": str(rejects), "src": str(src)}
+    runs: dict[str, list] = {"validate": [], "bronze": [], "adbc": [], "psql": []}
+    for attempt in range(run.args.repeat):  # interleaved, so all see the same machine
+        runs["validate"].append(run_step("validate", validate))  # also the rows bronze loads
+        if attempt == 0:  # the ADBC baseline's input: the same rows, typed
+            run_step("typed_copy", {"parquet": str(parquet), "rejects": str(rejects), "dest": str(typed)})
+        runs["bronze"].append(run_step("bronze_project", load))
+        runs["adbc"].append(run_step("bronze_adbc", {"dsn": run.dsn, "typed": str(typed)}))
+        runs["psql"].append(run_step("psql_copy", {"dsn": run.dsn, "src": str(src)}))
+    fastest = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
+    results.record("validate_project", "validate rows (project)", fastest["validate"])
+    results.record("bronze_project", "bronze load (project)", fastest["bronze"])
+    results.record("bronze_adbc", "bronze (ADBC binary COPY, typed, bare table)", fastest["adbc"])
+    results.record("bronze_psql_copy", "psql \\copy of the CSV (text columns)", fastest["psql"])
+    results.values["bronze_reload_seconds"] = [round(r["seconds"], 3) for r in runs["bronze"]]
+    results.values["bronze_vs_adbc"] = round(fastest["bronze"]["seconds"] / fastest["adbc"]["seconds"], 3)
+    results.values["bronze_vs_psql_copy"] = round(
+        fastest["bronze"]["seconds"] / fastest["psql"]["seconds"], 3
+    )
+    return fastest
+
+
+def measure_sql(run: Run, results: Results) -> None:
+    """The SQL stage: first run, an unchanged re-run, a forced re-run, the next day's
+    delivery (BATCH000002: the files at a tenth the size, with the sales lines of their
+    latest month only; customers and products again in full): a batch costs what it
+    touches, not the history."""
+    print("SQL stage", flush=True)
+    others = {k: str(v) for k, v in run.files.items() if k != SALES}
+    loaded = run_step("bronze_others", {"dsn": run.dsn, "files": others, "out": str(run.out)})
+    results.record("bronze_other_files", "other 5 files: convert+validate+load", loaded)
+    rows = run.args.rows
+    small = rows // 10 if rows >= 100_000 else rows
+    delivery = next_delivery(generate(small) if small != rows else run.files)
+    next_load = {
+        "dsn": run.dsn,
+        "files": {k: str(v) for k, v in delivery.items()},
+        "out": str(run.out),
+        "batch": NEXT,
+    }
+    results.record(
+        "bronze_next_batch",
+        "next day's delivery: convert+validate+load",
+        run_step("bronze_others", next_load),
+    )
+    for attempt, key in enumerate(LABELS, start=1):
+        params = {"dsn": run.dsn, "force": key == "forced"}
+        res = run_step("sql", {**params, "batch": NEXT} if key == "next" else params)
+        total = sum(
+            _record_layer(results, res, layer, key, first=attempt == 1)
+            for layer in ("silver", "gold", "views")
+        )
+        results.values[f"sql_stage_{key}_seconds"] = round(total, 3)
+        results.values[f"views_whole_recompute_{key}_seconds"] = round(res["views_full_seconds"], 3)
+    results.line("  views recomputed whole (the old REFRESH), next day", res["views_full_seconds"])
+    for key in ("rerun", "forced", "next"):
+        first = results.values["sql_stage_first_seconds"]
+        results.values[f"sql_{key}_vs_first"] = round(results.values[f"sql_stage_{key}_seconds"] / first, 3)
+
+
+def _record_layer(results: Results, res: dict, layer: str, key: str, first: bool) -> float:
+    """One layer's steps of one SQL run (each step itself on the first run); its seconds."""
+    steps = {k: v for k, v in res["steps"].items() if k.startswith(layer + ".")}
+    seconds = sum(v["seconds"] for v in steps.values())
+    if first:
+        for name, v in steps.items():
+            results.record(f"sql_{name}", f"  {name}", v)
+    peak = max((v["peak_rss_mb"] or 0 for v in steps.values()), default=0) or None
+    summary = {"seconds": seconds, "rows": sum(v["rows"] for v in steps.values()), "peak_rss_mb": peak}
+    results.record(f"sql_{layer}_{key}", f"{layer} ({LABELS[key]})", summary)
+    return seconds
+
+
+def measure_e2e(run: Run, results: Results, psql_seconds: float) -> None:
+    """The whole DAG run with dag.test (repeated, each from an empty warehouse, the fastest
+    counts), then once on a real scheduler."""
+    args, rows = run.args, run.args.rows
+    if not args.skip_e2e:
+        print("end to end (dag.test)", flush=True)
+        env = {
+            **run.env,
+            "ETL_DATA_ROOT": str(WORK / "landing"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": run.airflow_url,
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        }
+        runs = []
+        for _ in range(args.repeat):
+            ensure_database(run.admin, f"{args.db}_airflow")
+            migration = files_in_incoming(run.files, run.admin, args.db, run.dsn)
+            res = run_step("e2e", {}, env=env, wrap=[str(ROOT / "scripts" / "with-env")])
+            if res["state"] != "success":
+                raise SystemExit(f"the client1 DAG run ended {res['state']}")
+            runs.append(res)
+        res = min(runs, key=lambda r: r["seconds"])
+        results.record("warehouse_migration", "warehouse migration (tools + client1, once)", migration)
+        results.record(
+            "e2e_api_start", "dag.test's execution API start (once)", {"seconds": res["api_start_seconds"]}
+        )
+        results.record("e2e", "whole DAG run (dag.test, incoming -> views)", res, rows)
+        results.values["e2e_runs_seconds"] = [round(r["seconds"], 3) for r in runs]
+        results.values["e2e_vs_psql_copy"] = round(res["seconds"] / psql_seconds, 3)
+    if not args.skip_scheduler:  # once: it takes about as long as the two dag.test runs
+        print("end to end (scheduler, api-server, LocalExecutor)", flush=True)
+        files_in_incoming(run.files, run.admin, args.db, run.dsn)
+        res = e2e_on_scheduler(run.env, db_url(run.airflow_url, f"{args.db}_airflow_scheduler"))
+        results.record("e2e_scheduler", "whole DAG run (scheduler + LocalExecutor)", res, rows)
+        results.values["e2e_scheduler_tasks_seconds"] = res["tasks_seconds"]
+        results.values["e2e_scheduler_vs_psql_copy"] = round(res["seconds"] / psql_seconds, 3)
+
+
+def prepare(args: argparse.Namespace) -> Run:
+    """The run's databases (checked to be the benchmark's own), files and output folder."""
+    base = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
+    if not base:
+        raise SystemExit("AIRFLOW_CONN_WAREHOUSE is not set: run through scripts/with-env (make bench)")
+    if args.db in ("warehouse", "airflow") or args.db.startswith("warehouse_test"):
+        raise SystemExit(f"--db {args.db}: choose a database of the benchmark's own")
+    url = db_url(base, args.db)
+    airflow_url = db_url(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], f"{args.db}_airflow")
+    print(f"bench: {args.rows:,} sales lines, database {args.db}, work folder {WORK}", flush=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    out = WORK / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    return Run(args, libpq(url), libpq(db_url(base, "postgres")), url, airflow_url, generate(args.rows), out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2_000_000, help="sales lines (default 2,000,000)")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs of each compared step (the fastest counts)"
+    )
+    parser.add_argument("--db", default="bench", help="the benchmark's own database (emptied)")
+    parser.add_argument("--out", default=str(ROOT / "bench-results.json"))
+    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--skip-scheduler", action="store_true", help="skip the run on a real scheduler")
+    parser.add_argument("--skip-parse", action="store_true")
+    parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=["convert", "bronze", "parse"],
+        help="run only this part (convert: the convert steps, at 1x and 10x the rows; "
+        "bronze: convert once, then only validate and the bronze loads; parse: the parse steps)",
+    )
+    args = parser.parse_args()
+    results = Results(cpu_count=os.cpu_count())
+    if args.only == "parse":
+        measure_parse(results)
+        return results.finish(Path(args.out))
+    if args.only:
+        args.skip_e2e = args.skip_scheduler = args.skip_parse = args.skip_pandas = True
+    run = prepare(args)
+    results.values.update(
+        rows=args.rows, repeat=args.repeat, sales_csv_mb=round(run.files[SALES].stat().st_size / 1e6, 1)
+    )
+    parquet = measure_convert(run, results)
+    if args.only != "convert":
+        fastest = measure_bronze(run, results, parquet)
+        if args.only != "bronze":
+            measure_sql(run, results)
+            measure_e2e(run, results, fastest["psql"]["seconds"])
+            if not args.skip_parse:
+                measure_parse(results)
+    return results.finish(Path(args.out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The benchmark's data: client1's files at any size (kept between runs), the same file
+ten times over, the next day's delivery, and the warehouse and incoming folders a run
+starts from; 500 synthetic clients for the parse steps."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from benchmarks.common import LANDING, SALES, WORK, client1, reset_database, run_step
+
+
+def generate(rows: int) -> dict[str, Path]:
+    """The six client1 files for ``rows`` sales lines, generated once and kept."""
+    from demo.client1 import SYSTEM_OF, file_name
+    from demo.client1 import generate as write
+
+    folder = WORK / "data" / str(rows)
+    done = folder / ".done"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        write(folder, rows=rows)
+        done.touch()
+    return {logical: folder / system / file_name(logical) for logical, system in SYSTEM_OF.items()}
+
+
+def ten_times(src: Path) -> Path:
+    """``src`` with its lines ten times over (one header), made by copying and kept while
+    ``src`` is the same file: the convert memory check at 10x the rows without
+    generating them."""
+    dest = src.parent.parent.with_name(f"{src.parent.parent.name}x10") / src.name
+    done = dest.with_name(".done")
+    stat = src.stat()
+    source_id = f"{stat.st_size} {stat.st_mtime_ns}"
+    if not (done.exists() and done.read_text() == source_id):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with src.open("rb") as source, dest.open("wb") as out:
+            out.write(source.readline())
+            start = source.tell()
+            source.seek(-1, os.SEEK_END)
+            newline = b"" if source.read(1) == b"\n" else b"\n"  # a last line without one
+            for _ in range(10):
+                source.seek(start)
+                shutil.copyfileobj(source, out, 16 * 1024 * 1024)
+                out.write(newline)
+        done.write_text(source_id)
+    return dest
+
+
+def next_delivery(files: dict[str, Path]) -> dict[str, Path]:
+    """The next day's delivery: the given files, with only the sales lines ordered in the
+    latest month they hold (a daily delivery adds recent orders; its customers and
+    products come again in full)."""
+    folder = WORK / "next"
+    shutil.rmtree(folder, ignore_errors=True)
+    out = {}
+    for logical, src in files.items():
+        dest = folder / src.parent.name / src.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if logical != SALES:
+            shutil.copy(src, dest)
+        else:
+            with src.open() as f:
+                header, lines = f.readline(), f.readlines()
+            month = max(line.split(",")[3][:6] for line in lines if line.split(",")[3][:2] == "20")
+            with dest.open("w") as f:
+                f.write(header)
+                f.writelines(line for line in lines if line.split(",")[3][:6] == month)
+        out[logical] = dest
+    return out
+
+
+def prepare_warehouse(dsn: str) -> None:
+    """Tools + client1 schemas, bronze tables, and the baseline tables."""
+    import psycopg
+
+    from include.etl.warehouse.migrations import migrate
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        migrate(conn, [client1()])
+        conn.execute("CREATE SCHEMA IF NOT EXISTS bench_baseline")
+        _, spec = client1().file(SALES)
+        columns = ", ".join(f'"{c.source}" text' for c in spec.columns)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS bench_baseline.csv_sales ({columns})")
+
+
+def files_in_incoming(files: dict[str, Path], admin: str, db: str, dsn: str) -> dict:
+    """An empty, migrated warehouse and the day's files in client1's incoming folders:
+    where a whole run starts. A deployed warehouse's schemas exist before the day's files
+    arrive, so the migration (once per deployment or release) is timed on its own."""
+    from include.etl.ingest.landing import Landing
+
+    reset_database(admin, db)
+    migration = run_step("migrate", {"dsn": dsn})
+    shutil.rmtree(LANDING, ignore_errors=True)
+    for path in files.values():
+        incoming = Landing(LANDING).raw("client1", path.parent.name, "incoming")
+        incoming.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, incoming / path.name)
+    return migration
+
+
+def synthetic_clients(folder: Path, count: int = 500) -> None:
+    """``count`` client files of 8 files each, shaped like client1, in ``folder``/clients,
+    and their SQL (client1's) in ``folder``/sql: the ETL_CLIENTS_DIR and ETL_SQL_DIR of
+    the parse steps."""
+    import yaml
+
+    from include.etl.config import CLIENTS_DIR, SQL_DIR
+
+    sql = folder / "sql"
+    (sql / "clients").mkdir(parents=True)
+    (sql / "tools").symlink_to(SQL_DIR / "tools")
+    folder = folder / "clients"
+    folder.mkdir()
+
+    base = yaml.safe_load((CLIENTS_DIR / "client1.yaml").read_text())
+    shutil.copy(CLIENTS_DIR / "_defaults.yaml", folder / "_defaults.yaml")
+    erp = base["sources"][1]["files"]
+    for extra in ("EXTRA_A", "EXTRA_B"):
+        erp.append({**erp[0], "name": extra, "pattern": rf"{extra}\.csv", "bronze_table": extra.lower()})
+    for i in range(count):
+        client = f"bench{i:03d}"
+        (folder / f"{client}.yaml").write_text(yaml.safe_dump({**base, "client": client}))
+        (sql / "clients" / client).symlink_to(SQL_DIR / "clients" / "client1")
