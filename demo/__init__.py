@@ -8,7 +8,9 @@ a half-written file.
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
+import time
 from pathlib import Path
 
 from include.etl.ingest.landing import Landing, move
@@ -35,7 +37,9 @@ def deliver(
     staging = landing.root / ".staging" / client
     shutil.rmtree(staging, ignore_errors=True)
     delivered = []
+    written = time.time() - 3600  # a delivery its sender finished writing: past the settle time
     for path in generate(client, staging, rows, seed, stamp):
+        os.utime(path, (written, written))
         system = path.parent.name
         delivered.append(move(path, landing.raw(client, system, "incoming")))
     shutil.rmtree(staging, ignore_errors=True)

@@ -93,7 +93,7 @@ def _db_user_can_enter(folder: Path) -> bool:
     """Whether the server's user can reach ``folder`` (every folder above it searchable)."""
     if os.geteuid() != 0:
         return True  # the server runs as ourselves
-    probe = subprocess.run(_as_db_user(["test", "-x", str(folder)]), capture_output=True)
+    probe = subprocess.run(_as_db_user(["test", "-x", str(folder)]), capture_output=True, cwd="/")
     return probe.returncode == 0
 
 
@@ -171,6 +171,7 @@ def _running() -> bool:
     result = subprocess.run(
         _as_db_user([_bin("pg_ctl"), "-D", str(PGDATA), "status"]),
         capture_output=True,
+        cwd="/",  # the server's user may not be able to enter the checkout
     )
     return result.returncode == 0
 
@@ -218,6 +219,7 @@ def up() -> None:
             ),
             check=True,
             stdout=subprocess.DEVNULL,
+            cwd="/",
         )
         with open(PGDATA / "postgresql.conf", "a") as conf:
             conf.write(
@@ -239,6 +241,7 @@ def up() -> None:
             _as_db_user([_bin("pg_ctl"), "-D", str(PGDATA), "-l", str(LOG_FILE), "-w", "-t", "60", "start"]),
             check=True,
             stdout=subprocess.DEVNULL,
+            cwd="/",
         )
     for _ in range(60):
         try:
@@ -254,7 +257,9 @@ def up() -> None:
 
 def down() -> None:
     if (PGDATA / "PG_VERSION").exists() and _running():
-        subprocess.run(_as_db_user([_bin("pg_ctl"), "-D", str(PGDATA), "-m", "fast", "stop"]), check=True)
+        subprocess.run(
+            _as_db_user([_bin("pg_ctl"), "-D", str(PGDATA), "-m", "fast", "stop"]), check=True, cwd="/"
+        )
 
 
 def clean() -> None:

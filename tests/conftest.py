@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -89,6 +90,14 @@ def landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Landing:
     return Landing(root)
 
 
+def complete(path: Path | str) -> Path:
+    """Mark a delivered file as written a while ago: its sender has finished, the settle
+    time (``sensor.settle_seconds``) has passed, and a batch may claim it."""
+    written = time.time() - 3600
+    os.utime(path, (written, written))
+    return Path(path)
+
+
 def deliver_demo(
     client: str, landing: Landing, out_dir: Path, rows: int = 500, skip=(), edit=None
 ) -> dict[str, Path]:
@@ -106,7 +115,7 @@ def deliver_demo(
             edit(path)
         target = landing.raw(client, path.parent.name, "incoming")
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / path.name)
+        complete(Path(shutil.copy2(path, target / path.name)))
     return generated
 
 

@@ -29,6 +29,7 @@ from include.etl.ingest.landing import (
     manifest_name,
     move,
     parquet_name,
+    ready_marker_of,
     safe_child,
     unclaimed_name,
     write_json_atomic,
@@ -86,6 +87,7 @@ def open_batch(
     batch_id: str | None = None,
     run_is_active: Callable[[str], bool] = lambda run_id: True,
     day: date | None = None,
+    settle_seconds: float = 0,
 ) -> Batch:
     """The batch of this DAG run, opened as ``mode`` says.
 
@@ -96,6 +98,8 @@ def open_batch(
       incoming under its claimed name (``cust_info_BATCH000003.csv``) wins.
     - ``reprocessing``: an existing batch runs again from its Parquet; no raw file is read.
 
+    A new batch claims only complete deliveries: unchanged for ``settle_seconds``, or
+    with their ready marker (see ``landing.still_arriving``); the marker is removed.
     A DAG run that already owns a batch gets it back, whatever it asks for. While
     another DAG run of the client holds the lease and ``run_is_active`` says it is
     still active, the client is busy and this run is refused.
@@ -126,14 +130,19 @@ def open_batch(
             log.info("DAG run %s already owns %s (%s): reusing it", dag_run_id, batch_id, mode)
             files = _batch_files(conn, cfg, landing, batch_id, mode)
         elif mode == "start":
-            missing = landing.missing_required(cfg, day)
+            missing = landing.missing_required(cfg, day, settle_seconds)
             if missing:
                 stamped = f" stamped {day:%Y%m%d}" if day else ""
+                arriving = landing.incomplete(cfg, settle_seconds, day)
                 raise BatchError(
                     f"{cfg.client}: required file(s){stamped} missing in incoming: {', '.join(missing)}"
+                    + (f" ({'; '.join(arriving)})" if arriving else "")
                 )
             batch_id = _allocate(conn, cfg, day)
-            files = {f.name: _claim(cfg, landing, system.name, f, batch_id, day) for system, f in cfg.files}
+            files = {
+                f.name: _claim(cfg, landing, system.name, f, batch_id, day, settle_seconds)
+                for system, f in cfg.files
+            }
         else:
             batch_id = _existing_batch(conn, cfg, mode, batch_id)
             files = _batch_files(conn, cfg, landing, batch_id, mode)
@@ -336,10 +345,17 @@ def _files_with_parquet(
 
 
 def _claim(
-    cfg: ClientConfig, landing: Landing, system: str, f: SourceFile, batch_id: str, day: date | None
+    cfg: ClientConfig,
+    landing: Landing,
+    system: str,
+    f: SourceFile,
+    batch_id: str,
+    day: date | None,
+    settle_seconds: float = 0,
 ) -> str | None:
-    """Claim the first unclaimed delivery of a logical file (stamped ``day``, if given)."""
-    candidates = landing.unclaimed(cfg, system, f, day)
+    """Claim the first complete unclaimed delivery of a logical file (stamped ``day``, if
+    given); its ready marker, if it has one, is removed once the file is claimed."""
+    candidates = landing.unclaimed(cfg, system, f, day, settle_seconds)
     if not candidates:
         return None
     chosen = candidates[0]
@@ -353,6 +369,9 @@ def _claim(
         )
     target = safe_child(chosen.parent, claimed_name(chosen.name, batch_id))
     chosen.rename(target)
+    marker = ready_marker_of(chosen, f)
+    if marker is not None:
+        marker.unlink(missing_ok=True)  # it said the file was complete: its work is done
     log.info("claimed %s as %s", chosen.name, target.name)
     return target.name
 

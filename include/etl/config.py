@@ -141,6 +141,10 @@ class SourceFile(_Model):
     key_columns: list[Identifier] = []
     reject_policy: RejectPolicy = RejectPolicy()
     schema_drift: SchemaDrift | None = None  # None: the client's schema_drift
+    # For senders that write a marker when a file is complete: the marker's name, with
+    # ``{name}`` the delivered file's (``{name}.done``). The file is claimed only once its
+    # marker exists, whatever its age; the marker is removed when the file is claimed.
+    ready_marker: str | None = Field(default=None, pattern=r"^[^/\\]*\{name\}[^/\\]*$")
     columns: list[Column] = Field(min_length=1)
 
     @field_validator("pattern")
@@ -228,6 +232,9 @@ class Sensor(_Model):
 
     poke_interval_seconds: int = Field(ge=1)
     timeout_seconds: int = Field(ge=1)
+    # A delivered file is claimed only once it has not changed for this long: a sender
+    # writing it in place under its final name has finished (0: claim at once).
+    settle_seconds: int = Field(ge=0)
 
 
 class Alerts(_Model):

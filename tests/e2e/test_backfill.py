@@ -31,7 +31,7 @@ from include.etl.ingest.landing import Landing
 from include.etl.warehouse.migrations import migrate
 from scripts.airflow_stack import AirflowStack, StackError, fresh_database
 from tests import expected_client1
-from tests.conftest import reset_client
+from tests.conftest import complete, reset_client
 from tests.e2e.test_pipeline import count
 
 DAYS = {"20260105": 11, "20260106": 12}  # stamp -> generator seed
@@ -89,10 +89,10 @@ def test_a_backfill_loads_each_days_delivery_as_its_batch(
         for path in generate("client1", generated, rows=ROWS, seed=seed, stamp=stamp):
             target = landing.raw("client1", path.parent.name, "incoming")
             target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / path.name)
+            complete(shutil.copy2(path, target / path.name))
         keys[stamp] = expected_client1.expected_keys(generated)
     for path in generate("client1", tmp_path / "generated" / "live", rows=ROWS, seed=13):
-        shutil.copy2(path, landing.raw("client1", path.parent.name, "incoming") / path.name)
+        complete(shutil.copy2(path, landing.raw("client1", path.parent.name, "incoming") / path.name))
     keys["live"] = expected_client1.expected_keys(tmp_path / "generated" / "live")
 
     stack.airflow("dags", "unpause", "client1")

@@ -12,7 +12,7 @@ import include.etl.warehouse.migrations
 from demo import generate
 from include.etl.orchestration.factory import build_dag
 from include.etl.warehouse.migrations import migrate
-from tests.conftest import deliver_demo, reset_client
+from tests.conftest import complete, deliver_demo, reset_client
 from tests.e2e.airflow_runs import clear_and_resume
 from tests.e2e.test_pipeline import count
 
@@ -30,7 +30,9 @@ def test_missing_file_the_sensor_times_out_then_deliver_and_clear_the_sensor(
     clients, conn, landing, tmp_path
 ) -> None:
     cfg = clients["client1"].model_copy(
-        update={"sensor": include.etl.config.Sensor(poke_interval_seconds=1, timeout_seconds=3)}
+        update={
+            "sensor": include.etl.config.Sensor(poke_interval_seconds=1, timeout_seconds=3, settle_seconds=30)
+        }
     )
     reset_client(conn, cfg)
     migrate(conn, [cfg])
@@ -45,7 +47,9 @@ def test_missing_file_the_sensor_times_out_then_deliver_and_clear_the_sensor(
     assert run.get_task_instance("close_batch").state == "failed"
     assert conn.execute("SELECT count(*) FROM tools.batch WHERE client_schema = 'client1'").fetchone()[0] == 0
     # The fix: deliver the missing file, clear wait_for_files (with downstream).
-    shutil.copy2(generated["cust_info.csv"], landing.raw("client1", "crm", "incoming") / "cust_info.csv")
+    complete(
+        shutil.copy2(generated["cust_info.csv"], landing.raw("client1", "crm", "incoming") / "cust_info.csv")
+    )
     rerun = clear_and_resume(dag, run.run_id, "wait_for_files")
     assert rerun.state == "success"
     assert count(conn, cfg.bronze_schema, "crm_cust_info", "BATCH000001") > 0

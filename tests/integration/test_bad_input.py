@@ -28,7 +28,7 @@ import yaml
 from include.etl.config import ClientConfig, load_client
 from include.etl.ingest.landing import RAW_STATES, Landing
 from include.etl.orchestration import tasks
-from tests.conftest import reset_client
+from tests.conftest import complete, reset_client
 
 CLIENT = "badin"
 CONFIG = {
@@ -141,7 +141,7 @@ def deliver(landing: Landing, system: str, name: str, data: bytes) -> Path:
     folder = landing.raw(CLIENT, system, "incoming")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
-    return folder / name
+    return complete(folder / name)
 
 
 def run_batch(conn: psycopg.Connection, logical: str) -> Outcome:
@@ -526,6 +526,7 @@ def workbook(landing: Landing, sheets: dict[str, list[list[object]]], name: str 
     folder = landing.raw(CLIENT, "sheets", "incoming")
     folder.mkdir(parents=True, exist_ok=True)
     book.save(folder / name)
+    complete(folder / name)
 
 
 TITLE = [["Stock report"], ["exported 2026-01-31"]]

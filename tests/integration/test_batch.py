@@ -14,7 +14,7 @@ from include.etl.config import ClientConfig, config_from
 from include.etl.ingest.landing import Landing, manifest_name, move
 from include.etl.warehouse import audit
 from include.etl.warehouse.migrations import migrate
-from tests.conftest import reset_client
+from tests.conftest import complete, reset_client
 
 MANIFEST_KEYS = {
     "client_schema",
@@ -55,6 +55,7 @@ def deliver(
         path = folder / f"{f.name}{'_' + stamp if stamp else ''}.csv"
         header = ",".join(c.source for c in f.columns)
         path.write_text(f"{header}\n{','.join(['1'] * len(f.columns))}\n", encoding="utf-8")
+        complete(path)
         delivered[f.name] = path
     return delivered
 

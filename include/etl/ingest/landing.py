@@ -22,6 +22,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -160,9 +161,31 @@ class Landing:
             self.batch_info(cfg.client, state).mkdir(parents=True, exist_ok=True)
 
     # -------------------------------------------------------------- finding files
-    def unclaimed(self, cfg: ClientConfig, system: str, f: SourceFile, day: date | None = None) -> list[Path]:
+    def unclaimed(
+        self,
+        cfg: ClientConfig,
+        system: str,
+        f: SourceFile,
+        day: date | None = None,
+        settle_seconds: float = 0,
+    ) -> list[Path]:
         """Files in incoming that match the logical file and no batch has claimed yet;
-        with ``day``, only those stamped with that day (see ``delivery_date``)."""
+        with ``day``, only those stamped with that day (see ``delivery_date``); with
+        ``settle_seconds`` or a ready marker, only the complete ones (see ``still_arriving``)."""
+        return [p for p in self._candidates(cfg, system, f, day) if not still_arriving(p, f, settle_seconds)]
+
+    def incomplete(self, cfg: ClientConfig, settle_seconds: float, day: date | None = None) -> list[str]:
+        """Why each unclaimed delivery that is not complete yet cannot be claimed, e.g.
+        ``crm/sales_details.csv is still being written (size changed 4 s ago)``."""
+        found = []
+        for system, f in cfg.files:
+            for path in self._candidates(cfg, system.name, f, day):
+                why = still_arriving(path, f, settle_seconds)
+                if why:
+                    found.append(f"{system.name}/{why}")
+        return found
+
+    def _candidates(self, cfg: ClientConfig, system: str, f: SourceFile, day: date | None) -> list[Path]:
         folder = self.raw(cfg.client, system, "incoming")
         if not folder.is_dir():
             return []
@@ -186,7 +209,16 @@ class Landing:
             folder = self.raw(cfg.client, system.name, "incoming")
             if not folder.is_dir():
                 continue
+            markers = {
+                f.ready_marker.format(name=p.name)
+                for f in system.files
+                if f.ready_marker
+                for p in folder.iterdir()
+                if f.matches(p.name) or f.matches(unclaimed_name(p.name))
+            }
             for path in sorted(folder.iterdir()):
+                if path.name in markers:
+                    continue  # a sender's ready marker, next to its file
                 if path.is_symlink():
                     why = "a symbolic link, refused"
                 elif path.name.startswith("."):
@@ -202,13 +234,15 @@ class Landing:
                 found.append(f"{system.name}/{path.name} ({why})")
         return found
 
-    def missing_required(self, cfg: ClientConfig, day: date | None = None) -> list[str]:
-        """``system/file`` of each required logical file with nothing in incoming (for
-        ``day``: nothing stamped with that day)."""
+    def missing_required(
+        self, cfg: ClientConfig, day: date | None = None, settle_seconds: float = 0
+    ) -> list[str]:
+        """``system/file`` of each required logical file with nothing complete in incoming
+        (for ``day``: nothing stamped with that day)."""
         return [
             f"{system.name}/{f.name}"
             for system, f in cfg.files
-            if f.required and not self.unclaimed(cfg, system.name, f, day)
+            if f.required and not self.unclaimed(cfg, system.name, f, day, settle_seconds)
         ]
 
     def delivered_on(self, cfg: ClientConfig, day: date) -> list[str]:
@@ -238,6 +272,28 @@ class Landing:
         return self.locate(
             self.root / "batch_info" / client, manifest_name(client, batch_id), MANIFEST_STATES
         )
+
+
+def still_arriving(path: Path, f: SourceFile, settle_seconds: float, now: float | None = None) -> str | None:
+    """Why a delivered file is not complete yet, None when it is: its ready marker is
+    missing (when the file has one), or it changed less than ``settle_seconds`` ago (a
+    sender writing in place under the final name has not finished)."""
+    if f.ready_marker:
+        marker = f.ready_marker.format(name=path.name)
+        return (
+            None if (path.parent / marker).is_file() else f"{path.name} waits for its ready marker {marker}"
+        )
+    if settle_seconds <= 0:
+        return None
+    age = (time.time() if now is None else now) - path.stat().st_mtime
+    if age < settle_seconds:
+        return f"{path.name} is still being written (size changed {max(age, 0):.0f} s ago)"
+    return None
+
+
+def ready_marker_of(path: Path, f: SourceFile) -> Path | None:
+    """The sender's ready marker of a delivered file, if the file has one configured."""
+    return path.parent / f.ready_marker.format(name=path.name) if f.ready_marker else None
 
 
 def manifest_name(client: str, batch_id: str) -> str:

@@ -89,14 +89,21 @@ def _owns_a_batch(conn, client: str, dag_run_id: str) -> bool:
 
 
 def _delivery_missing(cfg: ClientConfig, landing: Landing, day: date | None) -> str | None:
-    """What a run claiming new files still waits for; None when its delivery is there."""
+    """What a run claiming new files still waits for; None when its delivery is there.
+    A file still being written (or without its ready marker) is not there yet."""
+    settle = cfg.sensor.settle_seconds
+    arriving = landing.incomplete(cfg, settle, day)
     if day is None:
-        missing = landing.missing_required(cfg)
-        return f"still waiting for: {', '.join(missing)}" if missing else None
+        missing = landing.missing_required(cfg, settle_seconds=settle)
+        waiting = [", ".join(missing)] if missing else []
+        waiting += arriving
+        return f"still waiting for: {'; '.join(waiting)}" if waiting else None
     stamp = f"{day:%Y%m%d}"
     if not landing.delivered_on(cfg, day):
         raise Skip(f"{cfg.client}: nothing delivered for {day} (no file stamped {stamp} in incoming)")
-    missing = landing.missing_required(cfg, day)
+    missing = landing.missing_required(cfg, day)  # a past day's file, complete or not
+    if arriving:
+        return f"the delivery of {day} is still arriving: {'; '.join(arriving)}"
     if missing:
         raise FailFast(
             f"{cfg.client}: the delivery of {day} is incomplete: no {', '.join(missing)} stamped "
@@ -123,7 +130,15 @@ def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) ->
             not_claimed = f"; left in incoming: {'; '.join(ignored)}" if ignored else ""
             try:
                 opened = batches.open_batch(
-                    conn, cfg, landing, run.dag_run_id, mode, batch_id, run.run_is_active, run.backfill_day
+                    conn,
+                    cfg,
+                    landing,
+                    run.dag_run_id,
+                    mode,
+                    batch_id,
+                    run.run_is_active,
+                    run.backfill_day,
+                    settle_seconds=cfg.sensor.settle_seconds,
                 )
             except (batches.BatchError, UnsafePathError) as exc:
                 raise FailFast(f"{exc}{not_claimed}") from exc
