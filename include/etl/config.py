@@ -285,7 +285,7 @@ class ClientConfig(_Model):
 
     The fields without a default here (owner, schedule, start_date, tags, retries,
     retry_delay_seconds, sensor, schema_drift, quality.max_row_drop,
-    task_timeout_minutes) take theirs from ``_defaults.yaml``.
+    task_timeout_minutes, retention_days) take theirs from ``_defaults.yaml``.
     """
 
     client: Identifier
@@ -298,6 +298,9 @@ class ClientConfig(_Model):
     retries: int = Field(ge=0)
     retry_delay_seconds: int = Field(ge=1)
     task_timeout_minutes: int = Field(ge=1)
+    # Days a closed batch's files, bronze rows, dead letters and logs are kept (the
+    # housekeeping DAG purges them after; include/etl/retention.py says what is kept).
+    retention_days: int = Field(ge=1)
     alerts: Alerts = Alerts()
     sensor: Sensor
     sources: list[SourceSystem] = Field(min_length=1)

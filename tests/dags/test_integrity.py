@@ -26,8 +26,16 @@ def test_no_import_errors(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
 
 
-def test_one_dag_per_client_config(dagbag: DagBag) -> None:
-    assert sorted(dagbag.dag_ids) == sorted(CLIENTS)
+def test_one_dag_per_client_config_and_housekeeping(dagbag: DagBag) -> None:
+    assert sorted(dagbag.dag_ids) == sorted([*CLIENTS, "housekeeping"])
+
+
+def test_housekeeping_purges_every_client_then_airflows_metadata(dagbag: DagBag) -> None:
+    dag = dagbag.dags["housekeeping"]
+    assert dag.schedule == "@daily" and dag.max_active_runs == 1 and dag.doc_md
+    assert sorted(dag.task_ids) == sorted([*(f"purge.{c}" for c in CLIENTS), "airflow_metadata"])
+    assert dag.get_task("airflow_metadata").upstream_task_ids == {f"purge.{c}" for c in CLIENTS}
+    assert dag.params["dry_run"] is None  # empty: a dry run when triggered by hand
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -133,7 +141,7 @@ def test_a_broken_config_is_an_import_error_and_the_others_still_load(
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
 
-    assert sorted(bag.dag_ids) == sorted(CLIENTS)
+    assert sorted(bag.dag_ids) == sorted([*CLIENTS, "housekeeping"])
     (path, message), *others = bag.import_errors.items()
     assert not others and path.endswith("client_config_errors.py")
     assert "client9.yaml: sources[crm].files[cust_info].columns[cst_id].type: Input should be" in message
