@@ -49,6 +49,9 @@ format: venv ## Apply ruff's fixes and formatter
 airflow: venv ## Start the Airflow UI locally (api-server, scheduler, dag-processor, triggerer) on :8080
 	$(RUN) airflow standalone
 
+stack: venv ## The production stack without Docker: Redis, api-server, scheduler, dag-processor, triggerer, 2 Celery workers
+	$(RUN) python scripts/airflow_stack.py --workers 2
+
 psql: venv ## Open psql on the warehouse
 	$(RUN) bash -c 'psql "$${AIRFLOW_CONN_WAREHOUSE/postgres:\/\//postgresql://}"'
 
@@ -65,4 +68,4 @@ clean: ## Remove the embedded database, Airflow home and demo files (keeps the v
 	$(PYTHON) scripts/devenv.py clean
 	rm -rf .local
 
-.PHONY: help venv demo test test-unit bench mutation schema lint format airflow psql lock stop clean
+.PHONY: help venv demo test test-unit stack bench mutation schema lint format airflow psql lock stop clean

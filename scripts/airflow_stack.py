@@ -52,6 +52,14 @@ class StackError(RuntimeError):
     """A service died or something awaited did not happen; the message says which."""
 
 
+def worker_hostname() -> str:
+    """The stack's ``[core] hostname_callable``: a service's own name when it was given
+    one (``AIRFLOW_STACK_HOSTNAME``, e.g. each Celery worker), else the machine's. Airflow
+    records it on every task instance it runs, so a test can tell two workers of one
+    machine apart."""
+    return os.environ.get("AIRFLOW_STACK_HOSTNAME") or socket.getfqdn()
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now."""
     with socket.socket() as s:
@@ -98,6 +106,7 @@ class AirflowStack:
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "scripts.airflow_stack.worker_hostname",
             "PYTHONPATH": str(ROOT),
             **(env or {}),
         }
@@ -127,16 +136,21 @@ class AirflowStack:
             raise StackError(f"airflow {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
         return done.stdout
 
-    def start(self, *names: str, commands: dict[str, list[str]] | None = None) -> None:
-        """Start services (names of ``SERVICES`` or of ``commands``); returns once the
-        api-server, if started, answers on both its APIs (their routes are generated on
-        the first request each serves)."""
+    def start(
+        self,
+        *names: str,
+        commands: dict[str, list[str]] | None = None,
+        env: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        """Start services (names of ``SERVICES`` or of ``commands``, each with its own
+        extra ``env``, if any); returns once the api-server, if started, answers on both
+        its APIs (their routes are generated on the first request each serves)."""
         known = {**SERVICES, **(commands or {})}
         for name in names:
             with (self.logs / f"{name}.log").open("w") as log:
                 self.services[name] = subprocess.Popen(
                     [sys.executable, "-m", "airflow", *known[name]],
-                    env=self.env,
+                    env={**self.env, **(env or {}).get(name, {})},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: stopped whole
@@ -144,6 +158,15 @@ class AirflowStack:
         if "api-server" in names:
             self.wait_for("the api-server", lambda: self._answers("/api/v2/monitor/health"), 180)
             self.wait_for("the execution API", lambda: self._answers("/execution/health"), 60)
+
+    def celery_workers(self, *names: str, concurrency: int = 2) -> None:
+        """Start Celery workers, each with its own name (``<name>@<machine>``, and the
+        hostname Airflow records on the task instances it runs)."""
+        commands = {
+            name: ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", str(concurrency)]
+            for name in names
+        }
+        self.start(*names, commands=commands, env={n: {"AIRFLOW_STACK_HOSTNAME": n} for n in names})
 
     def kill(self, name: str) -> None:
         """Kill one service at once (SIGKILL to its process group), as a crash would."""
@@ -198,3 +221,64 @@ class AirflowStack:
                 return bool(response.status == 200)
         except OSError:
             return False
+
+
+def redis_server(port: int, logs: Path) -> subprocess.Popen:
+    """A Redis server on ``port`` (Debian's ``redis-server``), nothing kept on disk."""
+    with (logs / "redis.log").open("w") as log:
+        server = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 20
+    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout != b"PONG\n":
+        if time.monotonic() > deadline:
+            raise StackError(f"redis-server did not start; see {logs / 'redis.log'}")
+        time.sleep(0.2)
+    return server
+
+
+def main() -> None:
+    """``make stack``: the compose file's services without Docker, until Ctrl-C: Redis,
+    the api-server, scheduler, dag-processor, triggerer and Celery workers, on a metadata
+    database of their own (``<database>_stack``) and the project's warehouse."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--workers", type=int, default=2, help="Celery workers (default 2)")
+    args = parser.parse_args()
+    base = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    parts = urlsplit(base)
+    metadata = fresh_database(urlunsplit(parts._replace(path=f"{parts.path}_stack")))
+    home = ROOT / ".local" / "stack"
+    home.mkdir(parents=True, exist_ok=True)
+    redis_port = free_port()
+    redis = redis_server(redis_port, home)
+    env = {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + libpq(metadata),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+    }
+    try:
+        with AirflowStack(home, metadata, env) as stack:
+            stack.start("api-server", "scheduler", "dag-processor", "triggerer")
+            stack.celery_workers(*(f"worker{n}" for n in range(1, args.workers + 1)))
+            print(
+                f"Airflow on http://127.0.0.1:{stack.port} (user admin, password in {home}/"
+                f"simple_auth_manager_passwords.json.generated); logs in {stack.logs}; Ctrl-C stops it"
+            )
+            while all(s.poll() is None for s in stack.services.values()):
+                time.sleep(2)
+            stopped = [n for n, s in stack.services.items() if s.poll() is not None]
+            print(f"{', '.join(stopped)} stopped:\n{stack.log_tail(stopped[0])}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        os.killpg(redis.pid, signal.SIGTERM)
+
+
+if __name__ == "__main__":
+    main()
