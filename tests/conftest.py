@@ -127,6 +127,9 @@ def reset_client(conn: psycopg.Connection, cfg: ClientConfig) -> None:
     if not exists:
         return
     for table in (
+        "batch_health",
+        "alert_log",
+        "housekeeping_log",
         "schema_drift_log",
         "schema_registry",
         "rejected_rows",

@@ -32,13 +32,25 @@ def _mounts(service: dict) -> dict[str, str]:
 
 
 def test_the_stack_has_every_airflow_3_service() -> None:
-    assert set(COMPOSE["services"]) == {"postgres", "redis", *AIRFLOW_SERVICES}
+    assert set(COMPOSE["services"]) == {"postgres", "redis", "statsd-exporter", *AIRFLOW_SERVICES}
     commands = {name: _service(name)["command"] for name in AIRFLOW_SERVICES}
     assert commands["airflow-scheduler"] == "scheduler"
     assert commands["airflow-dag-processor"] == "dag-processor"
     assert commands["airflow-triggerer"] == "triggerer"
     assert commands["airflow-apiserver"] == "api-server"
     assert commands["airflow-worker"] == "celery worker"
+
+
+def test_metrics_go_to_the_statsd_exporter() -> None:
+    exporter = COMPOSE["services"]["statsd-exporter"]
+    assert "--statsd.listen-udp=:9125" in exporter["command"]
+    for name in AIRFLOW_SERVICES:
+        env = _service(name)["environment"]
+        assert env["AIRFLOW__METRICS__STATSD_ON"] == "true"
+        assert (env["AIRFLOW__METRICS__STATSD_HOST"], env["AIRFLOW__METRICS__STATSD_PORT"]) == (
+            "statsd-exporter",
+            "9125",
+        )
 
 
 def test_services_share_config_code_and_landing_store() -> None:

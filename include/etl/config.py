@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from datetime import date
+import zlib
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -237,10 +238,82 @@ class Sensor(_Model):
     settle_seconds: int = Field(ge=0)
 
 
-class Alerts(_Model):
-    """Where a client's alerts go."""
+# What a client is alerted about: a batch FAILED, PARTIAL or failed by a quality gate;
+# no delivery before the sensor's timeout; the deadline missed; a SUCCESS batch that
+# is unhealthy against its history; a source that delivered nothing N runs in a row.
+AlertEvent = Literal[
+    "failed", "partial", "quality_failed", "no_delivery", "deadline_missed", "unhealthy", "source_empty"
+]
+ALERT_EVENTS: tuple[str, ...] = get_args(AlertEvent)
+Email = Annotated[str, Field(pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+$")]
+ConnId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
 
-    emails: list[str] = []
+
+class AlertRoute(_Model):
+    """One place alerts go (e-mail addresses, a Slack webhook or an Apprise connection)
+    and the events that go there (all by default)."""
+
+    email: list[Email] = []
+    slack: ConnId | None = None  # Airflow connection id of a Slack incoming webhook
+    apprise: ConnId | None = None  # Airflow connection id of an Apprise connection
+    events: list[AlertEvent] = Field(default_factory=lambda: list(get_args(AlertEvent)))
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AlertRoute:
+        targets = [bool(self.email), self.slack is not None, self.apprise is not None]
+        if sum(targets) != 1:
+            raise ValueError("a route has exactly one of email, slack or apprise")
+        return self
+
+    @property
+    def target(self) -> str:
+        """How the route is named in logs: the addresses or the connection id."""
+        if self.email:
+            return ", ".join(self.email)
+        return f"slack:{self.slack}" if self.slack else f"apprise:{self.apprise}"
+
+
+class Alerts(_Model):
+    """Where a client's alerts go. ``emails`` get every event; ``routes`` say which
+    events go where. E-mail goes through the SMTP connection ``smtp_conn_id``."""
+
+    emails: list[Email] = []
+    routes: list[AlertRoute] = []
+    smtp_conn_id: ConnId  # _defaults.yaml
+
+    def routes_for(self, event: str) -> list[AlertRoute]:
+        """Every route that takes ``event`` (``emails`` as one route of every event)."""
+        routes = [AlertRoute(email=self.emails)] if self.emails else []
+        return [r for r in [*routes, *self.routes] if event in r.events]
+
+
+class Health(_Model):
+    """How a closed batch is judged against the client's recent successful batches
+    (``include/etl/warehouse/health.py``); defaults in _defaults.yaml."""
+
+    history: int = Field(ge=1)  # the last N successful batches are the baseline
+    min_history: int = Field(ge=1)  # fewer than this: not judged
+    max_duration_ratio: float = Field(gt=1)  # duration over k x the median
+    max_rows_change: float = Field(gt=0)  # loaded rows off the median by more than this ratio
+    max_reject_ratio_increase: float = Field(gt=1)  # rejected share over k x the median share
+    reject_ratio_floor: float = Field(ge=0, le=1)  # ... and over this share
+
+
+DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+class Deadline(_Model):
+    """The day's batch must be SUCCESS within ``within`` (``7h``, ``90m``, ``1h30m``, ``45s``) of the
+    run's logical date (the scheduled time) or of when it was queued; an alert otherwise."""
+
+    within: str = Field(pattern=DURATION.pattern, min_length=2)
+    of: Literal["logical_date", "queued"] = "logical_date"
+
+    @property
+    def interval(self) -> timedelta:
+        """``within`` as a timedelta."""
+        hours, minutes, seconds = DURATION.match(self.within).groups()  # type: ignore[union-attr]
+        return timedelta(hours=int(hours or 0), minutes=int(minutes or 0), seconds=int(seconds or 0))
 
 
 # A table a quality check reads: ``silver.<table>`` or ``gold.<table>`` of the client.
@@ -285,7 +358,8 @@ class ClientConfig(_Model):
 
     The fields without a default here (owner, schedule, start_date, tags, retries,
     retry_delay_seconds, sensor, schema_drift, quality.max_row_drop,
-    task_timeout_minutes, retention_days) take theirs from ``_defaults.yaml``.
+    task_timeout_minutes, retention_days, alerts.smtp_conn_id, health) take theirs from
+    ``_defaults.yaml``.
     """
 
     client: Identifier
@@ -301,7 +375,9 @@ class ClientConfig(_Model):
     # Days a closed batch's files, bronze rows, dead letters and logs are kept (the
     # housekeeping DAG purges them after; include/etl/retention.py says what is kept).
     retention_days: int = Field(ge=1)
-    alerts: Alerts = Alerts()
+    alerts: Alerts
+    health: Health
+    deadline: Deadline | None = None
     sensor: Sensor
     sources: list[SourceSystem] = Field(min_length=1)
     silver: list[SqlStep] = []
@@ -555,12 +631,24 @@ def config_for(client: str) -> ClientConfig:
     return load_client(clients_dir() / f"{client}.yaml")
 
 
+# The client DAGs are spread over this many DAG files (dags/client_pipelines_<k>.py), so
+# the DAG processor parses them in parallel and no file holds every client.
+DAG_FILE_SHARDS = 8
+
+
+def shard_of(client: str, shards: int = DAG_FILE_SHARDS) -> int:
+    """The DAG file of a client: a stable hash of its name, so a client keeps its file
+    (and its DAG id) whatever clients are added or removed."""
+    return zlib.crc32(client.encode()) % shards
+
+
 def load_clients(
-    folder: Path | None = None, only: str | None = None
+    folder: Path | None = None, only: str | None = None, shard: int | None = None
 ) -> tuple[list[ClientConfig], dict[str, str]]:
     """All clients that load, and the errors of those that do not (file name -> message).
 
-    ``only``: just that client's file, if there is one.
+    ``only``: just that client's file, if there is one. ``shard``: just the clients of
+    that DAG file (``shard_of``); the other files are not read.
     """
     folder = folder or clients_dir()
     try:
@@ -570,6 +658,8 @@ def load_clients(
     configs, errors = [], {}
     for path in client_files(folder):
         if only is not None and path.stem != only:
+            continue
+        if shard is not None and shard_of(path.stem) != shard:
             continue
         try:
             configs.append(load_client(path, defaults))

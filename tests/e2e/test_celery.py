@@ -44,14 +44,16 @@ def redis(tmp_path: Path) -> Iterator[str]:
 
 
 def _clients_dir(folder: Path) -> Path:
-    """The real client configs, with quick retries (a failed-over task is retried at once)."""
+    """The real client configs, with quick retries (a failed-over task is retried at once)
+    and no schedule: only the test's runs, no scheduled run taking their files."""
     folder.mkdir()
     defaults = yaml.safe_load((CLIENTS_DIR / "_defaults.yaml").read_text())
     defaults.update(retry_delay_seconds=2)
     defaults["sensor"].update(poke_interval_seconds=5)
     (folder / "_defaults.yaml").write_text(yaml.safe_dump(defaults))
     for client in ("client1", "client2"):
-        shutil.copy(CLIENTS_DIR / f"{client}.yaml", folder / f"{client}.yaml")
+        config = yaml.safe_load((CLIENTS_DIR / f"{client}.yaml").read_text())
+        (folder / f"{client}.yaml").write_text(yaml.safe_dump({**config, "schedule": None}))
     return folder
 
 

@@ -87,6 +87,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "tools/V005__sql_step_state.sql",
         "tools/V006__step_side_tables.sql",
         "tools/V007__housekeeping_log.sql",
+        "tools/V008__batch_health.sql",
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
         "client1/V003__sales_details_batch_brin.sql",

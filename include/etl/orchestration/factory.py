@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, BaseOperator, Param, TaskGroup, chain
+from airflow.sdk.definitions.callback import SyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.definitions.param import ParamsDict
 
-from include.etl.config import RUN_MODES, ClientConfig, SqlStep, load_clients
+from include.etl.config import DAG_FILE_SHARDS, RUN_MODES, ClientConfig, SqlStep, load_clients
+from include.etl.orchestration.notifications import BatchOutcomeNotifier, deadline_missed
 from include.etl.orchestration.operators import (
     FILE_STEPS,
     FileStepOperator,
@@ -69,7 +74,8 @@ def render_doc(cfg: ClientConfig) -> str:
         "",
         cfg.description.strip(),
         "",
-        f"- **Owner:** {cfg.owner}; alerts to {', '.join(cfg.alerts.emails) or 'nobody'}",
+        f"- **Owner:** {cfg.owner}; alerts to "
+        + (", ".join([*cfg.alerts.emails, *(r.target for r in cfg.alerts.routes)]) or "nobody"),
         f"- **Schedule:** `{cfg.schedule}`; config `{cfg.config_file}` version `{cfg.config_version}`",
         f"- **Warehouse:** `{cfg.bronze_schema}` → `{cfg.silver_schema}` → `{cfg.gold_schema}`",
         "",
@@ -95,6 +101,24 @@ def render_doc(cfg: ClientConfig) -> str:
         f"{len(cfg.quality.row_counts)} row-count checks (a drop of at most {cfg.quality.max_row_drop:.0%})",
     ]
     return "\n".join(lines)
+
+
+def deadline_of(cfg: ClientConfig) -> DeadlineAlert | None:
+    """Airflow's deadline alert for the client's ``deadline:``: when the run is not done
+    ``within`` its logical date (or its queuing), ``notifications.deadline_missed``."""
+    if cfg.deadline is None:
+        return None
+    reference = (
+        DeadlineReference.DAGRUN_QUEUED_AT
+        if cfg.deadline.of == "queued"
+        else DeadlineReference.DAGRUN_LOGICAL_DATE
+    )
+    said = f"within {cfg.deadline.within} of its {cfg.deadline.of.replace('_', ' ')}"
+    return DeadlineAlert(
+        reference=reference,
+        interval=cfg.deadline.interval,
+        callback=SyncCallback(deadline_missed, kwargs={"client": cfg.client, "deadline": said}),
+    )
 
 
 def _wire_steps(steps: list[SqlStep], make: Callable[[SqlStep], WarehouseSQLOperator]) -> None:
@@ -133,6 +157,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
         tags=sorted({*cfg.tags, f"client:{cfg.client}"}),
         doc_md=render_doc(cfg),
         template_searchpath=[str(cfg.sql_dir)],
+        deadline=deadline_of(cfg),
     ) as dag:
         wait = IncomingFilesSensor(
             task_id="wait_for_files",
@@ -219,11 +244,15 @@ def build_dag(cfg: ClientConfig) -> DAG:
                         )
             (views if cfg.views else gold if cfg.gold else silver) >> quality
 
+        # One alert per batch outcome: close_batch's callbacks, whatever else went red.
+        alerting = [BatchOutcomeNotifier(cfg.client)] if cfg.alerts.emails or cfg.alerts.routes else []
         closed = close_batch_task.override(
             outlets=[
                 Asset(name=f"{cfg.gold_schema}.{s.table}", uri=f"warehouse://{cfg.gold_schema}/{s.table}")
                 for s in cfg.gold
-            ]
+            ],
+            on_failure_callback=alerting,
+            on_success_callback=alerting,
         )(cfg.client, batch)  # type: ignore[arg-type]  # TaskFlow passes the batch's XCom
         # After every other task, so a batch never closes while part of it still runs.
         closed << [t for t in dag.tasks if t.task_id != "close_batch"]
@@ -239,14 +268,15 @@ def build_dag(cfg: ClientConfig) -> DAG:
     return dag
 
 
-def build_all(only: str | None = None) -> tuple[dict[str, DAG], dict[str, str]]:
+def build_all(only: str | None = None, shard: int | None = None) -> tuple[dict[str, DAG], dict[str, str]]:
     """Every client's DAG, and the errors of the clients that could not be built.
 
     ``only``: build just that DAG (and read just its config). A worker that runs a task
     parses the DAG file with Airflow's parsing context naming the task's DAG, and needs
     no other client's DAG; the DAG processor parses without it and gets every client.
+    ``shard``: only the clients of that DAG file (``include.etl.config.shard_of``).
     """
-    configs, errors = load_clients(only=only)
+    configs, errors = load_clients(only=only, shard=shard)
     dags = {}
     for cfg in configs:
         try:
@@ -255,3 +285,11 @@ def build_all(only: str | None = None) -> tuple[dict[str, DAG], dict[str, str]]:
             errors[cfg.config_file] = f"{cfg.config_file}: {' '.join(str(exc).split())}"
             log.error("client %s not built: %s", cfg.client, errors[cfg.config_file])
     return dags, errors
+
+
+def build_shard(dag_file: str, only: str | None = None) -> tuple[dict[str, DAG], dict[str, str]]:
+    """The DAGs of the clients of one DAG file, ``dags/client_pipelines_<k>.py``: shard k."""
+    match = re.fullmatch(r"client_pipelines_(\d+)\.py", Path(dag_file).name)
+    if match is None or int(match.group(1)) >= DAG_FILE_SHARDS:
+        raise ValueError(f"{dag_file}: not a client DAG file (client_pipelines_0..{DAG_FILE_SHARDS - 1}.py)")
+    return build_all(only=only, shard=int(match.group(1)))

@@ -175,11 +175,25 @@ class FileStepOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         """Run the step's function with the batch and the previous step's Parquet name."""
         ti = context["ti"]
-        args: list[object] = [self.client, self.logical, ti.xcom_pull(task_ids="open_batch")]
+        batch = ti.xcom_pull(task_ids="open_batch")
+        args: list[object] = [self.client, self.logical, batch]
         if self.step in _PREVIOUS_STEP:
             args.append(ti.xcom_pull(task_ids=f"{self.logical}.{_PREVIOUS_STEP[self.step]}"))
+        self._ran = (batch, None)
         with airflow_outcome():
-            return FILE_STEPS[self.step].run(*args, run_context(context))
+            result = FILE_STEPS[self.step].run(*args, run_context(context))
+        self._ran = (batch, result)
+        return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The files (and bronze table) the step read and wrote, for OpenLineage."""
+        from include.etl.config import config_for
+        from include.etl.orchestration.lineage import file_step_lineage
+
+        batch, result = getattr(self, "_ran", (None, None))
+        return file_step_lineage(
+            config_for(self.client), WAREHOUSE_CONN_ID, self.logical, self.step, batch, result
+        )
 
 
 # ------------------------------------------------------------------ SQL steps
@@ -272,6 +286,16 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                 (rows, log_id),
             )
         self.log.info("%s.%s: %s rows for %s", self.layer, self.step, rows, batch_id)
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The step's tables, from the OpenLineage provider's SQL parser."""
+        from include.etl.orchestration.lineage import sql_lineage
+
+        return sql_lineage(self.get_db_hook(), self.conn_id or WAREHOUSE_CONN_ID, self._sql_text())
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The same tables as on start (the step's SQL does not change as it runs)."""
+        return self.get_openlineage_facets_on_start()
 
     def _bound(self) -> dict[str, Any]:
         """The rendered parameters bound to every statement (the batch id)."""

@@ -22,8 +22,9 @@ from include.etl.ingest.convert import ConvertError, convert_to_parquet, file_sh
 from include.etl.ingest.landing import Landing, UnsafePathError, move, parquet_name
 from include.etl.ingest.validation import check_mapping
 from include.etl.ingest.validation import validate_rows as check_rows
+from include.etl.orchestration import metrics
 from include.etl.orchestration.connections import warehouse
-from include.etl.warehouse import audit
+from include.etl.warehouse import audit, health
 from include.etl.warehouse.migrations import MigrationError, migrate
 
 log = logging.getLogger(__name__)
@@ -425,6 +426,12 @@ def close_batch(client: str, batch: dict | None, failed_tasks: list[str], run: R
                 conn, cfg, landing, batch_id, failed_tasks, run.dag_run_id, with_message=True
             )
             job.message = f"{status}: {message}" if message else status
+            if status == "SUCCESS":
+                unhealthy = health.check(conn, client, batch_id, cfg.health)
+                if unhealthy:  # still SUCCESS: marked, logged, alerted as a warning
+                    job.message += "; unhealthy: " + "; ".join(unhealthy)
+                    log.warning("%s %s is unhealthy: %s", client, batch_id, "; ".join(unhealthy))
+            metrics.batch_closed(conn, cfg, batch_id, status)
     if status == "PARTIAL":
         raise FailFast(f"{client} {batch_id} closed as PARTIAL: {message}")
     if status != "SUCCESS":

@@ -268,3 +268,26 @@ def drift_log(
             message,
         ),
     )
+
+
+def failure_reason(conn: psycopg.Connection, client: str, batch_id: str | None, task_id: str) -> str | None:
+    """The one-line error a failed task of a batch recorded: its job log row (every
+    Python task and quality gate), or its SQL step's log row. None if it recorded none
+    (an upstream-failed task never ran)."""
+    row = conn.execute(
+        """SELECT message FROM tools.job_execution_log
+           WHERE client_schema = %s AND batch_id IS NOT DISTINCT FROM %s AND task_id = %s
+             AND status = 'FAILED'
+           ORDER BY id DESC LIMIT 1""",
+        (client, batch_id, task_id),
+    ).fetchone()
+    if row and row[0]:
+        return str(row[0])
+    layer, _, step = task_id.partition(".")
+    row = conn.execute(
+        """SELECT error_message FROM tools.sql_step_log
+           WHERE client_schema = %s AND batch_id = %s AND layer = %s AND step_name = %s AND status = 'FAILED'
+           ORDER BY id DESC LIMIT 1""",
+        (client, batch_id, "views" if layer == "refresh_views" else layer, step),
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
