@@ -12,8 +12,8 @@ seconds, rows/s and the peak resident memory of that process):
   re-run that changes nothing), again with skipping off, and the next day's delivery;
 * the whole client DAG with ``dag.test()``, and on a real scheduler
   (``benchmarks.scheduler``);
-* the DAG parse time of 500 synthetic clients against Airflow's floor
-  (``benchmarks.parse``).
+* the DAG parse time of 500, 1,000 and 2,000 synthetic clients over the 8 client DAG
+  files, against Airflow's floor (``benchmarks.parse``).
 
 Everything runs against a database of its own (``--db``, default ``bench``, created and
 emptied here; Airflow's metadata goes to ``<db>_airflow``, and to
@@ -24,6 +24,7 @@ project's time over the baseline's. Timing is reported, never asserted.
     scripts/with-env python -m benchmarks --rows 2000000
     scripts/with-env python -m benchmarks --only bronze --repeat 5   # convert once, validate + loads
     scripts/with-env python -m benchmarks --only parse               # the parse steps and their floor
+    scripts/with-env python -m benchmarks --only waiting             # waiting clients, both ways
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from benchmarks.data import files_in_incoming, generate, next_delivery, prepare_
 from benchmarks.parse import measure_parse
 from benchmarks.report import Results
 from benchmarks.scheduler import e2e_on_scheduler
+from benchmarks.waiting import measure_waiting
 
 LABELS = {
     "first": "first run of the batch",
@@ -260,17 +262,22 @@ def main() -> int:
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--skip-scheduler", action="store_true", help="skip the run on a real scheduler")
     parser.add_argument("--skip-parse", action="store_true")
+    parser.add_argument("--skip-waiting", action="store_true", help="skip the waiting clients (about 15 min)")
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["convert", "bronze", "parse"],
+        choices=["convert", "bronze", "parse", "waiting"],
         help="run only this part (convert: the convert steps, at 1x and 10x the rows; "
-        "bronze: convert once, then only validate and the bronze loads; parse: the parse steps)",
+        "bronze: convert once, then only validate and the bronze loads; parse: the parse steps; "
+        "waiting: clients waiting for their files, reschedule vs deferred)",
     )
     args = parser.parse_args()
     results = Results(cpu_count=os.cpu_count())
     if args.only == "parse":
         measure_parse(results)
+        return results.finish(Path(args.out))
+    if args.only == "waiting":
+        measure_waiting(results, os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
         return results.finish(Path(args.out))
     if args.only:
         args.skip_e2e = args.skip_scheduler = args.skip_parse = args.skip_pandas = True
@@ -286,6 +293,8 @@ def main() -> int:
             measure_e2e(run, results, fastest["psql"]["seconds"])
             if not args.skip_parse:
                 measure_parse(results)
+            if not args.skip_waiting:
+                measure_waiting(results, os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     return results.finish(Path(args.out))
 
 

@@ -1,4 +1,5 @@
-"""Parse time of the DAG factory with 500 synthetic clients of 8 files each, against
+"""Parse time of the DAG factory with 500, 1,000 and 2,000 synthetic clients of 8 files
+each, spread over the 8 client DAG files as the DAG processor parses them, against
 Airflow's own floor: the same graph of EmptyOperators, with no config read."""
 
 from __future__ import annotations
@@ -6,11 +7,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import run_step
+from benchmarks.common import ROOT, run_step
 from benchmarks.data import synthetic_clients
 from benchmarks.report import Results
 
-# Airflow's floor for the parse: the factory's graph for 500 clients (8 file groups of 4
+# Airflow's floor for the parse: the factory's graph for COUNT clients (8 file groups of 4
 # chained tasks, and a client's 16 other tasks wired as the factory wires them) built
 # from EmptyOperators, with no config read and no SQL file opened.
 FLOOR_DAGS = """
@@ -18,7 +19,7 @@ import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TaskGroup
 
-for i in range(500):
+for i in range(COUNT):
     with DAG(f"floor{i:03d}", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as dag:
         opened = EmptyOperator(task_id="open_batch")
         EmptyOperator(task_id="wait_for_files") >> opened
@@ -47,34 +48,38 @@ for i in range(500):
 """
 
 
-def measure_parse(results: Results) -> None:
-    """The factory's parse time with 500 synthetic clients: the DAG file's import, and what
-    the DAG processor does with it (DagBag and serialization)."""
-    print("DAG parse, 500 clients x 8 files", flush=True)
-    with tempfile.TemporaryDirectory() as folder:
-        synthetic_clients(Path(folder))
-        env = {"ETL_CLIENTS_DIR": f"{folder}/clients", "ETL_SQL_DIR": f"{folder}/sql"}
-        res = run_step("parse", {}, env=env)
-        processor = run_step("parse_dag_processor", {}, env=env)
-        floor_file = Path(folder) / "floor" / "floor.py"
-        floor_file.parent.mkdir()
-        floor_file.write_text(FLOOR_DAGS)
-        floor = run_step("parse_dag_processor", {"file": str(floor_file)})
-    for name, got in (("parse", res), ("parse_dag_processor", processor), ("floor", floor)):
-        if got["dags"] != 500 or got["errors"]:
-            raise SystemExit(f"{name}: {got['dags']} DAGs, {got['errors']} errors")
-    results.values["parse_500_clients_import_s"] = round(res["seconds"], 3)
-    results.values["parse_500_clients_s"] = round(res["process_seconds"], 3)
-    results.values["parse_500_clients_dag_processor_s"] = round(processor["seconds"], 3)
-    results.values["parse_500_clients_dag_processor_serialize_s"] = round(processor["serialize_seconds"], 3)
-    results.values["parse_500_clients_airflow_floor_s"] = round(floor["seconds"], 3)
-    results.values["parse_500_clients_dag_processor_vs_airflow_floor"] = round(
-        processor["seconds"] / floor["seconds"], 3
-    )
-    results.line(
-        "parse 500 clients (process, imports included)", res["process_seconds"], 500, res["peak_rss_mb"]
-    )
-    results.line(
-        "parse 500 clients, DAG processor (+ serialize)", processor["seconds"], 500, processor["peak_rss_mb"]
-    )
-    results.line("  the same graph of EmptyOperators (Airflow)", floor["seconds"], 500, floor["peak_rss_mb"])
+CURVE = (500, 1000, 2000)
+
+
+def measure_parse(results: Results, counts: tuple[int, ...] = CURVE) -> None:
+    """For each client count: what the DAG processor does with each client DAG file (a
+    DagBag of it and the serialization of its DAGs), the slowest file and the sum over
+    the files, and Airflow's floor for the same graph in one file."""
+    from include.etl.config import DAG_FILE_SHARDS
+
+    shard_files = [ROOT / "dags" / f"client_pipelines_{k}.py" for k in range(DAG_FILE_SHARDS)]
+    for count in counts:
+        print(f"DAG parse, {count} clients x 8 files over {DAG_FILE_SHARDS} DAG files", flush=True)
+        with tempfile.TemporaryDirectory() as folder:
+            synthetic_clients(Path(folder), count)
+            env = {"ETL_CLIENTS_DIR": f"{folder}/clients", "ETL_SQL_DIR": f"{folder}/sql"}
+            files = [run_step("parse_dag_processor", {"file": str(f)}, env=env) for f in shard_files]
+            floor_file = Path(folder) / "floor" / "floor.py"
+            floor_file.parent.mkdir()
+            floor_file.write_text(FLOOR_DAGS.replace("COUNT", str(count)))
+            floor = run_step("parse_dag_processor", {"file": str(floor_file)})
+        built = sum(f["dags"] for f in files)
+        if built != count or any(f["errors"] for f in files) or floor["dags"] != count:
+            raise SystemExit(f"parse {count}: {built} DAGs, floor {floor['dags']}, errors in a file")
+        slowest, total = max(f["seconds"] for f in files), sum(f["seconds"] for f in files)
+        key = f"parse_{count}_clients"
+        results.values[f"{key}_slowest_file_s"] = round(slowest, 3)
+        results.values[f"{key}_total_s"] = round(total, 3)
+        results.values[f"{key}_largest_file_dags"] = max(f["dags"] for f in files)
+        results.values[f"{key}_airflow_floor_s"] = round(floor["seconds"], 3)
+        results.values[f"{key}_vs_airflow_floor"] = round(total / floor["seconds"], 3)
+        results.line(f"parse {count} clients, slowest of {DAG_FILE_SHARDS} files", slowest, count)
+        results.line(f"parse {count} clients, all {DAG_FILE_SHARDS} files", total, count)
+        results.line(f"  the same graph of EmptyOperators (Airflow), {count}", floor["seconds"], count)
+    top = max(counts)
+    results.values["parse_vs_airflow_floor"] = results.values[f"parse_{top}_clients_vs_airflow_floor"]

@@ -1,6 +1,6 @@
 """Airflow DAG import errors for broken client configs.
 
-The client DAGs are built in client_pipelines.py from every config that is valid. This
+The client DAGs are built in client_pipelines_<k>.py from every config that is valid. This
 file raises the errors of the others, so each shows in the UI's import errors naming the
 config file and the field, while every valid client's DAG keeps running.
 """

@@ -236,6 +236,9 @@ class Sensor(_Model):
     # A delivered file is claimed only once it has not changed for this long: a sender
     # writing it in place under its final name has finished (0: claim at once).
     settle_seconds: int = Field(ge=0)
+    # Deferred to a trigger that looks at the folders in the triggerer (no worker process
+    # while waiting); false: reschedule mode, each look a short task on a worker.
+    deferrable: bool
 
 
 # What a client is alerted about: a batch FAILED, PARTIAL or failed by a quality gate;

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from include.etl.config import client_files
+from include.etl.config import DAG_FILE_SHARDS, client_files, shard_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = [p.stem for p in client_files()]
@@ -94,9 +94,9 @@ def test_parse_needs_no_database_and_is_fast() -> None:
         "PYTHONPATH": str(ROOT),
     }
     code = (
-        "import time; t = time.monotonic();"
-        "import runpy; ns = runpy.run_path('dags/client_pipelines.py');"
-        "print(len(ns['dags']), round(time.monotonic() - t, 2))"
+        "import glob, runpy, time; t = time.monotonic();"
+        "dags = [d for f in glob.glob('dags/client_pipelines_*.py') for d in runpy.run_path(f)['dags']];"
+        "print(len(dags), round(time.monotonic() - t, 2))"
     )
     started = time.monotonic()
     out = subprocess.run(
@@ -105,6 +105,25 @@ def test_parse_needs_no_database_and_is_fast() -> None:
     count, _ = out.stdout.split()[-2:]
     assert int(count) == len(CLIENTS)
     assert time.monotonic() - started < 120  # sanity bound only; speed is measured by the benchmark
+
+
+def test_clients_are_spread_over_the_dag_files_by_a_stable_hash(tmp_path: Path) -> None:
+    """Each client is in exactly one DAG file, the one its name hashes to, so its DAG id
+    and file stay put when clients are added or removed; every shard file exists."""
+    files = sorted(p.name for p in (ROOT / "dags").glob("client_pipelines_*.py"))
+    assert files == [f"client_pipelines_{k}.py" for k in range(DAG_FILE_SHARDS)]
+    names = [f"tenant{i:04d}" for i in range(400)]
+    shards = {name: shard_of(name) for name in names}
+    assert set(shards.values()) == set(range(DAG_FILE_SHARDS))  # all files used
+    assert max(list(shards.values()).count(k) for k in range(DAG_FILE_SHARDS)) < 2 * 400 / DAG_FILE_SHARDS
+    assert {n: shard_of(n) for n in names[:100]} == {n: shards[n] for n in names[:100]}  # stable
+    assert shard_of("client1") == 0 and shard_of("client2") == 2  # crc32: the same on every machine
+
+
+def test_each_shard_file_builds_only_its_clients(dagbag: DagBag) -> None:
+    """The DagBag's DAGs come from the file their client hashes to."""
+    for client in CLIENTS:
+        assert Path(dagbag.dags[client].fileloc).name == f"client_pipelines_{shard_of(client)}.py"
 
 
 def test_each_dag_has_its_own_run_mode_params(dagbag: DagBag) -> None:

@@ -277,3 +277,22 @@ def test_a_run_not_done_by_its_deadline_alerts_the_routes(
     assert conn.execute(
         "SELECT event, target, dag_run_id FROM tools.alert_log WHERE client_schema = 'client1'"
     ).fetchall() == [("deadline_missed", "retail-oncall@example.com", run_id)]
+
+
+def test_no_delivery_before_the_sensors_timeout_alerts_once(alerting, inbox, chat, conn, landing, tmp_path):
+    """Nothing delivered: the sensor times out, no batch is opened, and the on-call
+    address hears it once (the chat route does not take ``no_delivery``)."""
+    sensor = alerting.sensor.model_copy(update={"poke_interval_seconds": 1, "timeout_seconds": 3})
+    cfg = alerting.model_copy(update={"sensor": sensor})
+    reset_client(conn, cfg)
+    migrate(conn, [cfg])
+
+    run = build_dag(cfg).test(run_conf={"mode": "start"})
+
+    assert run.state == "failed"
+    (mail,) = inbox.messages
+    assert mail["Subject"] == "[ALERT] client1 (no batch): no delivery"
+    body = mail.get_payload(decode=True) or mail.get_payload()[0].get_payload(decode=True)
+    assert "Reason: no delivery before the sensor&#x27;s timeout: no batch was opened" in body.decode()
+    assert "Deliver the missing file into raw/client1/&lt;system&gt;/incoming" in body.decode()
+    assert chat[1] == []

@@ -62,7 +62,7 @@ def stack(warehouse_url: str, tmp_path: Path, landing: Landing) -> Iterator[Airf
         "ETL_CLIENTS_DIR": str(_clients_dir(tmp_path / "clients")),
     }
     with AirflowStack(tmp_path / "airflow", metadata, env) as running:
-        running.start("api-server", "scheduler")
+        running.start("api-server", "scheduler", "triggerer")  # a run waiting for the client defers
         yield running
 
 

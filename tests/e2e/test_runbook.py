@@ -26,14 +26,14 @@ def put_back_fixed(landing, tmp_path: Path, system: str, logical: str, batch_id:
     )
 
 
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "reschedule"])
 def test_missing_file_the_sensor_times_out_then_deliver_and_clear_the_sensor(
-    clients, conn, landing, tmp_path
+    clients, conn, landing, tmp_path, deferrable
 ) -> None:
-    cfg = clients["client1"].model_copy(
-        update={
-            "sensor": include.etl.config.Sensor(poke_interval_seconds=1, timeout_seconds=3, settle_seconds=30)
-        }
+    sensor = include.etl.config.Sensor(
+        poke_interval_seconds=1, timeout_seconds=3, settle_seconds=30, deferrable=deferrable
     )
+    cfg = clients["client1"].model_copy(update={"sensor": sensor})
     reset_client(conn, cfg)
     migrate(conn, [cfg])
     generated = deliver_demo("client1", landing, tmp_path / "generated", rows=300, skip=("cust_info",))

@@ -164,6 +164,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
             client=cfg.client,
             poke_interval=cfg.sensor.poke_interval_seconds,
             timeout=cfg.sensor.timeout_seconds,
+            deferrable=cfg.sensor.deferrable,
             # Retries as the other tasks: a timeout fails at once anyway, and a retry covers
             # Airflow's reschedule race (apache/airflow#71172: a poke's late "success" seen
             # after the next poke was queued fails the sensor).

@@ -15,17 +15,20 @@ warehouse through ``connections.warehouse`` (the Airflow connection ``warehouse`
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator, SQLExecuteQueryOperator
 from airflow.sdk import BaseOperator, BaseSensorOperator, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 from include.etl.config import WAREHOUSE_CONN_ID
 from include.etl.orchestration import tasks
 from include.etl.orchestration.connections import warehouse
+from include.etl.orchestration.triggers import IncomingFilesTrigger
 from include.etl.warehouse.connection import one_row
 from include.etl.warehouse.quality import Check
 
@@ -81,28 +84,88 @@ class IncomingFilesSensor(BaseSensorOperator):
     """Waits until the run can open its batch: its files are in incoming and no other
     run of the client is active; then reserves the client for this run.
 
-    Runs in reschedule mode: no worker slot is held between pokes. Runs that do not
-    claim new files (restart, reprocessing, a cleared run that already opened its batch)
-    only wait for the client. A backfill run takes the files stamped with its day and is
-    skipped at once when there are none (``tasks.files_ready``).
+    Deferrable by default (``sensor.deferrable``): while the delivery is missing it
+    defers to ``IncomingFilesTrigger``, which looks at the folders in the triggerer, so
+    no worker process runs and no task is launched between looks; when the files are
+    there the sensor resumes, takes the client's lease and succeeds (or, the client busy,
+    defers again for a poke interval). ``deferrable: false``: reschedule mode, each poke
+    a short task. Runs that do not claim new files (restart, reprocessing, a cleared run
+    that already opened its batch) only wait for the client. A backfill run takes the
+    files stamped with its day and is skipped at once when there are none
+    (``tasks.files_ready``). Past ``timeout`` it fails, saying what it still waited for.
     """
 
     ui_color = "#e8f4fd"
 
-    def __init__(self, *, client: str, **kwargs: Any) -> None:
+    def __init__(self, *, client: str, deferrable: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("mode", "reschedule")
         super().__init__(**kwargs)
         self.client = client
+        self.deferrable = deferrable
 
     def poke(self, context: Any) -> bool:
         """True when the run can open its batch (the client is then reserved for it)."""
-        with airflow_outcome():
-            waiting = tasks.files_ready(
-                self.client, context["params"].get("mode", "start"), run_context(context)
-            )
+        waiting = self._waiting(context)
         if waiting:
             self.log.info("%s", waiting)
         return waiting is None
+
+    def _waiting(self, context: Any) -> str | None:
+        with airflow_outcome():
+            return tasks.files_ready(
+                self.client, context["params"].get("mode", "start"), run_context(context)
+            )
+
+    def execute(self, context: Any) -> Any:
+        """Deferrable: look once here, then let the trigger look until the files are there."""
+        if not self.deferrable:
+            return super().execute(context)
+        self._look(context, deadline=time.time() + self.timeout, delay=0)
+        return None
+
+    def resume(self, context: Any, event: dict | None = None) -> None:
+        """Back from the trigger: check again (and take the lease), or time out."""
+        event = event or {}
+        deadline = float(event.get("deadline") or time.time())
+        if event.get("status") == "timeout":
+            raise AirflowSensorTimeout(
+                f"{self.client}: no delivery within the sensor's timeout ({self.timeout:.0f} s): "
+                f"{event.get('waiting')}"
+            )
+        if event.get("status") == "recheck":
+            self.log.warning(
+                "%s: the trigger could not look at the folders: %s", self.client, event.get("why")
+            )
+        self._look(context, deadline=deadline, delay=self.poke_interval)
+
+    def _look(self, context: Any, deadline: float, delay: float) -> None:
+        waiting = self._waiting(context)
+        if waiting is None:
+            return
+        self.log.info("%s", waiting)
+        if time.time() >= deadline:
+            raise AirflowSensorTimeout(
+                f"{self.client}: no delivery within the sensor's timeout ({self.timeout:.0f} s): {waiting}"
+            )
+        run = run_context(context)
+        mode = context["params"].get("mode", "start")
+        # Waiting for files: the trigger looks at the folders. Waiting for the client
+        # (busy with another run): the trigger only waits a poke interval.
+        files = tasks.needs_delivery(self.client, mode, run) and (
+            tasks.delivery_waiting(self.client, run.backfill_day) is not None
+        )
+        self.defer(
+            trigger=IncomingFilesTrigger(
+                client=self.client,
+                poke_interval=self.poke_interval,
+                deadline=deadline,
+                day=run.backfill_day.isoformat() if run.backfill_day else None,
+                files=files,
+                delay=0 if files else delay or self.poke_interval,
+            ),
+            method_name="resume",
+            timeout=timedelta(seconds=max(deadline - time.time(), 0) + 4 * self.poke_interval + 60),
+        )
 
 
 # ------------------------------------------------------------------ open and close the batch

@@ -82,6 +82,21 @@ def files_ready(client: str, mode: str, run: RunContext) -> str | None:
         return batches.reserve_client(conn, client, run.dag_run_id, run.run_is_active)
 
 
+def needs_delivery(client: str, mode: str, run: RunContext) -> bool:
+    """Whether this run claims new files (a ``start`` run that has no batch yet)."""
+    if mode != "start":
+        return False
+    with warehouse() as conn:
+        return not _owns_a_batch(conn, client, run.dag_run_id)
+
+
+def delivery_waiting(client: str, day: date | None = None) -> str | None:
+    """What a run claiming new files (of ``day``, for a backfill run) still waits for,
+    from the folders alone; None when the delivery is there. What the deferred sensor's
+    trigger looks at in the triggerer."""
+    return _delivery_missing(config_for(client), Landing.from_env(), day)
+
+
 def _owns_a_batch(conn, client: str, dag_run_id: str) -> bool:
     """A cleared run that already opened its batch needs no new files."""
     if not conn.execute("SELECT to_regclass('tools.batch_run') IS NOT NULL").fetchone()[0]:

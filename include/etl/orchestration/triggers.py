@@ -1,0 +1,79 @@
+"""The trigger ``wait_for_files`` defers to: it looks at the client's incoming folders in
+the triggerer, so a client waiting for its delivery holds no worker process and launches
+no task between checks.
+
+It only looks at files (what ``tasks.delivery_waiting`` says is missing or still being
+written), never at the warehouse: the client's lease is taken by the sensor when it
+resumes. It fires when the delivery is there (``ready``), when the sensor's timeout has
+passed (``timeout``, with what was still missing), or when the check itself fails
+(``recheck``: the sensor runs the check again and says why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from include.etl.orchestration import tasks
+
+
+class IncomingFilesTrigger(BaseTrigger):
+    """Fires once a client's delivery (of ``day`` for a backfill run) is complete.
+
+    ``deadline``: the epoch second the sensor times out; ``delay``: seconds to wait before
+    the first look; ``files``: False when the run needs no new files (it waits for the
+    client, busy with another run): then it fires after ``delay``, without looking.
+    """
+
+    def __init__(
+        self,
+        client: str,
+        poke_interval: float,
+        deadline: float,
+        day: str | None = None,
+        files: bool = True,
+        delay: float = 0,
+    ) -> None:
+        super().__init__()
+        self.client, self.poke_interval, self.deadline = client, poke_interval, deadline
+        self.day, self.files, self.delay = day, files, delay
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "client": self.client,
+                "poke_interval": self.poke_interval,
+                "deadline": self.deadline,
+                "day": self.day,
+                "files": self.files,
+                "delay": self.delay,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if not self.files:
+            yield TriggerEvent({"status": "ready", "deadline": self.deadline})
+            return
+        day = date.fromisoformat(self.day) if self.day else None
+        while True:
+            try:  # the folders are read in a thread: the triggerer's loop is never blocked
+                waiting = await asyncio.to_thread(tasks.delivery_waiting, self.client, day)
+            except Exception as exc:
+                yield TriggerEvent({"status": "recheck", "why": str(exc), "deadline": self.deadline})
+                return
+            if waiting is None:
+                yield TriggerEvent({"status": "ready", "deadline": self.deadline})
+                return
+            if time.time() >= self.deadline:
+                yield TriggerEvent({"status": "timeout", "waiting": waiting, "deadline": self.deadline})
+                return
+            self.log.info("%s: %s", self.client, waiting)
+            await asyncio.sleep(min(self.poke_interval, max(self.deadline - time.time(), 0.1)))
