@@ -91,8 +91,8 @@ def test_the_sensor_waits_in_the_triggerer_then_the_run_loads_the_delivery(
         raise AssertionError(f"{exc}\n{stack.log_tail('scheduler')}") from None
     assert state == "success"
     assert stack.metadata(SENSOR) == [("success", 1)]
-    assert conn.execute("SELECT batch_id, status FROM tools.batch WHERE client_schema = 'client1'").fetchall() == [
-        ("BATCH000001", "SUCCESS")
-    ]
+    assert conn.execute(
+        "SELECT batch_id, status FROM tools.batch WHERE client_schema = 'client1'"
+    ).fetchall() == [("BATCH000001", "SUCCESS")]
     actual, expected = expected_client1.gold_values(conn), expected_client1.expected_values(generated)
     assert [name for name in expected if actual.get(name) != expected[name]] == []

@@ -7,7 +7,6 @@ import pytest
 
 from include.etl.alerts import action_for, batch_alert, deadline_alert, outcome_event
 from include.etl.config import AlertRoute, Alerts
-
 from tests.unit.test_config import clients_dir, load_error, minimal  # noqa: F401  (clients_dir: a fixture)
 
 
@@ -49,7 +48,9 @@ def test_a_failed_batch_says_who_what_why_and_what_to_do() -> None:
 
 
 def test_an_alert_escapes_what_it_quotes_in_html() -> None:
-    alert = batch_alert("client1", "B1", "FAILED", ["x.convert"], ("x.convert", "<script>alert(1)</script>"), [])
+    alert = batch_alert(
+        "client1", "B1", "FAILED", ["x.convert"], ("x.convert", "<script>alert(1)</script>"), []
+    )
     assert alert is not None
     assert "<script>" not in alert.html() and "&lt;script&gt;alert(1)&lt;/script&gt;" in alert.html()
 
@@ -74,7 +75,10 @@ def test_the_runbook_action_by_failed_task() -> None:
 def test_routes_take_their_events_and_emails_take_every_event() -> None:
     alerts = Alerts(
         emails=["oncall@example.com"],
-        routes=[AlertRoute(slack="chat", events=["failed"]), AlertRoute(apprise="teams", events=["unhealthy"])],
+        routes=[
+            AlertRoute(slack="chat", events=["failed"]),
+            AlertRoute(apprise="teams", events=["unhealthy"]),
+        ],
         smtp_conn_id="smtp_default",
     )
     assert [r.target for r in alerts.routes_for("failed")] == ["oncall@example.com", "slack:chat"]
