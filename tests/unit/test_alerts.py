@@ -7,7 +7,8 @@ import pytest
 
 from include.etl.alerts import action_for, batch_alert, deadline_alert, outcome_event
 from include.etl.config import AlertRoute, Alerts
-from tests.unit.test_config import clients_dir, load_error, minimal  # noqa: F401  (clients_dir: a fixture)
+from tests.unit.test_config import clients_dir as clients_dir  # a fixture, used by name
+from tests.unit.test_config import load_error, minimal
 
 
 @pytest.mark.parametrize(
