@@ -115,9 +115,11 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 4, "schema_registry", 16),
         ("tools", 5, "sql_step_state", 16),
         ("tools", 6, "step_side_tables", 16),
+        ("tools", 7, "housekeeping_log", 16),
+        ("tools", 8, "batch_health", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 14
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 16
     schemas = {
         s
         for (s,) in fresh_conn.execute(
