@@ -25,6 +25,7 @@ project's time over the baseline's. Timing is reported, never asserted.
     scripts/with-env python -m benchmarks --only bronze --repeat 5   # convert once, validate + loads
     scripts/with-env python -m benchmarks --only parse               # the parse steps and their floor
     scripts/with-env python -m benchmarks --only waiting             # waiting clients, both ways
+    scripts/with-env python -m benchmarks --only console             # console pages with history
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from benchmarks.common import (
     reset_database,
     run_step,
 )
+from benchmarks.console import measure_console
 from benchmarks.data import files_in_incoming, generate, next_delivery, prepare_warehouse, ten_times
 from benchmarks.parse import measure_parse
 from benchmarks.report import Results
@@ -266,15 +268,20 @@ def main() -> int:
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["convert", "bronze", "parse", "waiting"],
+        choices=["convert", "bronze", "parse", "waiting", "console"],
         help="run only this part (convert: the convert steps, at 1x and 10x the rows; "
         "bronze: convert once, then only validate and the bronze loads; parse: the parse steps; "
-        "waiting: clients waiting for their files, reschedule vs deferred)",
+        "waiting: clients waiting for their files, reschedule vs deferred; console: its pages with history)",
     )
     args = parser.parse_args()
     results = Results(cpu_count=os.cpu_count())
     if args.only == "parse":
         measure_parse(results)
+        return results.finish(Path(args.out))
+    if args.only == "console":
+        measure_console(
+            results, os.environ["AIRFLOW_CONN_WAREHOUSE"], os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        )
         return results.finish(Path(args.out))
     if args.only == "waiting":
         measure_waiting(results, os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
@@ -293,6 +300,11 @@ def main() -> int:
             measure_e2e(run, results, fastest["psql"]["seconds"])
             if not args.skip_parse:
                 measure_parse(results)
+            measure_console(
+                results,
+                os.environ["AIRFLOW_CONN_WAREHOUSE"],
+                os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+            )
             if not args.skip_waiting:
                 measure_waiting(results, os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     return results.finish(Path(args.out))

@@ -44,7 +44,7 @@ class Results:
             print(f"{label:<48} {seconds:8.2f} {count:>11} {rate:>11} {mb or '':>8}")
         print()
         for key in sorted(
-            k for k in self.values if k.endswith(RATIOS) or k.startswith(("parse_", "waiting_"))
+            k for k in self.values if k.endswith(RATIOS) or k.startswith(("parse_", "waiting_", "console_"))
         ):
             print(f"  {key:<36} {self.values[key]}")
         Path(out).write_text(json.dumps(self.values, indent=2) + "\n")

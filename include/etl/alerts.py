@@ -67,6 +67,7 @@ class Alert:
     action: str
     run_url: str | None = None
     warning: bool = False  # unhealthy: a warning, the batch itself succeeded
+    console_url: str | None = None  # the batch's page in the operator console
 
     @property
     def subject(self) -> str:
@@ -80,12 +81,16 @@ class Alert:
         lines = [self.subject, f"Reason: {self.reason}", f"Action: {self.action}"]
         if self.run_url:
             lines.append(f"Airflow run: {self.run_url}")
+        if self.console_url:
+            lines.append(f"Console: {self.console_url}")
         return "\n".join(lines)
 
     def html(self) -> str:
         """The message as HTML (e-mail), every value escaped."""
         e = html.escape
         run = f'<p><a href="{e(self.run_url)}">The Airflow run</a></p>' if self.run_url else ""
+        if self.console_url:
+            run += f'<p><a href="{e(self.console_url)}">The batch in the console</a></p>'
         return (
             f"<p><b>{e(self.subject)}</b></p><p>Reason: {e(self.reason)}</p>"
             f"<p>Action: {e(self.action)}</p>{run}"

@@ -356,6 +356,25 @@ class Quality(_Model):
     max_row_drop: float = Field(ge=0, lt=1)  # the largest drop allowed, as a ratio (_defaults.yaml)
 
 
+class Lineage(_Model):
+    """How a gold table's row is traced back to its delivery (the console's Lineage page):
+    the gold row by ``key``, the silver rows of the gold row's batch with the same key
+    (``silver_key``, in the same order), and from their file and row number the bronze
+    row of ``bronze`` (a file's bronze table) and the delivered file."""
+
+    gold: Identifier  # a table written by a gold step
+    key: list[Identifier] = Field(min_length=1)
+    silver: Identifier  # a table written by a silver step
+    silver_key: list[Identifier] = Field(min_length=1)
+    bronze: Identifier  # a file's bronze table
+
+    @model_validator(mode="after")
+    def _keys_pair(self) -> Lineage:
+        if len(self.key) != len(self.silver_key):
+            raise ValueError(f"key has {len(self.key)} column(s), silver_key {len(self.silver_key)}")
+        return self
+
+
 class ClientConfig(_Model):
     """One client: the file ``<client>.yaml`` merged over ``_defaults.yaml``.
 
@@ -386,6 +405,7 @@ class ClientConfig(_Model):
     silver: list[SqlStep] = []
     gold: list[SqlStep] = []
     views: list[View] = []  # in the gold schema, refreshed in order after gold
+    lineage: list[Lineage] = []  # gold rows traced back to their file and row (the console)
     schema_drift: SchemaDrift  # a file's own schema_drift wins
     quality: Quality
 
@@ -435,7 +455,21 @@ class ClientConfig(_Model):
                     )
             _check_acyclic(layer, steps)
         self._quality_tables_exist()
+        self._lineage_tables_exist()
         return self
+
+    def _lineage_tables_exist(self) -> None:
+        """Every table a lineage entry names is written by a step or loaded from a file."""
+        gold, silver = {s.table for s in self.gold}, {s.table for s in self.silver}
+        bronze = {f.bronze_table for s in self.sources for f in s.files}
+        for i, entry in enumerate(self.lineage):
+            for field, table, known in (
+                ("gold", entry.gold, gold),
+                ("silver", entry.silver, silver),
+                ("bronze", entry.bronze, bronze),
+            ):
+                if table not in known:
+                    raise ValueError(f"lineage[{i}].{field}: {table} is not a {field} table of this client")
 
     def _quality_tables_exist(self) -> None:
         """Every table a quality check names is written by a step of its layer."""

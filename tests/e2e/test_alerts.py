@@ -142,6 +142,7 @@ def test_a_failed_batch_sends_one_email_and_one_chat_message(alerting, inbox, ch
     (message,) = received
     assert message["text"].splitlines()[:2] == ["[ALERT] client1 BATCH000001: failed", f"Reason: {reason}"]
     assert f"Airflow run: http://localhost:8080/dags/client1/runs/{quote(run.run_id)}" in message["text"]
+    assert "Console: http://localhost:8080/console/clients/client1/batches/BATCH000001" in message["text"]
     sent = conn.execute(
         "SELECT event, target, status FROM tools.alert_log WHERE client_schema = 'client1' ORDER BY target"
     ).fetchall()

@@ -18,8 +18,10 @@ run twice stays one message).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
 
@@ -31,16 +33,24 @@ from include.etl.warehouse.audit import failure_reason, one_line
 log = logging.getLogger(__name__)
 
 
+def _base_url() -> str:
+    from airflow.sdk.configuration import conf
+
+    return (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+
+
 def run_url(dag_id: str, run_id: str | None) -> str | None:
     """The Airflow UI's page of a DAG run."""
     if not run_id:
         return None
-    from urllib.parse import quote
+    return f"{_base_url()}/dags/{quote(dag_id)}/runs/{quote(run_id)}"
 
-    from airflow.sdk.configuration import conf
 
-    base = conf.get("api", "base_url", fallback="") or "http://localhost:8080"
-    return f"{base.rstrip('/')}/dags/{quote(dag_id)}/runs/{quote(run_id)}"
+def console_url(client: str, batch_id: str | None) -> str | None:
+    """The operator console's page of a batch."""
+    if not batch_id:
+        return None
+    return f"{_base_url()}/console/clients/{quote(client)}/batches/{quote(batch_id)}"
 
 
 class BatchOutcomeNotifier(BaseNotifier):
@@ -90,7 +100,8 @@ def _outcome(
             break
     if failing is None and batch_id is None and "wait_for_files" in failed:
         failing = ("wait_for_files", "no delivery before the sensor's timeout: no batch was opened")
-    return batch_alert(cfg.client, batch_id, status, failed, failing, list(health or []), url)
+    alert = batch_alert(cfg.client, batch_id, status, failed, failing, list(health or []), url)
+    return dataclasses.replace(alert, console_url=console_url(cfg.client, batch_id)) if alert else None
 
 
 def send(conn: Any, cfg: ClientConfig, alert: Alert, dag_run_id: str | None, context: Any) -> int:

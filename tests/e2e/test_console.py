@@ -1,0 +1,238 @@
+"""The operator console, served by a real api-server with the plugin loaded, over a
+warehouse holding a successful client1 batch (with a rejected row whose values are
+markup) and a failed one (a file missing a column).
+
+- every route refuses a request without a valid token (401/403), and answers with one;
+- each page says what an operator must see, by value; markup from the data is text;
+- the lineage of a fact row leads back to its delivered file and row;
+- a headless Chromium (Debian's, no download) renders each page (screenshots kept in
+  ``.local/artifacts/console``), and the nav entry is registered with the UI.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import secrets
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+
+from include.etl.orchestration.factory import build_dag
+from include.etl.warehouse.migrations import migrate
+from scripts.airflow_stack import ROOT, AirflowStack, fresh_database
+from tests.conftest import deliver_demo, reset_client
+from tests.e2e.test_pipeline import drop_gender_column
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / ".local" / "artifacts" / "console"
+MARKUP_ORDER = "<script>alert(1)</script>"
+MARKUP_SALES = "<img src=x onerror=alert(2)>"
+
+
+def add_markup_row(path: Path) -> None:
+    """A sales line whose order number and amount are markup: its amount is rejected."""
+    if path.name == "sales_details.csv":
+        with path.open("a", encoding="utf-8") as out:
+            out.write(f"\n{MARKUP_ORDER},BK-R93R-62,11000,20101229,20110105,20110110,{MARKUP_SALES},1,3578\n")
+
+
+@pytest.fixture(scope="module")
+def warehouse_with_batches(tmp_path_factory, clients, warehouse_url) -> dict:
+    """client1: BATCH000001 SUCCESS (one markup row rejected), BATCH000002 FAILED."""
+    import os
+
+    import psycopg
+
+    from include.etl.ingest.landing import Landing
+
+    tmp = tmp_path_factory.mktemp("console")
+    landing = Landing(tmp / "landing")
+    old = os.environ.get("ETL_DATA_ROOT")
+    os.environ["ETL_DATA_ROOT"] = str(landing.root)
+    try:
+        cfg = clients["client1"]
+        with psycopg.connect(
+            warehouse_url.replace("postgres://", "postgresql://", 1), autocommit=True
+        ) as conn:
+            reset_client(conn, cfg)
+            migrate(conn, [cfg])
+        good = deliver_demo("client1", landing, tmp / "good", rows=300, edit=add_markup_row)
+        assert build_dag(cfg).test(run_conf={"mode": "start"}).state == "success"
+        deliver_demo("client1", landing, tmp / "bad", rows=300, edit=drop_gender_column)
+        assert build_dag(cfg).test(run_conf={"mode": "start"}).state == "failed"
+    finally:
+        if old is None:
+            os.environ.pop("ETL_DATA_ROOT", None)
+        else:
+            os.environ["ETL_DATA_ROOT"] = old
+    return {"landing": landing, "sales": good["sales_details.csv"], "tmp": tmp}
+
+
+@pytest.fixture(scope="module")
+def console(warehouse_with_batches, warehouse_url) -> Iterator[dict]:
+    """An api-server with the plugin, a user ``operator`` and its token."""
+    tmp = warehouse_with_batches["tmp"]
+    password = secrets.token_urlsafe(16)
+    passwords = tmp / "passwords.json"
+    passwords.write_text(json.dumps({"operator": password}))
+    name = f"{urlsplit(warehouse_url).path.lstrip('/')}_airflow_console"
+    metadata = fresh_database(urlunsplit(urlsplit(warehouse_url)._replace(path=f"/{name}")))
+    env = {
+        "AIRFLOW_CONN_WAREHOUSE": warehouse_url,
+        "ETL_DATA_ROOT": str(warehouse_with_batches["landing"].root),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "operator:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+    }
+    with AirflowStack(tmp / "airflow", metadata, env) as stack:
+        stack.start("api-server")
+        base = f"http://127.0.0.1:{stack.port}"
+        request = urllib.request.Request(
+            f"{base}/auth/token",
+            data=json.dumps({"username": "operator", "password": password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            token = json.loads(response.read())["access_token"]
+        yield {"base": base, "token": token, "stack": stack}
+
+
+def get(console: dict, path: str, token: str | None = "valid") -> tuple[int, str, dict]:
+    headers = {}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {console['token'] if token == 'valid' else token}"
+    request = urllib.request.Request(console["base"] + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace"), dict(exc.headers)
+
+
+ROUTES = [
+    "/console/",
+    "/console/clients/client1/batches/BATCH000001",
+    "/console/clients/client1/batches/BATCH000001/rejected",
+    "/console/clients/client1/batches/BATCH000001/rejected.csv",
+    "/console/lineage?client=client1&table=fact_sales&key=SO1,BK-1",
+]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_route_needs_an_authenticated_user(console, route) -> None:
+    assert get(console, route, token=None)[0] in (401, 403)
+    assert get(console, route, token="not-a-token")[0] in (401, 403)
+    assert get(console, route)[0] == 200
+
+
+def test_the_clients_page_shows_each_clients_last_batch(console) -> None:
+    status, page, _ = get(console, "/console/")
+    assert status == 200
+    assert 'href="/console/clients/client1/batches/BATCH000002">BATCH000002</a>' in page
+    assert '<td class="FAILED">FAILED</td>' in page
+    assert '<svg width="240" height="64" role="img" aria-label="last 2 batches">' in page
+
+
+def test_the_failed_batch_page_says_why_and_what_to_do(console) -> None:
+    _, page, _ = get(console, "/console/clients/client1/batches/BATCH000002")
+    reason = "cust_info_BATCH000002.parquet: column(s) missing from the file: cst_gndr"
+    assert f"<b>cust_info.validate_mapping</b> failed: {reason}" in page
+    assert "A wrong file: fix it, put it back under its claimed name and trigger restart." in page
+    assert 'href="/dags/client1/runs/' in page and "/tasks/cust_info.validate_mapping" in page
+    assert "cust_info_BATCH000002.csv" in page  # the files table
+
+
+def test_rejected_rows_are_shown_as_text_and_downloadable(console, warehouse_with_batches) -> None:
+    _, page, _ = get(console, "/console/clients/client1/batches/BATCH000001/rejected?file=sales_details")
+    assert MARKUP_ORDER not in page and MARKUP_SALES not in page  # never markup
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page
+    with warehouse_with_batches["sales"].open(encoding="utf-8") as f:
+        line = next(i for i, row in enumerate(csv.reader(f)) if row and row[0] == MARKUP_ORDER)
+    status, body, headers = get(
+        console, "/console/clients/client1/batches/BATCH000001/rejected.csv?file=sales_details"
+    )
+    assert status == 200 and headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(body.splitlines()))
+    (markup,) = [r for r in rows if MARKUP_SALES in r["raw_record"]]
+    assert (markup["file"], markup["column"], int(markup["row"])) == ("sales_details", "sls_sales", line)
+    assert f'<td class="n">{line}</td>' in page
+
+
+def test_a_fact_row_traced_back_to_its_file_and_row(console, warehouse_with_batches) -> None:
+    with warehouse_with_batches["sales"].open(encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    line, row = 7, rows[7]  # the seventh data row (the header is row 0)
+    order, product = row[0].strip(), row[1].strip()
+    _, page, _ = get(
+        console, f"/console/lineage?client=client1&table=fact_sales&key={quote(order)},{quote(product)}"
+    )
+    assert f"<td>{order}</td>" in page
+    assert f"Delivered file <b>sales_details_BATCH000001.csv</b>, data row <b>{line}</b>" in page
+    assert "bronze.crm_sales_details (as delivered)" in page
+
+
+def test_an_unknown_client_or_batch_is_not_found(console) -> None:
+    assert get(console, "/console/clients/nobody/batches/BATCH000001")[0] == 404
+    assert get(console, "/console/clients/client1/batches/..%2F..%2Fetc")[0] == 404
+    assert get(console, "/console/clients/client1/batches/BATCH999999")[0] == 404
+
+
+def test_the_console_is_in_the_uis_navigation(console) -> None:
+    _, body, _ = get(console, "/api/v2/plugins")
+    (plugin,) = [p for p in json.loads(body)["plugins"] if p["name"] == "etl_console"]
+    assert plugin["external_views"][0]["href"] == "/console/"
+    assert plugin["fastapi_apps"][0]["url_prefix"] == "/console"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (Debian's chromium package)")
+def test_each_page_in_a_real_browser(console, warehouse_with_batches) -> None:
+    from playwright.sync_api import sync_playwright
+
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    alerts: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.add_cookies([{"name": "_token", "value": console["token"], "url": console["base"]}])
+        page = context.new_page()
+        page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+
+        page.goto(f"{console['base']}/console/")
+        assert page.locator("td.FAILED").first.inner_text() == "FAILED"
+        page.screenshot(path=str(ARTIFACTS / "clients.png"), full_page=True)
+
+        page.get_by_role("link", name="BATCH000002").click()
+        assert "column(s) missing from the file: cst_gndr" in page.locator("div.action").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "batch.png"), full_page=True)
+
+        page.goto(
+            f"{console['base']}/console/clients/client1/batches/BATCH000001/rejected?file=sales_details"
+        )
+        cell = page.get_by_text(MARKUP_SALES, exact=False).first
+        assert cell.is_visible()  # the markup is text on the page, not an element
+        assert page.locator("img").count() == 0 and page.locator("body script").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "rejected.png"), full_page=True)
+
+        page.goto(f"{console['base']}/console/lineage")
+        page.fill("input[name=key]", "")
+        with warehouse_with_batches["sales"].open(encoding="utf-8") as f:
+            row = list(csv.reader(f))[3]
+        page.fill("input[name=key]", f"{row[0].strip()},{row[1].strip()}")
+        page.get_by_role("button", name="trace").click()
+        assert "data row 3" in page.locator("p.origin").first.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "lineage.png"), full_page=True)
+        browser.close()
+    assert alerts == []  # no markup from the data ever ran
+    assert sorted(p.name for p in ARTIFACTS.glob("*.png")) == [
+        "batch.png",
+        "clients.png",
+        "lineage.png",
+        "rejected.png",
+    ]
