@@ -38,8 +38,9 @@ MARKUP_SALES = "<img src=x onerror=alert(2)>"
 def add_markup_row(path: Path) -> None:
     """A sales line whose order number and amount are markup: its amount is rejected."""
     if path.name == "sales_details.csv":
-        with path.open("a", encoding="utf-8") as out:
-            out.write(f"\n{MARKUP_ORDER},BK-R93R-62,11000,20101229,20110105,20110110,{MARKUP_SALES},1,3578\n")
+        text = path.read_text(encoding="utf-8")
+        line = f"{MARKUP_ORDER},BK-R93R-62,11000,20101229,20110105,20110110,{MARKUP_SALES},1,3578\n"
+        path.write_text(text + ("" if text.endswith("\n") else "\n") + line, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
