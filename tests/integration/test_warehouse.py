@@ -290,6 +290,7 @@ def test_sync_follows_a_changed_config(conn: psycopg.Connection, client1: Client
     quality = data["quality"]  # and the quality gates on the silver tables no step writes now
     quality["keys"] = [k for k in quality["keys"] if k["table"] in kept]
     quality["row_counts"] = [t for t in quality["row_counts"] if t in kept]
+    data["lineage"] = [e for e in data["lineage"] if f"silver.{e['silver']}" in kept]  # and the lineage
     data["config_version"] = "changed"
     changed = ClientConfig.model_validate(data)
     assert migrate(conn, [changed]) == []
