@@ -45,6 +45,7 @@ def main() -> int:
     print()
     for client, state, summary in results:
         print(format_summary(client, state, summary))
+    print("\nSee them in Airflow: `make airflow`, then http://localhost:8080 (ETL console: Browse)")
     return 0 if all(str(state) == "success" for _, state, _ in results) else 1
 
 
