@@ -18,7 +18,7 @@ import psycopg
 from benchmarks.common import client1, libpq
 from benchmarks.report import Results
 from include.etl.warehouse.migrations import migrate
-from scripts.airflow_stack import AirflowStack, fresh_database
+from scripts.airflow_stack import AirflowStack, database_beside, fresh_database
 
 BATCHES = 1000
 REJECTED = 500_000
@@ -97,8 +97,7 @@ def measure_console(results: Results, warehouse_base: str, metadata_base: str) -
     warehouse = urlunsplit(parts._replace(path="/bench_console"))
     fresh_database(warehouse)
     seed(libpq(warehouse))
-    meta = urlsplit(metadata_base)
-    metadata = fresh_database(urlunsplit(meta._replace(path=f"{meta.path}_console")))
+    metadata = database_beside(metadata_base, "console")
     last = f"BATCH{BATCHES:06d}"
     pages = {
         "clients": "/console/",
@@ -120,13 +119,7 @@ def measure_console(results: Results, warehouse_base: str, metadata_base: str) -
         with AirflowStack(Path(folder) / "airflow", metadata, env) as stack:
             stack.start("api-server")
             base = f"http://127.0.0.1:{stack.port}"
-            login = urllib.request.Request(
-                f"{base}/auth/token",
-                data=json.dumps({"username": "bench", "password": password}).encode(),
-                headers={"Content-Type": "application/json"},
-            )
-            with urllib.request.urlopen(login, timeout=30) as response:
-                token = json.loads(response.read())["access_token"]
+            token = stack.token("bench", password)
             for name, path in pages.items():
                 times = []
                 for _ in range(6):  # the first warms the route up, not counted

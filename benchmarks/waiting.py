@@ -17,13 +17,12 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from benchmarks.data import synthetic_clients
 from benchmarks.report import Results
-from scripts.airflow_stack import AirflowStack, fresh_database
+from scripts.airflow_stack import AirflowStack, database_beside
 
 CLIENTS = (50, 200)
 WINDOW_S = 120.0
@@ -59,8 +58,7 @@ def _configure(folder: Path, count: int, deferrable: bool) -> None:
 def _one(results: Results, metadata_base: str, count: int, deferrable: bool) -> float:
     way = "deferred" if deferrable else "reschedule"
     print(f"waiting: {count} clients, {way}", flush=True)
-    parts = urlsplit(metadata_base)
-    metadata = fresh_database(urlunsplit(parts._replace(path=f"{parts.path}_wait")))
+    metadata = database_beside(metadata_base, "wait")
     with tempfile.TemporaryDirectory() as folder:
         _configure(Path(folder), count, deferrable)
         env = {

@@ -20,6 +20,7 @@ Development tooling: the product never imports it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -77,6 +78,13 @@ def fresh_database(url: str) -> str:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return urlunsplit(parts._replace(scheme="postgresql+psycopg2"))
+
+
+def database_beside(url: str, suffix: str) -> str:
+    """A fresh database ``<url's database>_<suffix>`` on the same server (for Airflow's
+    metadata of a stack); its URL as SQLAlchemy needs it."""
+    parts = urlsplit(url)
+    return fresh_database(urlunsplit(parts._replace(path=f"{parts.path}_{suffix}")))
 
 
 def libpq(url: str) -> str:
@@ -215,6 +223,16 @@ class AirflowStack:
         with psycopg.connect(libpq(self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])) as conn:
             return conn.execute(query, params).fetchall()
 
+    def token(self, username: str, password: str) -> str:
+        """A JWT for a user of the simple auth manager (``POST /auth/token``)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/auth/token",
+            data=json.dumps({"username": username, "password": password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.loads(response.read())["access_token"])
+
     def _answers(self, path: str) -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as response:
@@ -250,8 +268,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Celery workers (default 2)")
     args = parser.parse_args()
     base = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    parts = urlsplit(base)
-    metadata = fresh_database(urlunsplit(parts._replace(path=f"{parts.path}_stack")))
+    metadata = database_beside(base, "stack")
     home = ROOT / ".local" / "stack"
     home.mkdir(parents=True, exist_ok=True)
     redis_port = free_port()

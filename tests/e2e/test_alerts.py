@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -30,7 +30,7 @@ from aiosmtpd.controller import Controller
 from include.etl.config import CLIENTS_DIR, load_client
 from include.etl.orchestration.factory import build_dag
 from include.etl.warehouse.migrations import migrate
-from scripts.airflow_stack import AirflowStack, StackError, free_port, fresh_database
+from scripts.airflow_stack import AirflowStack, StackError, database_beside, free_port
 from tests.conftest import deliver_demo, reset_client
 from tests.e2e.test_pipeline import drop_gender_column
 
@@ -254,8 +254,7 @@ def test_a_run_not_done_by_its_deadline_alerts_the_routes(
         deadline={"within": "20s", "of": "queued"},
         sensor={"poke_interval_seconds": 5, "timeout_seconds": 600},
     )
-    name = f"{urlsplit(warehouse_url).path.lstrip('/')}_airflow_deadline"
-    metadata = fresh_database(urlunsplit(urlsplit(warehouse_url)._replace(path=f"/{name}")))
+    metadata = database_beside(warehouse_url, "airflow_deadline")
     env = {"AIRFLOW_CONN_WAREHOUSE": warehouse_url, "ETL_CLIENTS_DIR": str(path.parent)}
     with AirflowStack(tmp_path / "airflow", metadata, env) as stack:
         stack.start("api-server", "scheduler")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -29,7 +28,7 @@ from demo import generate
 from include.etl.config import CLIENTS_DIR
 from include.etl.ingest.landing import Landing
 from include.etl.warehouse.migrations import migrate
-from scripts.airflow_stack import AirflowStack, StackError, fresh_database
+from scripts.airflow_stack import AirflowStack, StackError, database_beside
 from tests import expected_client1
 from tests.conftest import complete, reset_client
 from tests.e2e.test_pipeline import count
@@ -53,8 +52,7 @@ def _clients_dir(folder: Path) -> Path:
 def stack(warehouse_url: str, tmp_path: Path, landing: Landing) -> Iterator[AirflowStack]:
     """An Airflow installation of its own (home, metadata database) with its api-server
     (the task execution API) and scheduler running; stopped afterwards."""
-    name = f"{urlsplit(warehouse_url).path.lstrip('/')}_airflow_backfill"
-    metadata = fresh_database(urlunsplit(urlsplit(warehouse_url)._replace(path=f"/{name}")))
+    metadata = database_beside(warehouse_url, "airflow_backfill")
     env = {
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW_CONN_WAREHOUSE": warehouse_url,

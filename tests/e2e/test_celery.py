@@ -15,7 +15,6 @@ import importlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import yaml
@@ -23,7 +22,7 @@ import yaml
 from include.etl.config import CLIENTS_DIR
 from include.etl.ingest.landing import Landing
 from include.etl.warehouse.migrations import migrate
-from scripts.airflow_stack import AirflowStack, free_port, fresh_database, libpq, redis_server
+from scripts.airflow_stack import AirflowStack, database_beside, free_port, libpq, redis_server
 from tests.conftest import deliver_demo, reset_client
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
@@ -59,8 +58,7 @@ def _clients_dir(folder: Path) -> Path:
 
 @pytest.fixture
 def stack(warehouse_url: str, redis: str, tmp_path: Path, landing: Landing) -> Iterator[AirflowStack]:
-    name = f"{urlsplit(warehouse_url).path.lstrip('/')}_airflow_celery"
-    metadata = fresh_database(urlunsplit(urlsplit(warehouse_url)._replace(path=f"/{name}")))
+    metadata = database_beside(warehouse_url, "airflow_celery")
     env = {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": redis,

@@ -19,13 +19,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import pytest
 
 from include.etl.orchestration.factory import build_dag
 from include.etl.warehouse.migrations import migrate
-from scripts.airflow_stack import ROOT, AirflowStack, fresh_database
+from scripts.airflow_stack import ROOT, AirflowStack, database_beside
 from tests.conftest import deliver_demo, reset_client
 from tests.e2e.test_pipeline import drop_gender_column
 
@@ -46,32 +46,23 @@ def add_markup_row(path: Path) -> None:
 @pytest.fixture(scope="module")
 def warehouse_with_batches(tmp_path_factory, clients, warehouse_url) -> dict:
     """client1: BATCH000001 SUCCESS (one markup row rejected), BATCH000002 FAILED."""
-    import os
-
     import psycopg
 
     from include.etl.ingest.landing import Landing
 
     tmp = tmp_path_factory.mktemp("console")
     landing = Landing(tmp / "landing")
-    old = os.environ.get("ETL_DATA_ROOT")
-    os.environ["ETL_DATA_ROOT"] = str(landing.root)
-    try:
-        cfg = clients["client1"]
-        with psycopg.connect(
-            warehouse_url.replace("postgres://", "postgresql://", 1), autocommit=True
-        ) as conn:
+    cfg = clients["client1"]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ETL_DATA_ROOT", str(landing.root))
+        dsn = warehouse_url.replace("postgres://", "postgresql://", 1)
+        with psycopg.connect(dsn, autocommit=True) as conn:
             reset_client(conn, cfg)
             migrate(conn, [cfg])
         good = deliver_demo("client1", landing, tmp / "good", rows=300, edit=add_markup_row)
         assert build_dag(cfg).test(run_conf={"mode": "start"}).state == "success"
         deliver_demo("client1", landing, tmp / "bad", rows=300, edit=drop_gender_column)
         assert build_dag(cfg).test(run_conf={"mode": "start"}).state == "failed"
-    finally:
-        if old is None:
-            os.environ.pop("ETL_DATA_ROOT", None)
-        else:
-            os.environ["ETL_DATA_ROOT"] = old
     return {"landing": landing, "sales": good["sales_details.csv"], "tmp": tmp}
 
 
@@ -82,8 +73,7 @@ def console(warehouse_with_batches, warehouse_url) -> Iterator[dict]:
     password = secrets.token_urlsafe(16)
     passwords = tmp / "passwords.json"
     passwords.write_text(json.dumps({"operator": password}))
-    name = f"{urlsplit(warehouse_url).path.lstrip('/')}_airflow_console"
-    metadata = fresh_database(urlunsplit(urlsplit(warehouse_url)._replace(path=f"/{name}")))
+    metadata = database_beside(warehouse_url, "airflow_console")
     env = {
         "AIRFLOW_CONN_WAREHOUSE": warehouse_url,
         "ETL_DATA_ROOT": str(warehouse_with_batches["landing"].root),
@@ -94,13 +84,7 @@ def console(warehouse_with_batches, warehouse_url) -> Iterator[dict]:
     with AirflowStack(tmp / "airflow", metadata, env) as stack:
         stack.start("api-server")
         base = f"http://127.0.0.1:{stack.port}"
-        request = urllib.request.Request(
-            f"{base}/auth/token",
-            data=json.dumps({"username": "operator", "password": password}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            token = json.loads(response.read())["access_token"]
+        token = stack.token("operator", password)
         yield {"base": base, "token": token, "stack": stack}
 
 

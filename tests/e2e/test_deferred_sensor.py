@@ -14,7 +14,6 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import yaml
@@ -23,7 +22,7 @@ from demo import generate
 from include.etl.config import CLIENTS_DIR
 from include.etl.ingest.landing import Landing
 from include.etl.warehouse.migrations import migrate
-from scripts.airflow_stack import AirflowStack, StackError, fresh_database
+from scripts.airflow_stack import AirflowStack, StackError, database_beside
 from tests import expected_client1
 from tests.conftest import complete, reset_client
 
@@ -40,8 +39,7 @@ def _clients_dir(folder: Path) -> Path:
 
 @pytest.fixture
 def stack(warehouse_url: str, tmp_path: Path, landing: Landing) -> Iterator[AirflowStack]:
-    name = f"{urlsplit(warehouse_url).path.lstrip('/')}_airflow_deferred"
-    metadata = fresh_database(urlunsplit(urlsplit(warehouse_url)._replace(path=f"/{name}")))
+    metadata = database_beside(warehouse_url, "airflow_deferred")
     env = {
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW_CONN_WAREHOUSE": warehouse_url,

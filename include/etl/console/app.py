@@ -70,7 +70,8 @@ def _clients() -> dict[str, ClientConfig]:
 
 
 def _client(name: str) -> ClientConfig:
-    cfg = _clients().get(name)
+    configs, _ = load_clients(only=name)  # that client's file alone
+    cfg = configs[0] if configs else None
     if cfg is None:
         raise HTTPException(status_code=404, detail="no such client")
     return cfg

@@ -7,6 +7,7 @@ red task, the DAG's trigger form) on the same server.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -67,21 +68,15 @@ def chart(history: list[dict]) -> str:
         label = f"{h['batch_id']} {h['status']}: {_secs(seconds)}, {rows:,} rows"
         bars.append(
             f'<rect x="{x:.1f}" y="{30 - hs:.1f}" width="{bar * 0.8:.1f}" height="{hs:.1f}" fill="{colour}">'
-            f"<title>{_escape(label)}</title></rect>"
+            f"<title>{html.escape(label)}</title></rect>"
             f'<rect x="{x:.1f}" y="{62 - hr:.1f}" width="{bar * 0.8:.1f}" height="{hr:.1f}" fill="#7aa36b">'
-            f"<title>{_escape(label)}</title></rect>"
+            f"<title>{html.escape(label)}</title></rect>"
         )
     return (
         f'<svg width="{width}" height="64" role="img" aria-label="last {len(history)} batches">'
         + "".join(bars)
         + "</svg>"
     )
-
-
-def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text)
 
 
 def page_url(path: str, **params: Any) -> str:

@@ -90,11 +90,12 @@ def needs_delivery(client: str, mode: str, run: RunContext) -> bool:
         return not _owns_a_batch(conn, client, run.dag_run_id)
 
 
-def delivery_waiting(client: str, day: date | None = None) -> str | None:
+def delivery_waiting(client: str | ClientConfig, day: date | None = None) -> str | None:
     """What a run claiming new files (of ``day``, for a backfill run) still waits for,
     from the folders alone; None when the delivery is there. What the deferred sensor's
-    trigger looks at in the triggerer."""
-    return _delivery_missing(config_for(client), Landing.from_env(), day)
+    trigger looks at in the triggerer (with the config it read once)."""
+    cfg = config_for(client) if isinstance(client, str) else client
+    return _delivery_missing(cfg, Landing.from_env(), day)
 
 
 def _owns_a_batch(conn, client: str, dag_run_id: str) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from include.etl.config import ClientConfig, config_for
 from include.etl.orchestration import tasks
 
 
@@ -63,9 +64,14 @@ class IncomingFilesTrigger(BaseTrigger):
             yield TriggerEvent({"status": "ready", "deadline": self.deadline})
             return
         day = date.fromisoformat(self.day) if self.day else None
+        cfg: ClientConfig | None = None
         while True:
-            try:  # the folders are read in a thread: the triggerer's loop is never blocked
-                waiting = await asyncio.to_thread(tasks.delivery_waiting, self.client, day)
+            try:  # config and files are read in a thread: the triggerer's loop never blocks
+                # The config once per deferral (reading and validating it was most of a
+                # look's cost); the sensor reads it afresh when it resumes.
+                if cfg is None:
+                    cfg = await asyncio.to_thread(config_for, self.client)
+                waiting = await asyncio.to_thread(tasks.delivery_waiting, cfg, day)
             except Exception as exc:
                 yield TriggerEvent({"status": "recheck", "why": str(exc), "deadline": self.deadline})
                 return

@@ -71,31 +71,39 @@ def judge(current: BatchFigures, history: list[BatchFigures], rules: Health) -> 
     return reasons
 
 
+def _figures(conn: psycopg.Connection, client: str, where: str, params: tuple) -> list[BatchFigures]:
+    """The figures of the client's batches that ``where`` picks, newest first, in one query."""
+    rows = conn.execute(
+        f"""SELECT b.batch_id, extract(epoch FROM coalesce(b.ended_at, now()) - b.started_at)::float,
+                   coalesce(sum(f.loaded_rows), 0), coalesce(sum(f.rejected_rows), 0)
+            FROM tools.batch AS b
+            LEFT JOIN tools.file_audit_log AS f USING (client_schema, batch_id)
+            WHERE b.client_schema = %s AND {where}
+            GROUP BY b.batch_id, b.started_at, b.ended_at
+            ORDER BY b.batch_id DESC""",
+        (client, *params),
+    ).fetchall()
+    return [BatchFigures(r[0], float(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
 def figures(conn: psycopg.Connection, client: str, batch_id: str) -> BatchFigures:
     """The figures of one batch, from ``tools.batch`` and ``tools.file_audit_log``."""
-    row = conn.execute(
-        """SELECT extract(epoch FROM coalesce(b.ended_at, now()) - b.started_at)::float,
-                  coalesce(sum(f.loaded_rows), 0), coalesce(sum(f.rejected_rows), 0)
-           FROM tools.batch AS b
-           LEFT JOIN tools.file_audit_log AS f USING (client_schema, batch_id)
-           WHERE b.client_schema = %s AND b.batch_id = %s
-           GROUP BY b.started_at, b.ended_at""",
-        (client, batch_id),
-    ).fetchone()
-    if row is None:
+    found = _figures(conn, client, "b.batch_id = %s", (batch_id,))
+    if not found:
         raise LookupError(f"{client} {batch_id}: no such batch")
-    return BatchFigures(batch_id, float(row[0]), int(row[1]), int(row[2]))
+    return found[0]
 
 
 def recent_successes(conn: psycopg.Connection, client: str, before: str, count: int) -> list[BatchFigures]:
     """The figures of the client's last ``count`` successful batches before ``before``."""
-    ids = conn.execute(
-        """SELECT batch_id FROM tools.batch
-           WHERE client_schema = %s AND status = 'SUCCESS' AND batch_id < %s AND ended_at IS NOT NULL
-           ORDER BY batch_id DESC LIMIT %s""",
-        (client, before, count),
-    ).fetchall()
-    return [figures(conn, client, batch_id) for (batch_id,) in ids]
+    return _figures(
+        conn,
+        client,
+        """b.batch_id IN (SELECT batch_id FROM tools.batch
+                            WHERE client_schema = b.client_schema AND status = 'SUCCESS' AND batch_id < %s
+                              AND ended_at IS NOT NULL ORDER BY batch_id DESC LIMIT %s)""",
+        (before, count),
+    )
 
 
 def check(conn: psycopg.Connection, client: str, batch_id: str, rules: Health) -> list[str]:
