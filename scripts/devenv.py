@@ -105,6 +105,15 @@ def _choose_place() -> None:
     if LOCATION_FILE.exists() or _db_user_can_enter(LOCAL):
         return
     outside = OUTSIDE / hashlib.sha256(str(ROOT).encode()).hexdigest()[:16]
+    if outside.exists():
+        # Left by an earlier checkout at this same path whose .local was deleted (or by a
+        # copied machine): nothing points at it any more, so it is stopped and replaced.
+        subprocess.run(
+            _as_db_user([_bin("pg_ctl"), "-D", str(outside / "data"), "-m", "immediate", "stop"]),
+            capture_output=True,
+            cwd="/",
+        )
+        shutil.rmtree(outside, ignore_errors=True)
     try:
         OUTSIDE.mkdir(mode=0o755, exist_ok=True)
         outside.mkdir(mode=0o700, exist_ok=True)
@@ -135,6 +144,37 @@ def _port() -> int:
         PGDIR.mkdir(parents=True, exist_ok=True)
         PORT_FILE.write_text(str(_free_port()))
     return int(PORT_FILE.read_text())
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _start() -> None:
+    """Start the stopped cluster; on its recorded port, or a free one if another program
+    took that port meanwhile. A failure ends with the server log's last lines."""
+    port = _port()
+    if _port_taken(port):
+        port = _free_port(port + 1)
+        PORT_FILE.write_text(str(port))
+    LOG_FILE.touch()
+    _chown_for_db_user(LOG_FILE)
+    pg_ctl = [_bin("pg_ctl"), "-D", str(PGDATA), "-l", str(LOG_FILE), "-o", f"-p {port}"]
+    started = subprocess.run(
+        _as_db_user([*pg_ctl, "-w", "-t", "60", "start"]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd="/",
+    )
+    if started.returncode != 0:
+        log = LOG_FILE.read_text(errors="replace").splitlines()[-5:]
+        sys.exit(
+            f"devenv: the embedded PostgreSQL in {PGDATA} did not start ({started.stderr.strip()}); "
+            f"`make clean` deletes it and the next command creates a new one. Its log ends:\n"
+            + "\n".join(log)
+        )
 
 
 def _password() -> str | None:
@@ -235,14 +275,7 @@ def up() -> None:
                 "max_wal_size = 4GB\n"
             )
     if not _running():
-        LOG_FILE.touch()
-        _chown_for_db_user(LOG_FILE)
-        subprocess.run(
-            _as_db_user([_bin("pg_ctl"), "-D", str(PGDATA), "-l", str(LOG_FILE), "-w", "-t", "60", "start"]),
-            check=True,
-            stdout=subprocess.DEVNULL,
-            cwd="/",
-        )
+        _start()
     for _ in range(60):
         try:
             _psql("select 1")

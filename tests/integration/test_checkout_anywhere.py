@@ -5,9 +5,11 @@ user's folders is opened up."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +39,16 @@ def test_the_embedded_cluster_starts_from_a_checkout_in_a_private_folder(tmp_pat
             timeout=120,
         )
 
+    # What an earlier checkout at this same path left behind (its .local deleted, or a
+    # copied machine): a half cluster whose recorded port is taken. It is replaced.
+    leftover = Path("/var/tmp/medallion-etl-pg") / hashlib.sha256(str(project).encode()).hexdigest()[:16]
+    (leftover / "data").mkdir(parents=True, exist_ok=True)
+    (leftover / "data" / "PG_VERSION").write_text("15\n")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    (leftover / "port").write_text(str(busy.getsockname()[1]))
+
     up = devenv("up")
     try:
         assert up.returncode == 0, up.stderr
@@ -52,7 +64,22 @@ def test_the_embedded_cluster_starts_from_a_checkout_in_a_private_folder(tmp_pat
             assert conn.execute("SELECT current_database()").fetchone() == ("warehouse",)
         again = devenv("up")  # the next command finds the same cluster, says nothing more
         assert again.returncode == 0 and again.stderr == ""
+
+        # Stopped, and its port taken by another program meanwhile: it starts on another.
+        assert devenv("down").returncode == 0
+        port = int((outside / "port").read_text())
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            moved = devenv("up")
+            assert moved.returncode == 0, moved.stderr
+            url = next(line for line in moved.stdout.splitlines() if "AIRFLOW_CONN_WAREHOUSE" in line)
+            new_port = int((outside / "port").read_text())
+            assert new_port != port and f":{new_port}/warehouse" in url
+            with psycopg.connect(shlex.split(url.removeprefix("export "))[0].split("=", 1)[1]) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
+        busy.close()
         cleaned = devenv("clean")
     assert cleaned.returncode == 0, cleaned.stderr
     assert not outside.exists() and not (project / ".local" / "pg-location").exists()
