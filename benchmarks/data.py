@@ -103,9 +103,9 @@ def files_in_incoming(files: dict[str, Path], admin: str, db: str, dsn: str) -> 
 
 
 def synthetic_clients(folder: Path, count: int = 500) -> None:
-    """``count`` client files of 8 files each, shaped like client1, in ``folder``/clients,
-    and their SQL (client1's) in ``folder``/sql: the ETL_CLIENTS_DIR and ETL_SQL_DIR of
-    the parse steps."""
+    """``count`` client files of 8 files each, clients of client1's template with two
+    more ERP files, in ``folder``/clients, and the SQL (the templates) in ``folder``/sql:
+    the ETL_CLIENTS_DIR and ETL_SQL_DIR of the parse steps."""
     import yaml
 
     from include.etl.config import CLIENTS_DIR, SQL_DIR
@@ -113,15 +113,18 @@ def synthetic_clients(folder: Path, count: int = 500) -> None:
     sql = folder / "sql"
     (sql / "clients").mkdir(parents=True)
     (sql / "tools").symlink_to(SQL_DIR / "tools")
+    (sql / "templates").symlink_to(SQL_DIR / "templates")
     folder = folder / "clients"
     folder.mkdir()
 
     base = yaml.safe_load((CLIENTS_DIR / "client1.yaml").read_text())
+    sources = yaml.safe_load((SQL_DIR / "templates" / base["template"] / "template.yaml").read_text())[
+        "sources"
+    ]
     shutil.copy(CLIENTS_DIR / "_defaults.yaml", folder / "_defaults.yaml")
-    erp = base["sources"][1]["files"]
+    erp = sources[1]["files"]
     for extra in ("EXTRA_A", "EXTRA_B"):
         erp.append({**erp[0], "name": extra, "pattern": rf"{extra}\.csv", "bronze_table": extra.lower()})
     for i in range(count):
         client = f"bench{i:03d}"
-        (folder / f"{client}.yaml").write_text(yaml.safe_dump({**base, "client": client}))
-        (sql / "clients" / client).symlink_to(SQL_DIR / "clients" / "client1")
+        (folder / f"{client}.yaml").write_text(yaml.safe_dump({**base, "client": client, "sources": sources}))

@@ -260,12 +260,10 @@ def step_sql(p: dict) -> None:
     logging.basicConfig(level=logging.WARNING)
     log = logging.getLogger("bench.sql")
     cfg = client1()
-    steps = [("silver", s.name, cfg.sql_dir / s.sql, f"{cfg.silver_schema}.{s.table}") for s in cfg.silver]
-    steps += [("gold", s.name, cfg.sql_dir / s.sql, f"{cfg.gold_schema}.{s.table}") for s in cfg.gold]
-    steps += [
-        ("views", v.name, cfg.sql_dir / v.sql if v.sql else None, f"{cfg.gold_schema}.{v.name}")
-        for v in cfg.views
-    ]
+    steps: list[tuple[str, str, str | None, str]]
+    steps = [("silver", s.name, s.sql, f"{cfg.silver_schema}.{s.table}") for s in cfg.silver]
+    steps += [("gold", s.name, s.sql, f"{cfg.gold_schema}.{s.table}") for s in cfg.gold]
+    steps += [("views", v.name, v.sql, f"{cfg.gold_schema}.{v.name}") for v in cfg.views]
     results = {}
     batch = p.get("batch", BATCH)
     with psycopg.connect(p["dsn"], autocommit=True) as conn:
@@ -273,7 +271,7 @@ def step_sql(p: dict) -> None:
             if path is None:
                 text = f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{name}"'
             else:
-                text = path.read_text()
+                text = cfg.render_sql(path)
             with BackendMemory(conn.info.backend_pid) as memory:
                 res = run_step(
                     conn,
@@ -308,7 +306,7 @@ def step_sql(p: dict) -> None:
 
 
 # client1's two summaries computed from the whole fact table (what a REFRESH of the
-# materialized views they replaced did after every batch; sql/clients/client1/views/).
+# materialized views they replaced did after every batch; sql/templates/retail_crm_erp/views/).
 WHOLE_SUMMARIES = (
     """SELECT date_trunc('month', f.order_date)::date AS sales_month,
               coalesce(p.product_line, 'n/a') AS product_line,

@@ -1,11 +1,11 @@
 """What gold should hold for a client1 file set, computed from the files themselves.
 
 An oracle for the end-to-end tests, independent of the generator (``demo.client1``
-is not imported) and of the SQL (nothing of ``sql/clients/client1`` is run): the CSV files
+is not imported) and of the SQL (nothing of ``sql/templates/retail_crm_erp`` is run): the CSV files
 are read with the ``csv`` module, every row is checked against the column rules of
 ``include/clients/client1.yaml`` the way the runtime validates them (a rejected row never
 reaches bronze), typed as bronze stores it, and the documented silver / gold rules of
-``sql/clients/client1`` are re-implemented here in Python, one function per table.
+``sql/templates/retail_crm_erp`` are re-implemented here in Python, one function per table.
 
 * ``expected_counts``: rows per bronze table, rejected rows in total, rows per gold table.
 * ``expected_keys``: the same bronze and reject counts, and the gold natural keys as sets
@@ -54,7 +54,7 @@ reaches bronze), typed as bronze stores it, and the documented silver / gold rul
 
 The rules, as the SQL's header comments, README and DESIGN state them:
 
-* text is cleaned as ``silver_client1.clean_text``: ``btrim`` of spaces, tabs, CR and LF,
+* text is cleaned as ``shared.clean_text``: ``btrim`` of spaces, tabs, CR and LF,
   blank -> NULL; sales date integers ``YYYYMMDD`` become dates, NULL when not a real date;
 * customers: codes mapped (M/S -> Married/Single, M/F -> Male/Female, else ``n/a``); a
   customer delivered twice keeps its most recent row (latest ``cst_create_date``, the
@@ -109,7 +109,7 @@ Table = dict[object, Row]  # natural key -> the row's other columns
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 _NUMERIC = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_SQL_TRIM = " \t\r\n"  # what silver_client1.clean_text trims
+_SQL_TRIM = " \t\r\n"  # what shared.clean_text trims
 
 MARITAL_STATUS = {"M": "Married", "S": "Single"}  # upper(code) -> name, else n/a
 CRM_GENDER = {"M": "Male", "F": "Female"}
@@ -324,7 +324,7 @@ def expected_gold(bronze: dict[str, list[Row]], today: dt.date) -> tuple[Gold, D
 
 # ---------------------------------------------------------------- helpers: SQL semantics
 def clean_text(value: str | None) -> str | None:
-    """``silver_client1.clean_text``: ``nullif(btrim(value, E' \\t\\r\\n'), '')``."""
+    """``shared.clean_text``: ``nullif(btrim(value, E' \\t\\r\\n'), '')``."""
     if value is None:
         return None
     return value.strip(_SQL_TRIM) or None
@@ -335,7 +335,7 @@ def _upper(value: str | None) -> str | None:
 
 
 def yyyymmdd_to_date(value: int | None) -> dt.date | None:
-    """``silver_client1.yyyymmdd_to_date``: a YYYYMMDD integer as a date, NULL for 0, a
+    """``shared.yyyymmdd_to_date``: a YYYYMMDD integer as a date, NULL for 0, a
     negative number, the wrong number of digits or a day that does not exist."""
     if value is None or not 10000101 <= value <= 99991231:
         return None

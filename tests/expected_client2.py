@@ -1,11 +1,11 @@
 """What gold should hold for a client2 file set, computed from the files themselves.
 
 An oracle for the end-to-end test, independent of the generator (``demo.client2``
-is not imported) and of the SQL (none of ``sql/clients/client2`` is run): the files are
+is not imported) and of the SQL (none of ``sql/templates/saas_billing`` is run): the files are
 read with csv / json / python-calamine as the runtime contract describes, every row is
 checked and typed by the value rules of ``include/validation.py`` for the columns of
 ``include/clients/client2.yaml``, and the documented silver / gold rules of
-``sql/clients/client2`` are re-implemented here in Python, one function per table.
+``sql/templates/saas_billing`` are re-implemented here in Python, one function per table.
 
 * ``expected_counts``: rows per bronze table, rejected rows, rows per gold table.
 * ``expected_values``: the gold figures an analyst reads, after loading the file set as
@@ -303,7 +303,7 @@ def _last_wins(rows: Iterable[tuple[object, Row]]) -> Table:
 
 
 def silver_invoices(bronze: list[Row]) -> Table:
-    """silver_client2.billing_invoices by invoice_no (sql/clients/client2/silver/billing_invoices.sql)."""
+    """silver_client2.billing_invoices by invoice_no (sql/templates/saas_billing/silver/billing_invoices.sql)."""
 
     def clean(b: Row) -> tuple[object, Row] | None:
         invoice_no, account_id = _trim(b["invoice_no"]), _trim(b["account_id"])
@@ -331,7 +331,7 @@ def silver_invoices(bronze: list[Row]) -> Table:
 
 
 def silver_plans(bronze: list[Row]) -> Table:
-    """silver_client2.billing_plans by plan_code (sql/clients/client2/silver/billing_plans.sql)."""
+    """silver_client2.billing_plans by plan_code (sql/templates/saas_billing/silver/billing_plans.sql)."""
 
     def clean(b: Row) -> tuple[object, Row] | None:
         plan_code = _trim(b["plan_code"])
@@ -349,7 +349,7 @@ def silver_plans(bronze: list[Row]) -> Table:
 
 
 def silver_accounts(bronze: list[Row]) -> Table:
-    """silver_client2.app_accounts by account_id (sql/clients/client2/silver/app_accounts.sql)."""
+    """silver_client2.app_accounts by account_id (sql/templates/saas_billing/silver/app_accounts.sql)."""
 
     def clean(b: Row) -> tuple[object, Row] | None:
         account_id = _trim(b["account_id"])
@@ -370,7 +370,7 @@ def silver_accounts(bronze: list[Row]) -> Table:
 
 
 def silver_usage_events(bronze: list[Row]) -> Table:
-    """silver_client2.app_usage_events by event_id (sql/clients/client2/silver/app_usage_events.sql)."""
+    """silver_client2.app_usage_events by event_id (sql/templates/saas_billing/silver/app_usage_events.sql)."""
 
     def clean(b: Row) -> tuple[object, Row] | None:
         event_id, account_id, event_ts = _trim(b["event_id"]), _trim(b["account_id"]), b["event_ts"]

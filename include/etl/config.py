@@ -8,6 +8,15 @@ hold a ``_defaults.yaml`` too, merged over the built-in one. Per-entry defaults 
 column is text, a CSV is comma-delimited) are the model's. Loading never touches a
 database or the network: it is safe at DAG parse time.
 
+A client of a known shape names a template (``template: retail_crm_erp``): its file is
+then merged over ``sql/templates/<template>/template.yaml`` (sources, steps, lineage,
+checks), which is merged over the defaults. A client file may override any of those
+settings; its ``silver``, ``gold`` and ``views`` entries are matched to the template's
+by name (an entry of the same name overrides that step's settings, a new name adds a
+step). A templated client is checked against its template's contract at load time: every
+step file exists, and every silver and gold target is a table the migrations create,
+with a ``dwh_batch_id`` column.
+
 Every error names the file and the entry by name, e.g.
 ``client1.yaml: sources[crm].files[sales_details].columns[sls_price].type: ...``.
 ``python -m include.etl.config --schema`` prints the JSON Schema of a client file
@@ -29,12 +38,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from include.etl import templates
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]  # include/etl/config.py -> the project
 CLIENTS_DIR = PROJECT_DIR / "include" / "clients"
 # Where the SQL files are (tools and per-client migrations and steps): sql/ unless the
 # environment's ETL_SQL_DIR says otherwise (read once, when this module is imported).
 SQL_DIR = Path(os.environ.get("ETL_SQL_DIR") or PROJECT_DIR / "sql").absolute()
 DEFAULTS_FILE = "_defaults.yaml"
+TEMPLATE_FILE = "template.yaml"  # a template's settings: sql/templates/<template>/template.yaml
 SCHEMA_FILE = "client.schema.json"  # the JSON Schema of a client file (make schema)
 
 WAREHOUSE_CONN_ID = "warehouse"  # the Airflow connection every client writes through
@@ -385,6 +397,7 @@ class ClientConfig(_Model):
     """
 
     client: Identifier
+    template: Identifier | None = None  # sql/templates/<template>/: SQL and settings shared
     display_name: str
     owner: str
     description: str = ""
@@ -527,8 +540,40 @@ class ClientConfig(_Model):
 
     @property
     def sql_dir(self) -> Path:
-        """The folder of the client's SQL: ``<ETL_SQL_DIR or sql>/clients/<client>``."""
+        """The client's own SQL folder: ``<ETL_SQL_DIR or sql>/clients/<client>``."""
         return SQL_DIR / "clients" / self.client
+
+    @property
+    def template_dir(self) -> Path | None:
+        """The template's folder, ``<ETL_SQL_DIR or sql>/templates/<template>``, if any."""
+        return SQL_DIR / "templates" / self.template if self.template else None
+
+    @property
+    def sql_search_path(self) -> list[Path]:
+        """Where the client's SQL files are looked up: its own folder, then its template's."""
+        return [self.sql_dir] + ([self.template_dir] if self.template_dir else [])
+
+    @property
+    def template_names(self) -> dict[str, str]:
+        """The names a SQL template is rendered with: ``client``, ``bronze``, ``silver``, ``gold``."""
+        return templates.variables(self.client)
+
+    def sql_file(self, relpath: str) -> Path | None:
+        """The file a step's ``sql`` names: the client's own, else the template's."""
+        return templates.find(self.sql_search_path, relpath)
+
+    def render_sql(self, relpath: str) -> str:
+        """A step file's text with the client's names, as the DAG's SQL tasks render it."""
+        return templates.render(self.sql_search_path, relpath, self.template_names)
+
+    def migration_folders(self) -> list[tuple[str, Path]]:
+        """(scope recorded in tools.schema_migrations, folder) of the client's migrations:
+        its template's (scope: the client), then its own (scope ``<client>:own``); a client
+        without a template has its own only (scope: the client)."""
+        if self.template_dir is None:
+            return [(self.client, self.sql_dir / "migrations")]
+        own = (f"{self.client}:own", self.sql_dir / "migrations")
+        return [(self.client, self.template_dir / "migrations"), own]
 
 
 def _check_acyclic(layer: str, steps: list[SqlStep]) -> None:
@@ -608,8 +653,84 @@ def defaults_for(folder: Path) -> dict:
     return defaults
 
 
+# The lists of a template whose entries a client file matches by name (override or add).
+_NAMED_LISTS = ("silver", "gold", "views")
+
+
+def _merge_named(base: list, override: list) -> list:
+    """``override``'s entries over ``base``'s: same name -> merged, new name -> appended."""
+    merged = list(base)
+    names = [_entry_name(entry) for entry in merged]
+    for entry in override:
+        name = _entry_name(entry)
+        if name is not None and name in names:
+            i = names.index(name)
+            old = merged[i] if isinstance(merged[i], dict) else {"name": merged[i]}
+            merged[i] = _merge(old, entry if isinstance(entry, dict) else {"name": entry})
+        else:
+            merged.append(entry)
+            names.append(name)
+    return merged
+
+
+def template_settings(template: object, file_name: str) -> tuple[dict, bytes]:
+    """A template's ``template.yaml`` (settings, raw bytes); a one-line error if none."""
+    folder = SQL_DIR / "templates"
+    path = folder / str(template) / TEMPLATE_FILE
+    named = isinstance(template, str) and re.fullmatch(r"[a-z_][a-z0-9_]{0,47}", template)
+    if not named or not path.is_file():
+        known = sorted(p.parent.name for p in folder.glob(f"*/{TEMPLATE_FILE}"))
+        raise ConfigError(
+            f"{file_name}: template: no template {template!r} in {folder} "
+            f"(there are: {', '.join(known) or 'none'})"
+        )
+    return _read_yaml(path), path.read_bytes()
+
+
+def _with_template(raw: dict, file_name: str) -> tuple[dict, bytes]:
+    """The client file over its template's settings (if it names one), and those bytes."""
+    if raw.get("template") is None:
+        return raw, b""
+    settings, text = template_settings(raw["template"], file_name)
+    data = _merge(settings, {k: v for k, v in raw.items() if k not in _NAMED_LISTS})
+    for key in _NAMED_LISTS:
+        if isinstance(raw.get(key), list):
+            data[key] = _merge_named(settings.get(key) or [], raw[key])
+    return data, text
+
+
+def check_template_contract(cfg: ClientConfig, file_name: str) -> None:
+    """A templated client's steps against its template: each step file exists, and each
+    silver and gold target is a table its migrations create, with ``dwh_batch_id`` (the
+    batch-scoped replace every step relies on). A one-line ConfigError otherwise."""
+    if cfg.template_dir is None:
+        return
+    migrations = sorted(p for _, folder in cfg.migration_folders() for p in folder.glob("V*.sql"))
+    created = templates.created_tables(migrations)
+    where = f"sql/templates/{cfg.template} or sql/clients/{cfg.client}"
+    entries: list[tuple[str, str, str | None, str | None]] = [
+        (layer, s.name, s.sql, s.table) for layer in ("silver", "gold") for s in getattr(cfg, layer)
+    ]
+    entries += [("views", v.name, v.sql, None) for v in cfg.views]
+    for layer, name, relpath, table in entries:
+        if relpath is not None and cfg.sql_file(relpath) is None:
+            raise ConfigError(f"{file_name}: {layer}[{name}].sql: {relpath} is in neither {where}")
+        if table is None:
+            continue
+        if table not in created[layer]:
+            raise ConfigError(
+                f"{file_name}: {layer}[{name}].table: {layer}.{table} is not created by the migrations "
+                f"of template {cfg.template} (or the client's own)"
+            )
+        if not created[layer][table]:
+            raise ConfigError(
+                f"{file_name}: {layer}[{name}].table: {layer}.{table} has no dwh_batch_id column "
+                "(every step replaces its batch's rows by it)"
+            )
+
+
 def load_client(path: Path | str, defaults: dict | None = None) -> ClientConfig:
-    """Read, merge over the defaults and validate one client file.
+    """Read, merge over its template's settings and the defaults, validate one client file.
 
     ``defaults``: merged over the built-in defaults instead of the folder's own file.
     """
@@ -619,25 +740,32 @@ def load_client(path: Path | str, defaults: dict | None = None) -> ClientConfig:
     else:
         defaults = _merge(_read_yaml(CLIENTS_DIR / DEFAULTS_FILE), defaults)
     raw = _read_yaml(path)
-    data = _merge(defaults, raw)
-    if data.get("client") != path.stem:
+    if raw.get("client") != path.stem:
         raise ConfigError(f"{path.name}: client: must equal the file name '{path.stem}'")
-    version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    own, template_text = _with_template(raw, path.name)
+    data = _merge(defaults, own)
+    version = hashlib.sha256(path.read_bytes() + template_text).hexdigest()[:12]
     data.update(config_file=path.name, config_version=version)
     try:
-        return ClientConfig.model_validate(data)
+        cfg = ClientConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_error(path.name, data, exc)) from None
+    check_template_contract(cfg, path.name)
+    return cfg
 
 
 def config_from(data: dict, name: str = "<config>") -> ClientConfig:
-    """A client config from a mapping (as a client file holds it), merged over the
-    built-in defaults: for scripts and tests that build a client in code."""
-    merged = _merge(_read_yaml(CLIENTS_DIR / DEFAULTS_FILE), data)
+    """A client config from a mapping (as a client file holds it), merged over its
+    template's settings and the built-in defaults: for scripts and tests that build a
+    client in code."""
+    own, _ = _with_template(data, name)
+    merged = _merge(_read_yaml(CLIENTS_DIR / DEFAULTS_FILE), own)
     try:
-        return ClientConfig.model_validate(merged)
+        cfg = ClientConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_format_error(name, merged, exc)) from None
+    check_template_contract(cfg, name)
+    return cfg
 
 
 def _read_yaml(path: Path) -> dict:
@@ -733,6 +861,10 @@ def client_schema() -> dict:
                 prop["default"] = value.isoformat() if isinstance(value, date) else value
 
     relax(schema, defaults)
+    # A client of a template takes its sources from the template: required without one.
+    schema["required"] = [name for name in schema.get("required", []) if name != "sources"]
+    schema["if"] = {"not": {"required": ["template"]}}
+    schema["then"] = {"required": ["sources"]}
     # A view is written as a plain name too (View's "before" validator turns it into one).
     name = schema["$defs"]["View"]["properties"]["name"]
     schema["properties"]["views"]["items"] = {"anyOf": [{"$ref": "#/$defs/View"}, name]}

@@ -45,7 +45,7 @@ def step(conn, cfg: ClientConfig, layer: str, name: str, batch_id: str, *, force
         layer=layer,
         step=name,
         target=f"{schema}.{s.table}",
-        sql_text=text if text is not None else (cfg.sql_dir / s.sql).read_text(),
+        sql_text=text if text is not None else cfg.render_sql(s.sql),
         batch_id=batch_id,
         log=log,
         skip_unchanged=not force,
@@ -55,7 +55,7 @@ def step(conn, cfg: ClientConfig, layer: str, name: str, batch_id: str, *, force
 # ------------------------------------------------------------------ parsing the SQL text
 def test_statements_reads_and_writes_of_a_step_file(clients) -> None:
     cfg = clients["client1"]
-    text = (cfg.sql_dir / "gold" / "fact_sales.sql").read_text()
+    text = cfg.render_sql("gold/fact_sales.sql")
     assert relations_read(text, "client1") == {
         "silver_client1.crm_sales_details",
         "gold_client1.dim_products",
@@ -301,7 +301,7 @@ def test_a_step_is_skipped_only_when_nothing_it_reads_changed(
     assert not step(conn, client1, "gold", "dim_customers", "BATCH000001").skipped
 
     # a changed SQL text runs; a failing step leaves the batch's rows and state as they were
-    text = (client1.sql_dir / "silver" / "crm_cust_info.sql").read_text()
+    text = client1.render_sql("silver/crm_cust_info.sql")
     edited = text + "\n-- edited\n"
     assert not step(conn, client1, "silver", "crm_cust_info", "BATCH000001", text=edited).skipped
     before = silver_customers(conn)

@@ -81,7 +81,7 @@ def run(conn, cfg: ClientConfig, batch: str, *, layers=("gold", "views")) -> dic
             layer=layer,
             step=name,
             target=f"{cfg.gold_schema}.{table}",
-            sql_text=(cfg.sql_dir / path).read_text(),
+            sql_text=cfg.render_sql(path),
             batch_id=batch,
             log=log,
         )

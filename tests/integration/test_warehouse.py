@@ -88,11 +88,13 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "tools/V006__step_side_tables.sql",
         "tools/V007__housekeeping_log.sql",
         "tools/V008__batch_health.sql",
+        "tools/V009__shared_functions.sql",
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
         "client1/V003__sales_details_batch_brin.sql",
         "client1/V004__fewer_batch_indexes.sql",
         "client1/V005__summary_tables.sql",
+        "client1/V006__helpers_in_shared_schema.sql",
         "client2/V001__silver_gold.sql",
         "client2/V002__usage_events_without_fk.sql",
         "client2/V003__fewer_batch_indexes.sql",
@@ -106,6 +108,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("client1", 3, "sales_details_batch_brin", 16),
         ("client1", 4, "fewer_batch_indexes", 16),
         ("client1", 5, "summary_tables", 16),
+        ("client1", 6, "helpers_in_shared_schema", 16),
         ("client2", 1, "silver_gold", 16),
         ("client2", 2, "usage_events_without_fk", 16),
         ("client2", 3, "fewer_batch_indexes", 16),
@@ -117,9 +120,10 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 6, "step_side_tables", 16),
         ("tools", 7, "housekeeping_log", 16),
         ("tools", 8, "batch_health", 16),
+        ("tools", 9, "shared_functions", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 16
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 18
     schemas = {
         s
         for (s,) in fresh_conn.execute(
@@ -152,10 +156,11 @@ def test_migrate_after_reset_applies_only_the_client(conn: psycopg.Connection, c
         "client1/V003__sales_details_batch_brin.sql",
         "client1/V004__fewer_batch_indexes.sql",
         "client1/V005__summary_tables.sql",
+        "client1/V006__helpers_in_shared_schema.sql",
     ]
     assert migrate(conn, [cfg]) == []
     count = conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1'").fetchone()[0]
-    assert count == 5
+    assert count == 6
 
 
 @pytest.mark.parametrize("client", ["client1", "client2"])
@@ -587,13 +592,14 @@ def test_a_migration_edited_after_it_ran_or_failing_names_its_file(
 
     sql_root = tmp_path / "sql"
     shutil.copytree(include.etl.config.SQL_DIR / "tools", sql_root / "tools")
-    shutil.copytree(include.etl.config.SQL_DIR / "clients" / "client1", sql_root / "clients" / "client1")
+    template = include.etl.config.SQL_DIR / "templates" / "retail_crm_erp"
+    shutil.copytree(template, sql_root / "templates" / "retail_crm_erp")
     monkeypatch.setattr(include.etl.config, "SQL_DIR", sql_root)
     monkeypatch.setattr(include.etl.warehouse.migrations, "SQL_DIR", sql_root)
     cfg = clients["client1"]
     migrate(fresh_conn, [cfg])
 
-    edited = sql_root / "clients" / "client1" / "migrations" / "V001__silver_gold.sql"
+    edited = sql_root / "templates" / "retail_crm_erp" / "migrations" / "V001__silver_gold.sql"
     edited.write_text(edited.read_text() + "\n-- an afterthought\n")
     with pytest.raises(MigrationError, match=r"^client1/V001__silver_gold.sql changed after it was applied"):
         migrate(fresh_conn, [cfg])

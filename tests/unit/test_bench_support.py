@@ -73,10 +73,11 @@ def test_bench_synthetic_clients_load(tmp_path: Path) -> None:
     assert not errors
     assert [c.client for c in configs] == ["bench000", "bench001", "bench002"]
     assert all(len(c.files) == 8 for c in configs)
-    # each has client1's SQL, where ETL_SQL_DIR points the parse steps
+    # each has client1's template's SQL, where ETL_SQL_DIR points the parse steps
     for cfg in configs:
+        assert cfg.template == "retail_crm_erp"
         for step in (*cfg.silver, *cfg.gold):
-            assert (tmp_path / "sql" / "clients" / cfg.client / step.sql).is_file()
+            assert (tmp_path / "sql" / "templates" / cfg.template / step.sql).is_file()
 
 
 def test_bench_ten_times(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def test_every_client_file_loads(path: Path) -> None:
     for _, f in cfg.files:
         assert set(f.key_columns) <= {c.name for c in f.columns}
     for step in [*cfg.silver, *cfg.gold, *(v for v in cfg.views if v.sql)]:
-        assert (cfg.sql_dir / step.sql).is_file(), f"{step.sql} exists"
+        assert cfg.sql_file(step.sql) is not None, f"{step.sql} exists"
 
 
 def test_load_clients_finds_every_client_without_errors() -> None:

@@ -156,7 +156,10 @@ def build_dag(cfg: ClientConfig) -> DAG:
         default_args=default_args,
         tags=sorted({*cfg.tags, f"client:{cfg.client}"}),
         doc_md=render_doc(cfg),
-        template_searchpath=[str(cfg.sql_dir)],
+        # Step files are Jinja templates: the client's folder, then its template's, rendered
+        # with its names ({{ silver }} -> silver_<client>; "Rendered Template" shows them).
+        template_searchpath=[str(p) for p in cfg.sql_search_path],
+        user_defined_macros=cfg.template_names,
         deadline=deadline_of(cfg),
     ) as dag:
         wait = IncomingFilesSensor(

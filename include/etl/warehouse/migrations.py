@@ -1,6 +1,7 @@
 """The warehouse's shape: versioned migrations, the bronze tables, the config in ``tools``.
 
-``migrate`` applies the pending migrations (``sql/tools`` first, then each client's),
+``migrate`` applies the pending migrations (``sql/tools`` first, then each client's:
+its template's rendered with its names, then its own),
 creates or widens the bronze tables from the config, and mirrors the config into the
 ``tools`` tables (client reference, file config, column mapping, SQL steps, schema
 registry). Everything here takes an open psycopg connection, so it runs the same from a
@@ -21,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from include.etl.config import PG_TYPES, SQL_DIR, ClientConfig
+from include.etl.templates import render_text
 from include.etl.warehouse.connection import one_row
 
 log = logging.getLogger(__name__)
@@ -46,27 +48,35 @@ class MigrationError(RuntimeError):
 
 @dataclass(frozen=True)
 class Migration:
-    """One migration file: ``V001__what_it_does.sql`` of a scope (``tools`` or a client)."""
+    """One migration file: ``V001__what_it_does.sql`` of a scope (``tools`` or a client),
+    with its text as it runs (a client's file rendered with the client's names)."""
 
-    scope: str  # "tools" or the client name
+    scope: str  # "tools", the client name, or "<client>:own"
     version: int
     name: str
     path: Path
+    text: str
 
     @property
     def checksum(self) -> str:
-        """The file's content hash, recorded when applied (an applied file must not change)."""
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+        """The text's hash, recorded when applied (an applied migration must not change)."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
 
 
-def discover_migrations(scope: str, folder: Path) -> list[Migration]:
-    """The migration files of a folder, in version order; a misnamed file is an error."""
+def discover_migrations(scope: str, folder: Path, names: dict[str, str] | None = None) -> list[Migration]:
+    """The migration files of a folder, in version order; a misnamed file is an error.
+
+    ``names``: render each file with them (a client's migrations, see include.etl.templates).
+    """
     found = []
     for path in sorted(folder.glob("V*.sql")):
         match = MIGRATION_FILE.match(path.name)
         if not match:
             raise ValueError(f"{path}: migration files are named V001__what_it_does.sql")
-        found.append(Migration(scope, int(match.group(1)), match.group(2), path))
+        text = path.read_text(encoding="utf-8")
+        if names is not None:
+            text = render_text(text, names)
+        found.append(Migration(scope, int(match.group(1)), match.group(2), path, text))
     return found
 
 
@@ -94,7 +104,8 @@ def migrate(conn: psycopg.Connection, configs: list[ClientConfig]) -> list[str]:
         }
         pending = discover_migrations("tools", SQL_DIR / "tools")
         for cfg in configs:
-            pending += discover_migrations(cfg.client, cfg.sql_dir / "migrations")
+            for scope, folder in cfg.migration_folders():
+                pending += discover_migrations(scope, folder, cfg.template_names)
         for m in pending:
             key = (m.scope, m.version)
             if key in done:
@@ -105,7 +116,7 @@ def migrate(conn: psycopg.Connection, configs: list[ClientConfig]) -> list[str]:
                     )
                 continue
             try:
-                conn.execute(m.path.read_text(encoding="utf-8"))
+                conn.execute(m.text)
             except psycopg.Error as exc:
                 message = " ".join(str(exc).split())
                 raise MigrationError(f"{m.scope}/{m.path.name} failed: {message}") from exc

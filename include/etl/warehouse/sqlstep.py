@@ -186,8 +186,8 @@ def fingerprint(
     (migrations,) = one_row(
         conn.execute(
             """SELECT string_agg(scope || ':' || version || ':' || checksum, ',' ORDER BY scope, version)
-           FROM tools.schema_migrations WHERE scope IN (%s, 'tools')""",
-            (client,),
+           FROM tools.schema_migrations WHERE scope IN (%s, %s, 'tools')""",
+            (client, f"{client}:own"),
         )
     )
     state = {

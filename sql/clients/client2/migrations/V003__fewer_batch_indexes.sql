@@ -1,8 +1,0 @@
--- client2: drop the silver B-trees on dwh_batch_id that a unique (dwh_batch_id, <key>)
--- index already covers (its leading column serves every batch lookup); each one only
--- cost writes. The same change as client1's V004.
-
-DROP INDEX IF EXISTS silver_client2.billing_invoices_batch_idx;
-DROP INDEX IF EXISTS silver_client2.billing_plans_batch_idx;
-DROP INDEX IF EXISTS silver_client2.app_accounts_batch_idx;
-DROP INDEX IF EXISTS silver_client2.app_usage_events_batch_idx;
