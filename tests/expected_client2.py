@@ -303,7 +303,7 @@ def _last_wins(rows: Iterable[tuple[object, Row]]) -> Table:
 
 
 def silver_invoices(bronze: list[Row]) -> Table:
-    """silver_client2.billing_invoices by invoice_no (sql/templates/saas_billing/silver/billing_invoices.sql)."""
+    """silver_client2.billing_invoices by invoice_no (saas_billing/silver/billing_invoices.sql)."""
 
     def clean(b: Row) -> tuple[object, Row] | None:
         invoice_no, account_id = _trim(b["invoice_no"]), _trim(b["account_id"])
@@ -370,7 +370,7 @@ def silver_accounts(bronze: list[Row]) -> Table:
 
 
 def silver_usage_events(bronze: list[Row]) -> Table:
-    """silver_client2.app_usage_events by event_id (sql/templates/saas_billing/silver/app_usage_events.sql)."""
+    """silver_client2.app_usage_events by event_id (saas_billing/silver/app_usage_events.sql)."""
 
     def clean(b: Row) -> tuple[object, Row] | None:
         event_id, account_id, event_ts = _trim(b["event_id"]), _trim(b["account_id"]), b["event_ts"]
