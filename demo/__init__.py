@@ -15,7 +15,13 @@ from pathlib import Path
 
 from include.etl.ingest.landing import Landing, move
 
-GENERATORS = ("client1", "client2")
+# Each demo client's data: (generator module, its default seed). client3 is a second
+# retailer of client1's template: the same kind of files, other customers and sales.
+GENERATORS: dict[str, tuple[str, int | None]] = {
+    "client1": ("client1", None),
+    "client2": ("client2", None),
+    "client3": ("client1", 31),
+}
 
 
 def generate(
@@ -23,10 +29,11 @@ def generate(
 ) -> list[Path]:
     if client not in GENERATORS:
         raise ValueError(f"no demo data generator for {client!r}")
-    module = importlib.import_module(f"demo.{client}")
-    kwargs = {"rows": rows, "stamp": stamp}
-    if seed is not None:
-        kwargs["seed"] = seed
+    module_name, default_seed = GENERATORS[client]
+    module = importlib.import_module(f"demo.{module_name}")
+    kwargs: dict = {"rows": rows, "stamp": stamp}
+    if seed is not None or default_seed is not None:
+        kwargs["seed"] = seed if seed is not None else default_seed
     return module.generate(out_dir, **kwargs)
 
 

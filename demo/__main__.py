@@ -25,7 +25,7 @@ from include.etl.orchestration.factory import build_all
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=20_000, help="sales lines / rows per client")
-    parser.add_argument("--clients", nargs="*", default=["client1", "client2"])
+    parser.add_argument("--clients", nargs="*", default=["client1", "client2", "client3"])
     parser.add_argument("--verbose", action="store_true", help="show every task's log")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

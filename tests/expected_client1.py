@@ -858,20 +858,25 @@ _GROUPED = {  # the last column is the value, the ones before it the key
 }
 
 
-def gold_values(conn: psycopg.Connection) -> dict[str, object]:
+def gold_values(conn: psycopg.Connection, client: str = "client1") -> dict[str, object]:
     """The same figures, read from the warehouse (gold tables and summary tables of
-    gold_client1; the delivered values some figures compare gold with from bronze_client1)."""
+    gold_client1; the delivered values some figures compare gold with from bronze_client1).
+    ``client``: another client of client1's template (its own schemas)."""
+
+    def own(query: str) -> str:
+        return re.sub(r"\b(bronze|silver|gold)_client1\.", rf"\1_{client}.", query)
+
     figures: dict[str, object] = {}
     for name, query in _SCALARS.items():
-        figures[name] = conn.execute(query).fetchone()[0]
+        figures[name] = conn.execute(own(query)).fetchone()[0]
     for name, query in _GROUPED.items():
-        rows = conn.execute(query).fetchall()
+        rows = conn.execute(own(query)).fetchall()
         figures[name] = _sorted_dict(((r[0] if len(r) == 2 else tuple(r[:-1])), r[-1]) for r in rows)
     tables: dict[str, Table] = {}
     for table, (width, query) in _TABLE_QUERIES.items():
         columns = _COLUMNS[table]
         tables[table] = {}
-        for row in conn.execute(query).fetchall():
+        for row in conn.execute(own(query)).fetchall():
             key = row[0] if width == 1 else tuple(row[:width])
             tables[table][key] = dict(zip(columns, row[width:], strict=True))
     figures["dim_products.current"] = _current_products(tables["dim_products"])

@@ -612,3 +612,39 @@ def test_a_migration_edited_after_it_ran_or_failing_names_its_file(
         "SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1' AND version = 99"
     ).fetchone()
     assert applied == (0,)
+
+
+def test_a_template_is_migrated_for_each_client_with_its_names(conn: psycopg.Connection, clients) -> None:
+    client1, client3 = clients["client1"], clients["client3"]
+    migrate(conn, [client1])
+    reset_client(conn, client3)
+    applied = migrate(conn, [client3])
+    assert applied == [
+        "client3/V001__silver_gold.sql",
+        "client3/V002__fact_sales_without_fks.sql",
+        "client3/V003__sales_details_batch_brin.sql",
+        "client3/V004__fewer_batch_indexes.sql",
+        "client3/V005__summary_tables.sql",
+        "client3/V006__helpers_in_shared_schema.sql",
+    ]
+    recorded = {
+        scope: dict(
+            conn.execute(
+                "SELECT version, checksum FROM tools.schema_migrations WHERE scope = %s", (scope,)
+            ).fetchall()
+        )
+        for scope in ("client1", "client3")
+    }
+    assert sorted(recorded["client3"]) == sorted(recorded["client1"]) == [1, 2, 3, 4, 5, 6]
+    # the rendered text is what is recorded: the names differ, so the checksums do
+    assert all(recorded["client3"][v] != recorded["client1"][v] for v in recorded["client1"])
+    columns = conn.execute(
+        """SELECT table_name, column_name FROM information_schema.columns
+           WHERE table_schema = %s AND column_name = 'dwh_batch_id' ORDER BY 1""",
+        ("silver_client3",),
+    ).fetchall()
+    assert [t for t, _ in columns] == [s.table for s in sorted(client3.silver, key=lambda s: s.table)]
+    functions = conn.execute(
+        "SELECT count(*) FROM pg_proc WHERE pronamespace = 'silver_client3'::regnamespace"
+    ).fetchone()
+    assert functions == (0,)  # the helpers are in the schema shared, once

@@ -160,6 +160,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
         # with its names ({{ silver }} -> silver_<client>; "Rendered Template" shows them).
         template_searchpath=[str(p) for p in cfg.sql_search_path],
         user_defined_macros=cfg.template_names,
+        jinja_environment_kwargs={"keep_trailing_newline": True},  # as include.etl.templates renders
         deadline=deadline_of(cfg),
     ) as dag:
         wait = IncomingFilesSensor(
