@@ -207,7 +207,7 @@ class SqlStep(_Model):
     """One SQL file run with the batch id as the bound parameter ``%(batch_id)s``."""
 
     name: Identifier
-    sql: str  # path relative to sql/clients/<client>/
+    sql: str  # relative to sql/clients/<client>/ or, if not there, to the template
     table: Identifier  # the table the step writes, in its layer's schema
     depends_on: list[Identifier] = []
 
@@ -227,7 +227,7 @@ class View(_Model):
     """
 
     name: Identifier
-    sql: str | None = None  # path relative to sql/clients/<client>/
+    sql: str | None = None  # as a step's sql
 
     @model_validator(mode="before")
     @classmethod
