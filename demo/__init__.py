@@ -11,29 +11,39 @@ import importlib
 import os
 import shutil
 import time
+import zlib
 from pathlib import Path
 
 from include.etl.ingest.landing import Landing, move
 
-# Each demo client's data: (generator module, its default seed). client3 is a second
-# retailer of client1's template: the same kind of files, other customers and sales.
-GENERATORS: dict[str, tuple[str, int | None]] = {
-    "client1": ("client1", None),
-    "client2": ("client2", None),
-    "client3": ("client1", 31),
+# The demo data of each template: its generator module, and the seed of the template's
+# first client (client1, client2). Any other client of a template gets that kind of
+# files from a seed of its own name, so a client onboarded by one YAML file (client3)
+# has demo data with nothing added here, and figures of its own.
+GENERATORS: dict[str, tuple[str, str]] = {
+    "retail_crm_erp": ("client1", "client1"),
+    "saas_billing": ("client2", "client2"),
 }
 
 
 def generate(
     client: str, out_dir: Path, rows: int, seed: int | None = None, stamp: str | None = None
 ) -> list[Path]:
-    if client not in GENERATORS:
-        raise ValueError(f"no demo data generator for {client!r}")
-    module_name, default_seed = GENERATORS[client]
+    from include.etl.config import ConfigError, config_for
+
+    try:
+        template = config_for(client).template
+    except (ConfigError, OSError):
+        template = None
+    if template not in GENERATORS:
+        raise ValueError(f"no demo data generator for {client!r} (template {template!r})")
+    module_name, first_client = GENERATORS[template]
     module = importlib.import_module(f"demo.{module_name}")
     kwargs: dict = {"rows": rows, "stamp": stamp}
-    if seed is not None or default_seed is not None:
-        kwargs["seed"] = seed if seed is not None else default_seed
+    if seed is None and client != first_client:
+        seed = zlib.crc32(client.encode()) % 10_000
+    if seed is not None:
+        kwargs["seed"] = seed
     return module.generate(out_dir, **kwargs)
 
 

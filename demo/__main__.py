@@ -15,17 +15,23 @@ import sys
 if "--verbose" not in sys.argv:  # before Airflow configures its logging
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
-from demo import deliver
+from demo import GENERATORS, deliver
 from demo.report import batch_summary, format_summary
-from include.etl.config import config_for
+from include.etl.config import config_for, load_clients
 from include.etl.ingest.landing import Landing
 from include.etl.orchestration.factory import build_all
+
+
+def demo_clients() -> list[str]:
+    """The clients whose template has a demo data generator (every client file here)."""
+    configs, _ = load_clients()
+    return [cfg.client for cfg in configs if cfg.template in GENERATORS]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=20_000, help="sales lines / rows per client")
-    parser.add_argument("--clients", nargs="*", default=["client1", "client2", "client3"])
+    parser.add_argument("--clients", nargs="*", help="default: every client with a demo data generator")
     parser.add_argument("--verbose", action="store_true", help="show every task's log")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -36,7 +42,7 @@ def main() -> int:
         print("config errors:", *errors.values(), sep="\n  ")
         return 1
     results = []
-    for client in args.clients:
+    for client in args.clients or demo_clients():
         files = deliver(client, landing, rows=args.rows)
         print(f"[{client}] delivered {len(files)} files into {landing.root}/raw/{client}/*/incoming")
         print(f"[{client}] running DAG {client} with Airflow ...", flush=True)
