@@ -94,9 +94,9 @@ def test_broken_silver_sql_fix_it_and_clear_the_red_task(
     monkeypatch.setattr(include.etl.warehouse.migrations, "SQL_DIR", sql_root)
     cfg = clients["client1"].model_copy(update={"retries": 0})
     reset_client(conn, cfg)
-    step = sql_root / "clients" / "client1" / "silver" / "erp_loc_a101.sql"
+    step = sql_root / "templates" / "retail_crm_erp" / "silver" / "erp_loc_a101.sql"
     good = step.read_text()
-    step.write_text(good.replace("silver_client1.erp_loc_a101", "silver_client1.erp_loc_a101_typo", 1))
+    step.write_text(good.replace("{{ silver }}.erp_loc_a101", "{{ silver }}.erp_loc_a101_typo", 1))
     deliver_demo("client1", landing, tmp_path / "generated", rows=300)
     dag = build_dag(cfg)
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from demo import generate
-from include.etl.config import CLIENTS_DIR
+from include.etl.config import CLIENTS_DIR, SQL_DIR
 from include.etl.ingest.landing import Landing
 from include.etl.orchestration import tasks
 from tests.conftest import complete
@@ -40,6 +40,8 @@ def clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cfg) -> Path:
 def with_ready_marker(folder: Path) -> None:
     """client1's sales_details file, delivered with a ``<name>.done`` marker."""
     config = yaml.safe_load((folder / "client1.yaml").read_text())
+    template = SQL_DIR / "templates" / config["template"] / "template.yaml"
+    config["sources"] = yaml.safe_load(template.read_text())["sources"]  # overridden as a whole
     sales = next(f for s in config["sources"] for f in s["files"] if f["name"] == "sales_details")
     sales["ready_marker"] = "{name}.done"
     (folder / "client1.yaml").write_text(yaml.safe_dump(config))
