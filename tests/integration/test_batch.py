@@ -486,7 +486,8 @@ def test_reprocessing_needs_the_batch_parquet(conn, cfg, landing: Landing) -> No
     with pytest.raises(BatchError, match=r"cannot reprocess client1 BATCH000001: no Parquet for cust_info, "):
         open_batch(conn, cfg, landing, "run-2", "reprocessing")
     # The refused run changed nothing: the batch is still FAILED and run-2 owns nothing.
-    assert scalar(conn, "SELECT status FROM tools.batch WHERE client_schema = 'client1' AND batch_id = 'BATCH000001'") == "FAILED"
+    status = "SELECT status FROM tools.batch WHERE client_schema = 'client1' AND batch_id = 'BATCH000001'"
+    assert scalar(conn, status) == "FAILED"
     assert scalar(conn, "SELECT count(*) FROM tools.batch_run WHERE dag_run_id = 'run-2'") == 0
 
     for system, f in cfg.files:  # once every file has its Parquet, reprocessing opens
@@ -542,7 +543,8 @@ def test_reopening_a_closed_run_claims_nothing_new_and_reopens_its_manifest(
     assert late.exists()  # left for the next batch
     assert (landing.batch_info(cfg.client, "incoming") / manifest_name(cfg.client, "BATCH000001")).exists()
     assert list(landing.batch_info(cfg.client, "success").iterdir()) == []
-    assert scalar(conn, "SELECT status FROM tools.batch WHERE client_schema = 'client1' AND batch_id = 'BATCH000001'") == "RUNNING"
+    status = "SELECT status FROM tools.batch WHERE client_schema = 'client1' AND batch_id = 'BATCH000001'"
+    assert scalar(conn, status) == "RUNNING"
 
 
 # ------------------------------------------------------------------ one active run per client
