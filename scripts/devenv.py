@@ -2,8 +2,9 @@
 
 With nothing configured, a project-local PostgreSQL cluster is created in ``.local/pg``
 (the machine's PostgreSQL binaries, run as an unprivileged user when we are root) and
-holds two databases: ``airflow`` (Airflow's metadata) and ``warehouse`` (the medallion
-warehouse). It listens on 127.0.0.1 only (no Unix socket); its superuser ``postgres`` has a
+holds three databases: ``airflow`` (Airflow's metadata), ``warehouse`` (the medallion
+warehouse) and ``app_source`` (the application database client4 reads incrementally).
+It listens on 127.0.0.1 only (no Unix socket); its superuser ``postgres`` has a
 generated password kept in ``.local/pg/password`` (mode 600), which goes into the exported
 URLs. When ``AIRFLOW_CONN_WAREHOUSE`` is already set, the warehouse is left alone
 and only the Airflow metadata database is served from the embedded cluster (unless
@@ -42,7 +43,7 @@ LOCAL = ROOT / ".local"
 LOCATION_FILE = LOCAL / "pg-location"  # where the cluster lives when not in .local/pg
 OUTSIDE = Path("/var/tmp/medallion-etl-pg")  # for checkouts the server user cannot enter
 RUN_AS = "postgres"  # PostgreSQL refuses to run as root
-DATABASES = ("airflow", "warehouse")
+DATABASES = ("airflow", "warehouse", "app_source")  # app_source: the demo database source (client4)
 
 
 def _cluster_dir() -> Path:
@@ -327,6 +328,8 @@ def env_lines() -> list[str]:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = _url("postgresql+psycopg2", "airflow")
     if "AIRFLOW_CONN_WAREHOUSE" not in os.environ:
         env["AIRFLOW_CONN_WAREHOUSE"] = _url("postgresql", "warehouse")
+        if "AIRFLOW_CONN_APP_SOURCE" not in os.environ:  # the demo's source database, beside it
+            env["AIRFLOW_CONN_APP_SOURCE"] = _url("postgresql", "app_source")
     return [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
 
 

@@ -68,6 +68,24 @@ def warehouse_url() -> Iterator[str]:
     os.environ.pop("WAREHOUSE_DSN", None)
 
 
+@pytest.fixture(scope="session")
+def source_url(warehouse_url: str) -> Iterator[str]:
+    """A fresh source database beside the test warehouse (``<warehouse>_source``); Airflow's
+    ``app_source`` connection (client4's database source) points at it."""
+    parts = urlsplit(warehouse_url)
+    name = parts.path.lstrip("/") + "_source"
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    previous = os.environ.get("AIRFLOW_CONN_APP_SOURCE")
+    os.environ["AIRFLOW_CONN_APP_SOURCE"] = url
+    yield _libpq(url)
+    if previous is not None:
+        os.environ["AIRFLOW_CONN_APP_SOURCE"] = previous
+
+
 @pytest.fixture
 def conn(warehouse_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(_libpq(warehouse_url), autocommit=True) as connection:
@@ -127,6 +145,8 @@ def reset_client(conn: psycopg.Connection, cfg: ClientConfig) -> None:
     if not exists:
         return
     for table in (
+        "watermarks",
+        "extract_window",
         "batch_health",
         "alert_log",
         "housekeeping_log",
@@ -152,4 +172,6 @@ def reset_client(conn: psycopg.Connection, cfg: ClientConfig) -> None:
             sql.SQL("DELETE FROM {} WHERE client_schema = %s").format(sql.Identifier("tools", table)),
             (cfg.client,),
         )
-    conn.execute("DELETE FROM tools.schema_migrations WHERE scope = %s", (cfg.client,))
+    conn.execute(
+        "DELETE FROM tools.schema_migrations WHERE scope IN (%s, %s)", (cfg.client, f"{cfg.client}:own")
+    )

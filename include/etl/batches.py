@@ -354,7 +354,10 @@ def _claim(
     settle_seconds: float = 0,
 ) -> str | None:
     """Claim the first complete unclaimed delivery of a logical file (stamped ``day``, if
-    given); its ready marker, if it has one, is removed once the file is claimed."""
+    given); its ready marker, if it has one, is removed once the file is claimed. A
+    database source's file is the one its extract will write for the batch."""
+    if f.is_database:
+        return claimed_name(f"{f.name}.csv", batch_id)
     candidates = landing.unclaimed(cfg, system, f, day, settle_seconds)
     if not candidates:
         return None
@@ -377,7 +380,10 @@ def _claim(
 
 
 def _already_claimed(cfg: ClientConfig, landing: Landing, system: str, f, batch_id: str) -> str | None:
-    """The file this batch claimed for ``f`` earlier, in whichever raw folder it is now."""
+    """The file this batch claimed for ``f`` earlier, in whichever raw folder it is now
+    (a database source's: the one its extract writes, again on a restart)."""
+    if f.is_database:
+        return claimed_name(f"{f.name}.csv", batch_id)
     for state in RAW_STATES:
         folder = landing.raw(cfg.client, system, state)
         if not folder.is_dir():

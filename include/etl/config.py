@@ -142,12 +142,61 @@ class Reader(_Model):
     json_records: Literal["array", "lines", "auto"] = "auto"
 
 
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class DatabaseSource(_Model):
+    """Where a ``type: database`` source's rows are: a table (or a read-only SELECT in a
+    .sql file of the client's), read by the window of a high-water mark on ``watermark``
+    (a timestamp column) with ``tiebreak`` (a unique key) ordering rows of equal
+    watermarks. See include/etl/ingest/extract.py."""
+
+    conn_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,250}$")  # an Airflow connection
+    table: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$")
+    query: str | None = None  # a .sql file (sql/clients/<client>/ or the template), one SELECT
+    watermark: Identifier  # updated_at-like: when the row last changed
+    tiebreak: Identifier  # orders rows of one watermark; unique with it
+    lookback: str = "0s"  # read again the last ... of the mark: late rows (e.g. 2h)
+    # Fail the extract after this many windows in a row with no row (a source that stopped
+    # being written); None: an empty window is a warning only.
+    max_empty_runs: int | None = Field(default=None, ge=1)
+
+    @field_validator("query")
+    @classmethod
+    def _relative_sql_path(cls, value: str | None) -> str | None:
+        return value if value is None else _sql_path(value)
+
+    @field_validator("lookback")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if not _DURATION.match(value.strip()):
+            raise ValueError("a duration such as 0s, 90m, 2h or 1d")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _one_relation(self) -> DatabaseSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give either table or query")
+        return self
+
+    @property
+    def lookback_interval(self) -> timedelta:
+        match = _DURATION.match(self.lookback)
+        assert match is not None
+        return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
 class SourceFile(_Model):
-    """A logical source file: how deliveries are recognised and read, and its bronze table."""
+    """A logical source file: how deliveries are recognised and read, and its bronze table.
+
+    ``type: database``: the rows of a database table, extracted by the DAG itself into a
+    CSV delivery of the batch (``<name>_<BATCH>.csv``); ``database`` says where."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")  # logical file name
-    pattern: str  # regular expression the whole file name must match
-    type: Literal["csv", "xlsx", "json"]
+    pattern: str = ""  # regular expression the whole file name must match (files)
+    type: Literal["csv", "xlsx", "json", "database"]
+    database: DatabaseSource | None = None  # type database only
     reader: Reader = Reader()
     bronze_table: Identifier
     required: bool = True
@@ -170,6 +219,39 @@ class SourceFile(_Model):
         return value
 
     @model_validator(mode="after")
+    def _kind_consistent(self) -> SourceFile:
+        if self.type == "database":
+            if self.database is None:
+                raise ValueError(
+                    "a database source needs `database` (conn_id, table or query, watermark, ...)"
+                )
+            if self.pattern or self.ready_marker:
+                raise ValueError("a database source has no pattern or ready_marker: the DAG extracts it")
+            by_source = {c.source: c for c in self.columns}
+            for role, column in (
+                ("watermark", self.database.watermark),
+                ("tiebreak", self.database.tiebreak),
+            ):
+                if column not in by_source:
+                    raise ValueError(f"database.{role}: {column} is not one of the columns")
+            watermark = by_source[self.database.watermark]
+            if watermark.type != "timestamp" or not watermark.required:
+                raise ValueError(
+                    f"database.watermark: column {watermark.source} must be "
+                    "`type: timestamp, required: true` (a row without it is rejected with that reason)"
+                )
+        elif self.database is not None:
+            raise ValueError(f"`database` is for type database, not {self.type}")
+        elif not self.pattern:
+            raise ValueError("pattern: a file source needs the regular expression of its file names")
+        return self
+
+    @property
+    def is_database(self) -> bool:
+        """Extracted from a database by the DAG, not delivered into incoming."""
+        return self.type == "database"
+
+    @model_validator(mode="after")
     def _columns_consistent(self) -> SourceFile:
         names = [c.name for c in self.columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -186,8 +268,9 @@ class SourceFile(_Model):
         return self
 
     def matches(self, file_name: str) -> bool:
-        """Whether a delivered file name is this logical file (the pattern matches it whole)."""
-        return re.fullmatch(self.pattern, file_name) is not None
+        """Whether a delivered file name is this logical file (the pattern matches it
+        whole); a database source is delivered by no one."""
+        return not self.is_database and re.fullmatch(self.pattern, file_name) is not None
 
 
 class SourceSystem(_Model):

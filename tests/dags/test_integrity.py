@@ -49,7 +49,10 @@ def test_house_rules(dagbag: DagBag, clients: dict, client: str) -> None:
     assert dag.catchup is False
     assert dag.params["mode"] == "start"
     assert dag.params.get_param("mode").schema["enum"] == ["start", "restart", "reprocessing"]
-    assert dag.params.validate() == {"mode": "start", "batch_id": None}
+    database = any(f.is_database for _, f in cfg.files)
+    assert dag.params.validate() == {"mode": "start", "batch_id": None} | (
+        {"full_load": False} if database else {}
+    )
     for task in dag.tasks:
         assert task.retries == cfg.retries, task.task_id
     assert dag.get_task("wait_for_files").mode == "reschedule"

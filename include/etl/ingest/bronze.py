@@ -87,13 +87,15 @@ def load_bronze(
     rejected_rows: set[int] | None = None,
     batch_rows: int = 128 * 1024,
     typed: Path | None = None,
+    finish: tuple[sql.Composed, ...] = (),
 ) -> int:
     """Replace the batch's rows of ``spec.bronze_table`` with the file's good rows.
 
     ``typed``: the ``TypedFile`` validation wrote for ``parquet``, streamed as it is when
     it matches the other arguments (else the rows are typed here). ``conn`` gives the
     database (and credentials); the load itself runs in a connection of its own, in one
-    transaction.
+    transaction. ``finish``: statements run last in that transaction (a database source's
+    mark moves with the rows it stands for).
     """
     progress = Progress(log, f"load {cfg.bronze_schema}.{spec.bronze_table}")
     mismatch = typed_file_mismatch(typed, spec, parquet, batch_id, source_file, rejected_rows or ())
@@ -102,15 +104,19 @@ def load_bronze(
     skip = np.fromiter(rejected_rows or (), dtype=np.int64)
     try:
         if mismatch is None and typed is not None:
-            replaced = _load_typed_file(conn, cfg, spec, typed, batch_id, source_file, batch_rows, progress)
+            replaced = _load_typed_file(
+                conn, cfg, spec, typed, batch_id, source_file, batch_rows, progress, finish
+            )
         else:
             replaced = _load_binary(
-                conn, cfg, spec, parquet, batch_id, source_file, skip, batch_rows, progress
+                conn, cfg, spec, parquet, batch_id, source_file, skip, batch_rows, progress, finish
             )
     except NotTypable as exc:
         log.warning("binary COPY not possible (%s): loading as text", exc)
         progress = Progress(log, f"load {cfg.bronze_schema}.{spec.bronze_table} (text)")
-        replaced = _load_text(conn, cfg, spec, parquet, batch_id, source_file, skip, batch_rows, progress)
+        replaced = _load_text(
+            conn, cfg, spec, parquet, batch_id, source_file, skip, batch_rows, progress, finish
+        )
     if replaced:
         log.info("replaced an earlier load of batch %s (%s)", batch_id, replaced)
     progress.done()
@@ -248,6 +254,7 @@ def _load_typed_file(
     source_file: str,
     batch_rows: int,
     progress: Progress,
+    finish: tuple[sql.Composed, ...] = (),
 ) -> str | None:
     """COPY the typed file's rows into the batch's new child table. The batch and the
     source file, the same on every row, are the child's column defaults while the rows
@@ -279,7 +286,9 @@ def _load_typed_file(
                     progress.add(batch.num_rows)
 
         reader = pa.RecordBatchReader.from_batches(file.schema, batches())
-        return _ingest(conn, cfg, spec, batch_id, reader, before=[set_defaults], after=[drop_defaults])
+        return _ingest(
+            conn, cfg, spec, batch_id, reader, before=[set_defaults], after=[drop_defaults, *finish]
+        )
 
 
 # ---------------------------------------------------------------------------- shared
@@ -349,10 +358,11 @@ def _load_binary(
     skip: np.ndarray,
     batch_rows: int,
     progress: Progress,
+    finish: tuple[sql.Composed, ...] = (),
 ) -> str | None:
     stream = _TypedStream(parquet, spec, batch_id, source_file, skip, batch_rows, progress)
     reader = pa.RecordBatchReader.from_batches(stream.schema, stream.batches())
-    return _ingest(conn, cfg, spec, batch_id, reader, stream)
+    return _ingest(conn, cfg, spec, batch_id, reader, stream, after=finish)
 
 
 def _ingest(
@@ -480,6 +490,7 @@ def _load_text(
     skip: np.ndarray,
     batch_rows: int,
     progress: Progress,
+    finish: tuple[sql.Composed, ...] = (),
 ) -> str | None:
     child = sql.Identifier(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
     columns = [c.name for c in spec.columns] + LINEAGE
@@ -503,4 +514,6 @@ def _load_text(
                 pacsv.write_csv(pa.Table.from_arrays(arrays, names=columns), buffer, CSV_OPTIONS)
                 copy.write(buffer.getbuffer())
                 progress.add(n)
+        for statement in finish:
+            cur.execute(statement)
     return replaced

@@ -178,7 +178,7 @@ def _convert(src: Path, dest: Path, spec: SourceFile, block_size: int) -> Conver
     renames: dict[str, str] = {}
     metadata: dict[bytes, bytes] = {}
     json_keys: set[str] = set()
-    raw = _RawFile(src) if spec.type == "csv" else None
+    raw = _RawFile(src) if spec.type in ("csv", "database") else None  # a database source: its CSV
     if raw is not None:
         batches = _csv_batches(src, spec, block_size, raw)
     elif spec.type == "xlsx":

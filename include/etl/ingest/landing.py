@@ -238,11 +238,14 @@ class Landing:
         self, cfg: ClientConfig, day: date | None = None, settle_seconds: float = 0
     ) -> list[str]:
         """``system/file`` of each required logical file with nothing complete in incoming
-        (for ``day``: nothing stamped with that day)."""
+        (for ``day``: nothing stamped with that day). A database source is extracted by
+        the batch, never waited for."""
         return [
             f"{system.name}/{f.name}"
             for system, f in cfg.files
-            if f.required and not self.unclaimed(cfg, system.name, f, day, settle_seconds)
+            if f.required
+            and not f.is_database
+            and not self.unclaimed(cfg, system.name, f, day, settle_seconds)
         ]
 
     def delivered_on(self, cfg: ClientConfig, day: date) -> list[str]:

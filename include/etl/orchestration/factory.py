@@ -27,22 +27,32 @@ from airflow.sdk.definitions.param import ParamsDict
 from include.etl.config import DAG_FILE_SHARDS, RUN_MODES, ClientConfig, SqlStep, load_clients
 from include.etl.orchestration.notifications import BatchOutcomeNotifier, deadline_missed
 from include.etl.orchestration.operators import (
-    FILE_STEPS,
     FileStepOperator,
     IncomingFilesSensor,
     QualityCheckOperator,
     WarehouseSQLOperator,
     close_batch_task,
     open_batch_task,
+    steps_of,
 )
 from include.etl.warehouse.quality import checks_for
 
 log = logging.getLogger(__name__)
 
 
-def run_mode_params() -> dict[str, Param]:
-    """The trigger form: run mode and, for restart / reprocessing, the batch id."""
-    return {
+def run_mode_params(with_database: bool = False) -> dict[str, Param]:
+    """The trigger form: run mode and, for restart / reprocessing, the batch id; for a
+    client with database sources, ``full_load``."""
+    full_load = {
+        "full_load": Param(
+            False,
+            type="boolean",
+            title="Full load",
+            description="database sources: ignore the high-water mark and read the whole table "
+            "(rows replace older ones by key, no duplicates)",
+        )
+    }
+    return (full_load if with_database else {}) | {
         "mode": Param(
             "start",
             type="string",
@@ -62,9 +72,9 @@ def run_mode_params() -> dict[str, Param]:
 
 
 @functools.cache
-def _check_run_mode_params() -> None:
+def _check_run_mode_params(with_database: bool = False) -> None:
     """Validate the run-mode params as Airflow does a scheduled DAG's: defaults fit the schema."""
-    ParamsDict(run_mode_params()).validate()
+    ParamsDict(run_mode_params(with_database)).validate()
 
 
 def render_doc(cfg: ClientConfig) -> str:
@@ -83,8 +93,13 @@ def render_doc(cfg: ClientConfig) -> str:
         "|---|---|---|---|---|---|",
     ]
     for system, f in cfg.files:
+        where = (
+            f"{f.database.conn_id}: {f.database.table or f.database.query} (by {f.database.watermark})"
+            if f.database
+            else f.pattern
+        )
         lines.append(
-            f"| {system.name} | `{f.name}` | `{f.pattern}` | {f.type} | "
+            f"| {system.name} | `{f.name}` | `{where}` | {f.type} | "
             f"`{f.bronze_table}` | {'yes' if f.required else 'no'} |"
         )
     lines += [
@@ -180,7 +195,9 @@ def build_dag(cfg: ClientConfig) -> DAG:
         loads: list[BaseOperator] = []
         for _, spec in cfg.files:
             with TaskGroup(group_id=spec.name, tooltip=f"{spec.type} → {spec.bronze_table}"):
-                steps = [FileStepOperator(client=cfg.client, logical=spec.name, step=s) for s in FILE_STEPS]
+                steps = [
+                    FileStepOperator(client=cfg.client, logical=spec.name, step=s) for s in steps_of(spec)
+                ]
                 if not spec.required:
                     # An optional file that fails does so alone: silver goes on without it,
                     # and close_batch ends the batch PARTIAL (red, never silently green).
@@ -268,8 +285,9 @@ def build_dag(cfg: ClientConfig) -> DAG:
     # (_check_run_mode_params), so they are set the way Airflow's own converter sets them,
     # without validating them again for each DAG (jsonschema checks the schema itself on
     # every call: about a millisecond a DAG). Each DAG gets its own Param objects.
-    _check_run_mode_params()
-    object.__setattr__(dag, "params", ParamsDict(run_mode_params()))
+    with_database = any(f.is_database for _, f in cfg.files)
+    _check_run_mode_params(with_database)
+    object.__setattr__(dag, "params", ParamsDict(run_mode_params(with_database)))
     return dag
 
 

@@ -112,6 +112,9 @@ def file_step_lineage(
     system, spec = cfg.file(logical)
     landing = Landing.from_env()
     parquet = landing.data(cfg.client, system.name, "incoming") / parquet_name(physical)
+    if step == "extract":  # the source table is read by the extract; its file is written
+        raw = landing.raw(cfg.client, system.name, "incoming") / physical
+        return OperatorLineage(outputs=[file_dataset(raw)])
     if step == "convert":
         raw = landing.raw(cfg.client, system.name, "success") / physical
         return OperatorLineage(

@@ -179,6 +179,7 @@ def open_batch_task(client: str, params: dict | None = None) -> dict:
             params.get("mode", "start"),
             params.get("batch_id") or None,
             run_context(get_current_context()),
+            full_load=bool(params.get("full_load")),
         )
 
 
@@ -202,8 +203,13 @@ class FileStep:
     doc: str
 
 
-# The four steps of a file's group, in order.
+# The steps of a source's group, in order: a database source's starts with extract.
 FILE_STEPS: dict[str, FileStep] = {
+    "extract": FileStep(
+        tasks.extract,
+        "Extract the batch's window of rows from the source database into its CSV file "
+        "(the window is fixed at the first extract; the mark moves with the bronze load).",
+    ),
     "convert": FileStep(
         tasks.convert, "Convert the delivered file to Parquet; returns the Parquet file name."
     ),
@@ -217,7 +223,16 @@ FILE_STEPS: dict[str, FileStep] = {
         tasks.load_bronze, "Replace the batch's rows in the bronze table (delete + COPY, one transaction)."
     ),
 }
-_PREVIOUS_STEP = dict(zip(list(FILE_STEPS)[1:], FILE_STEPS, strict=False))
+_PREVIOUS_STEP = {
+    "validate_mapping": "convert",
+    "validate_rows": "validate_mapping",
+    "load_bronze": "validate_rows",
+}
+
+
+def steps_of(spec: Any) -> list[str]:
+    """The steps of a source's group: a file's four, after ``extract`` for a database."""
+    return [s for s in FILE_STEPS if s != "extract" or spec.is_database]
 
 
 class FileStepOperator(BaseOperator):

@@ -19,12 +19,14 @@ from include.etl.config import ClientConfig, config_for
 from include.etl.ingest.bronze import TypedFile
 from include.etl.ingest.bronze import load_bronze as copy_into_bronze
 from include.etl.ingest.convert import ConvertError, convert_to_parquet, file_sha256
-from include.etl.ingest.landing import Landing, UnsafePathError, move, parquet_name
+from include.etl.ingest.extract import ExtractError, plan_window
+from include.etl.ingest.extract import extract as extract_window
+from include.etl.ingest.landing import RAW_STATES, Landing, UnsafePathError, move, parquet_name
 from include.etl.ingest.validation import check_mapping
 from include.etl.ingest.validation import validate_rows as check_rows
 from include.etl.orchestration import metrics
 from include.etl.orchestration.connections import warehouse
-from include.etl.warehouse import audit, health
+from include.etl.warehouse import audit, health, watermarks
 from include.etl.warehouse.migrations import MigrationError, migrate
 
 log = logging.getLogger(__name__)
@@ -129,9 +131,12 @@ def _delivery_missing(cfg: ClientConfig, landing: Landing, day: date | None) -> 
     return None
 
 
-def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) -> dict:
+def open_batch(
+    client: str, mode: str, batch_id: str | None, run: RunContext, full_load: bool = False
+) -> dict:
     """Open (or find again) the run's batch: migrations and config sync first, then the batch
-    id, the claimed files and the manifest. Returns the batch for XCom (``Batch.as_xcom``).
+    id, the claimed files and the manifest. Returns the batch for XCom (``Batch.as_xcom``),
+    with ``full_load`` (database sources: ignore the mark) as the run asked.
     """
     cfg, landing = config_for(client), Landing.from_env()
     with warehouse() as conn:
@@ -165,12 +170,77 @@ def open_batch(client: str, mode: str, batch_id: str | None, run: RunContext) ->
                 + ", ".join(f"{k}={v or 'absent'}" for k, v in opened.files.items())
                 + not_claimed
             )
-    return opened.as_xcom()
+    return opened.as_xcom() | {"full_load": full_load}
 
 
 def _file(cfg: ClientConfig, batch: dict, logical: str):
     system, spec = cfg.file(logical)
     return system.name, spec, batch["files"].get(logical)
+
+
+def extract(client: str, logical: str, batch: dict, run: RunContext) -> str:
+    """A database source: the batch's window of rows -> its raw CSV file in incoming, which
+    ``convert`` then reads as any delivery. Returns the file's name.
+
+    The window is fixed at the batch's first extract; a cleared task or a restart reads
+    it again, a reprocessing run reuses the batch's Parquet and reads nothing."""
+    cfg, landing = config_for(client), Landing.from_env()
+    system, spec, physical = _file(cfg, batch, logical)
+    db, batch_id = spec.database, batch["batch_id"]
+    assert db is not None and physical is not None
+    with warehouse() as conn:
+        conn.autocommit = True
+        with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
+            if batch.get("mode") == "reprocessing":
+                job.message = f"reprocessing: the Parquet of {physical} is used again; nothing extracted"
+                return physical
+            window = watermarks.window_of(conn, client, batch_id, logical)
+            with _source(db.conn_id) as src:
+                if window is None:
+                    mark = watermarks.mark(conn, client, logical)
+                    try:
+                        window = plan_window(src, cfg, spec, mark, full_load=bool(batch.get("full_load")))
+                    except ExtractError as exc:
+                        raise FailFast(str(exc)) from exc
+                    watermarks.fix_window(conn, client, batch_id, logical, window)
+                for state in RAW_STATES:  # an earlier extract of the window, wherever it went
+                    (landing.raw(client, system, state) / physical).unlink(missing_ok=True)
+                try:
+                    done = extract_window(
+                        src, cfg, spec, window, landing.raw(client, system, "incoming") / physical
+                    )
+                except ExtractError as exc:
+                    raise FailFast(str(exc)) from exc
+            watermarks.record_extract(conn, client, batch_id, logical, done)
+            job.rows = done.rows
+            job.message = f"{done.rows:,} rows, {window.describe()}"
+            if done.rows == 0:
+                empty = watermarks.empty_windows_in_a_row(conn, client, logical)
+                if db.max_empty_runs is not None and empty >= db.max_empty_runs:
+                    raise FailFast(
+                        f"{logical}: {empty} extracts in a row took no row from {db.conn_id} "
+                        f"({db.table or db.query}): is the source still written to?"
+                    )
+                job.message = f"no new row ({window.describe()}); {empty} empty extract(s) in a row"
+                log.warning("%s: %s", logical, job.message)
+    return physical
+
+
+def _source(conn_id: str):
+    """A connection to a database source; unreachable, an error naming the connection id
+    (retried by Airflow), never its password."""
+    import psycopg
+
+    from include.etl.orchestration.connections import conninfo
+
+    try:
+        return psycopg.connect(conninfo(conn_id), autocommit=True)
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+        info = psycopg.conninfo.conninfo_to_dict(conninfo(conn_id))
+        if info.get("password"):
+            reason = reason.replace(str(info["password"]), "***")
+        raise RuntimeError(f"source connection {conn_id!r} unreachable: {reason}") from None
 
 
 def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
@@ -399,8 +469,12 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
             path = _parquet(landing, client, system, parquet)
             skip = audit.rejected_row_numbers(conn, client, batch_id, logical)
             typed = landing.typed(client, system, parquet)
+            # a database source's mark moves in the transaction that commits its rows
+            finish = (watermarks.advance_mark_sql(client, batch_id, logical),) if spec.is_database else ()
             try:
-                rows = copy_into_bronze(conn, cfg, spec, path, batch_id, physical, skip, typed=typed)
+                rows = copy_into_bronze(
+                    conn, cfg, spec, path, batch_id, physical, skip, typed=typed, finish=finish
+                )
             except Exception as exc:
                 audit.load_error(
                     conn,

@@ -129,6 +129,22 @@ class _Ticker:
         self._thread.join()
 
 
+class _notes:
+    """While a statement runs, its notices (``SELECT shared.note(...)``) go to the step's log."""
+
+    def __init__(self, conn: psycopg.Connection, log: Log, label: str) -> None:
+        self.conn, self.log, self.label = conn, log, label
+
+    def _handler(self, diagnostic: Any) -> None:
+        self.log.info("%s: %s", self.label, diagnostic.message_primary)
+
+    def __enter__(self) -> None:
+        self.conn.add_notice_handler(self._handler)
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.remove_notice_handler(self._handler)
+
+
 def _versions(conn: psycopg.Connection, client: str, relations: set[str]) -> dict[str, str]:
     """The version of each relation that exists (see the module docstring)."""
     rows = conn.execute(
@@ -253,7 +269,7 @@ def run_step(
             label = f"{what} statement {number}/{len(statements)}"
             log.info("%s: %s", label, describe(statement))
             t0 = time.monotonic()
-            with _Ticker(log, label, tick_seconds):
+            with _Ticker(log, label, tick_seconds), _notes(conn, log, label):
                 cursor = conn.execute(statement, parameters)
             seconds = time.monotonic() - t0
             rows = max(cursor.rowcount, 0)
