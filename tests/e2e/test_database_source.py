@@ -47,7 +47,15 @@ def put(source: psycopg.Connection, *rows: tuple) -> None:
                 ON CONFLICT (customer_id) DO UPDATE SET full_name = EXCLUDED.full_name,
                     country = EXCLUDED.country, plan = EXCLUDED.plan, deleted = EXCLUDED.deleted,
                     updated_at = EXCLUDED.updated_at""",
-            (customer_id, name, f"c{customer_id}@shop.example", country, plan, bool(deleted and deleted[0]), updated_at),
+            (
+                customer_id,
+                name,
+                f"c{customer_id}@shop.example",
+                country,
+                plan,
+                bool(deleted and deleted[0]),
+                updated_at,
+            ),
         )
 
 
@@ -91,7 +99,8 @@ def gold(conn) -> list[tuple]:
 
 def bronze_ids(conn, batch_id: str) -> list[int]:
     rows = conn.execute(
-        "SELECT customer_id FROM bronze_client4.shop_customers WHERE dwh_batch_id = %s ORDER BY 1", (batch_id,)
+        "SELECT customer_id FROM bronze_client4.shop_customers WHERE dwh_batch_id = %s ORDER BY 1",
+        (batch_id,),
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -161,3 +170,212 @@ def test_first_full_load_then_incremental_after_changes(client4, source, conn) -
         (3, "Cy", "US", "team", at(10)),
         (5, "Eve", "NL", "free", at(40)),
     ]
+
+
+def test_equal_timestamps_at_the_mark_are_neither_lost_nor_taken_twice(client4, source, conn) -> None:
+    cfg = client4(lookback="0s")  # the pair (updated_at, customer_id) alone decides
+    put(
+        source,
+        (1, "Ada", "DE", "free", at(0)),
+        (2, "Bo", "FR", "pro", at(10)),
+        (4, "Di", "GB", "free", at(10)),
+    )
+    assert run(cfg)[1].state == "success"
+    assert mark(conn) == (at(10), "4", "BATCH000001")
+
+    # Written after the extract at the very same timestamp: one above the mark's key, one
+    # below it (which only a lookback would take), and a newer row.
+    put(
+        source,
+        (5, "Eve", "NL", "free", at(10)),
+        (3, "Cy", "US", "team", at(10)),
+        (6, "Fay", "DE", "pro", at(11)),
+    )
+    assert run(cfg)[1].state == "success"
+    assert window(conn, "BATCH000002") == (False, at(10), "4", at(11), 2)
+    assert bronze_ids(conn, "BATCH000002") == [5, 6]  # 2 and 4 not again; 3 is behind the mark
+    assert mark(conn) == (at(11), "6", "BATCH000002")
+    assert [r[0] for r in gold(conn)] == [1, 2, 4, 5, 6]
+
+
+def test_a_late_row_within_the_lookback_is_taken_and_one_outside_is_not(client4, source, conn) -> None:
+    cfg = client4(lookback="1h")
+    put(
+        source,
+        (1, "Ada", "DE", "free", at(0)),
+        (2, "Bo", "FR", "pro", at(-300)),
+        (3, "Cy", "US", "team", at(600)),
+    )
+    assert run(cfg)[1].state == "success"
+    assert mark(conn) == (at(600), "3", "BATCH000001")
+
+    # Committed late, with timestamps before the mark: 30 min before it, and 2 h before.
+    put(source, (1, "Ada", "DE", "pro", at(570)), (2, "Bo", "FR", "team", at(480)))
+    assert run(cfg)[1].state == "success"
+    assert bronze_ids(conn, "BATCH000002") == [1, 3]  # (mark - 1h, now]: 1 late, 3 again
+    assert gold(conn) == [
+        (1, "Ada", "DE", "pro", at(570)),
+        (2, "Bo", "FR", "pro", at(-300)),  # outside the lookback: a full load takes it
+        (3, "Cy", "US", "team", at(600)),
+    ]
+    assert run(cfg, full_load=True)[1].state == "success"
+    assert gold(conn)[1] == (2, "Bo", "FR", "team", at(480))
+
+
+def test_an_older_version_never_overwrites_a_newer_one(client4, source, conn, capfd) -> None:
+    cfg = client4()  # lookback 2h
+    put(source, (1, "Ada", "DE", "free", at(0)), (2, "Bo", "FR", "pro", at(60)))
+    assert run(cfg)[1].state == "success"
+    # Another writer puts back an older version of 2 (inside the lookback, so it is read).
+    put(source, (2, "Bo", "FR", "stale", at(30)), (3, "Cy", "US", "team", at(90)))
+    capfd.readouterr()
+    assert run(cfg)[1].state == "success"
+    task_log = capfd.readouterr().out
+    assert bronze_ids(conn, "BATCH000002") == [1, 2, 3]
+    assert silver(conn)[1] == (2, "Bo", "FR", "pro", False, at(60), "BATCH000001")
+    assert gold(conn)[1] == (2, "Bo", "FR", "pro", at(60))
+    # the step says so in its log: 1 and 2 read again (1 unchanged, 2 older), 3 new
+    assert "customers: 3 rows in the batch, 1 written, 2 not newer than silver's (skipped)" in task_log
+
+
+def test_full_load_reloads_the_table_without_duplicates(client4, source, conn) -> None:
+    cfg = client4()
+    put(source, *[(i, f"C{i}", "DE", "free", at(i)) for i in range(1, 6)])
+    assert run(cfg)[1].state == "success"
+    before = (silver(conn), gold(conn))
+    put(source, (6, "C6", "FR", "pro", at(100)))
+
+    assert run(cfg, full_load=True)[1].state == "success"
+
+    assert window(conn, "BATCH000002")[0] is True
+    assert bronze_ids(conn, "BATCH000002") == [1, 2, 3, 4, 5, 6]
+    after = silver(conn)
+    assert after[:5] == before[0] and len(after) == 6  # one row per key, the same values
+    assert gold(conn)[:5] == before[1]
+    assert mark(conn) == (at(100), "6", "BATCH000002")
+
+
+# ------------------------------------------------------------------ failures
+def test_a_crash_between_extract_and_load_leaves_the_mark_and_the_rerun_is_exact(
+    client4, source, conn
+) -> None:
+    cfg = client4()
+    put(source, (1, "Ada", "DE", "free", at(0)))
+    assert run(cfg)[1].state == "success"
+    put(source, (2, "Bo", "FR", "pro", at(10)))
+    # The load fails (its child table inherits a check no row passes); the source changes meanwhile.
+    conn.execute("ALTER TABLE bronze_client4.shop_customers ADD CONSTRAINT crash CHECK (false) NOT VALID")
+    dag, failed = run(cfg)
+    assert failed.state == "failed"
+    assert failed.get_task_instance("customers.load_bronze").state == "failed"
+    assert mark(conn) == (at(0), "1", "BATCH000001")  # where the data is
+    conn.execute("ALTER TABLE bronze_client4.shop_customers DROP CONSTRAINT crash")
+    put(source, (3, "Cy", "US", "team", at(20)))
+
+    rerun = clear_and_resume(dag, failed.run_id, "customers.load_bronze")
+
+    assert rerun.state == "success"
+    assert bronze_ids(conn, "BATCH000002") == [1, 2]  # the window it extracted; 3 is the next one's
+    assert mark(conn) == (at(10), "2", "BATCH000002")
+    assert [r[0] for r in gold(conn)] == [1, 2]
+    assert run(cfg)[1].state == "success"
+    assert [r[0] for r in gold(conn)] == [1, 2, 3]
+
+
+def test_clearing_any_task_of_the_group_gives_the_same_result(client4, source, conn) -> None:
+    cfg = client4()
+    put(source, (1, "Ada", "DE", "free", at(0)), (2, "Bo", "FR", "pro", at(10)))
+    assert run(cfg)[1].state == "success"
+    put(source, (2, "Bo", "FR", "team", at(20)), (3, "Cy", "US", "team", at(30)))
+    dag, second = run(cfg)
+    assert second.state == "success"
+    expected = (
+        silver(conn),
+        gold(conn),
+        mark(conn),
+        window(conn, "BATCH000002"),
+        bronze_ids(conn, "BATCH000002"),
+    )
+    put(source, (4, "Di", "GB", "free", at(40)))  # after the window: no cleared task may take it
+
+    for task in (
+        "customers.extract",
+        "customers.convert",
+        "customers.validate_mapping",
+        "customers.validate_rows",
+        "customers.load_bronze",
+        "silver.customers",
+        "gold.dim_customers",
+    ):
+        rerun = clear_and_resume(dag, second.run_id, task)
+        assert rerun.state == "success", task
+        got = (
+            silver(conn),
+            gold(conn),
+            mark(conn),
+            window(conn, "BATCH000002"),
+            bronze_ids(conn, "BATCH000002"),
+        )
+        assert got == expected, task
+
+
+def test_a_mark_later_than_the_source_fails_and_a_full_load_mends_it(client4, source, conn) -> None:
+    cfg = client4()
+    put(source, (1, "Ada", "DE", "free", at(0)))
+    assert run(cfg)[1].state == "success"
+    conn.execute(
+        "UPDATE tools.watermarks SET watermark = '2031-01-01 00:00+00' WHERE client_schema = 'client4'"
+    )
+    _, failed = run(cfg)
+    assert failed.state == "failed"
+    assert job_message(conn, "BATCH000002", "customers.extract") == (
+        "customers: the mark 2031-01-01 00:00:00+00:00 (key 1) is later than the source's greatest "
+        "updated_at (2026-03-01 12:00:00): a corrupted mark or a clock set back; trigger with full_load "
+        "to reload the table"
+    )
+    put(source, (2, "Bo", "FR", "pro", at(10)))
+    assert run(cfg, full_load=True)[1].state == "success"
+    assert mark(conn) == (at(10), "2", "BATCH000003")
+
+
+def test_an_empty_window_warns_and_too_many_in_a_row_fail(client4, source, conn) -> None:
+    cfg = client4(lookback="0s", max_empty_runs=2)
+    put(source, (1, "Ada", "DE", "free", at(0)))
+    assert run(cfg)[1].state == "success"
+
+    assert run(cfg)[1].state == "success"  # nothing new: a warning, the batch goes on
+    assert window(conn, "BATCH000002")[-1] == 0
+    assert job_message(conn, "BATCH000002", "customers.extract") == (
+        "no new row (after (2026-03-01 12:00:00+00:00, key 1) up to 2026-03-01 12:00:00); "
+        "1 empty extract(s) in a row"
+    )
+    _, third = run(cfg)
+    assert third.state == "failed"
+    assert job_message(conn, "BATCH000003", "customers.extract") == (
+        "customers: 2 extracts in a row took no row from app_source (shop.customers): "
+        "is the source still written to?"
+    )
+    assert mark(conn) == (at(0), "1", "BATCH000001")
+
+
+def test_a_row_without_a_watermark_is_rejected_with_its_reason(client4, source, conn) -> None:
+    cfg = client4()
+    put(source, (1, "Ada", "DE", "free", None), *[(i, f"C{i}", "FR", "pro", at(i)) for i in range(2, 31)])
+    assert run(cfg)[1].state == "success"  # 1 of 30 rejected: within the file's 5%
+    rejected = conn.execute(
+        """SELECT column_name, reason FROM tools.rejected_rows
+           WHERE client_schema = 'client4' AND batch_id = 'BATCH000001'"""
+    ).fetchall()
+    assert rejected == [("updated_at", "required value of updated_at is empty")]
+    assert [r[0] for r in gold(conn)] == list(range(2, 31))
+
+
+def test_an_unreachable_source_names_its_connection_never_its_password(monkeypatch) -> None:
+    from include.etl.orchestration import tasks
+
+    monkeypatch.setenv("AIRFLOW_CONN_BROKEN_SOURCE", "postgresql://shop:s3cr3t-pw@127.0.0.1:1/shop")
+    with pytest.raises(RuntimeError) as error:
+        tasks._source("broken_source")
+    message = str(error.value)
+    assert message.startswith("source connection 'broken_source' unreachable: ")
+    assert "s3cr3t-pw" not in message

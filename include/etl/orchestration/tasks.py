@@ -213,8 +213,9 @@ def extract(client: str, logical: str, batch: dict, run: RunContext) -> str:
                     raise FailFast(str(exc)) from exc
             watermarks.record_extract(conn, client, batch_id, logical, done)
             job.rows = done.rows
-            job.message = f"{done.rows:,} rows, {window.describe()}"
-            if done.rows == 0:
+            if done.rows:
+                job.message = f"{done.rows:,} rows, {window.describe()}"
+            else:
                 empty = watermarks.empty_windows_in_a_row(conn, client, logical)
                 if db.max_empty_runs is not None and empty >= db.max_empty_runs:
                     raise FailFast(
