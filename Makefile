@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 
 venv: $(VENV)/.installed ## Create the virtualenv and install the pinned dependencies
 
-demo: venv ## Run both demo clients end to end on the embedded warehouse (ROWS=20000)
+demo: venv ## Run the demo clients end to end on the embedded warehouse (ROWS=20000)
 	$(RUN) python -m demo --rows $(ROWS)
 
 test: venv ## Run the whole test suite against real PostgreSQL and Airflow

@@ -59,7 +59,7 @@ SELECT i,
        false,
        CASE WHEN i %% 997 = 0 THEN NULL
             ELSE %(base)s - make_interval(secs => ((%(rows)s - i) / 2 * 7919) %% %(spread)s) END
-FROM generate_series(1, %(rows)s) AS i
+FROM generate_series(1, %(rows)s::bigint) AS i
 """
 
 
@@ -75,7 +75,9 @@ def apply_day(conn: psycopg.Connection, day: int = 1) -> dict[str, int]:
     """One day of changes after the table's current high (see the module docstring).
     Returns how many rows of each kind were written."""
     with conn.transaction():
-        high, rows = conn.execute("SELECT max(updated_at), max(customer_id) FROM shop.customers").fetchone()
+        found = conn.execute("SELECT max(updated_at), max(customer_id) FROM shop.customers").fetchone()
+        assert found is not None
+        high, rows = found
         start = high + timedelta(seconds=1)
         day_end = high + timedelta(days=1)
         new = max(2, rows // 100)
@@ -85,7 +87,7 @@ def apply_day(conn: psycopg.Connection, day: int = 1) -> dict[str, int]:
                SELECT i, 'Customer ' || i, 'customer' || i || '@example.com',
                       (ARRAY['DE', 'FR', 'US', 'GB', 'NL'])[1 + i %% 5], 'free', false,
                       %(start)s + make_interval(secs => (i - %(first)s) * 80000.0 / %(new)s)
-               FROM generate_series(%(first)s, %(last)s) AS i""",
+               FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i""",
             {"start": start, "first": rows + 1, "last": rows + new, "new": new},
         ).rowcount
         written["updated"] = conn.execute(
@@ -121,7 +123,9 @@ def out_of_order(conn: psycopg.Connection, customer_id: int, hours_before_high: 
     """An older version of a customer written after a newer one was extracted: inside the
     lookback, so the next extract reads it; silver must keep the newer one."""
     with conn.transaction():
-        (high,) = conn.execute("SELECT max(updated_at) FROM shop.customers").fetchone()
+        found = conn.execute("SELECT max(updated_at) FROM shop.customers").fetchone()
+        assert found is not None
+        (high,) = found
         conn.execute(
             "UPDATE shop.customers SET plan = 'stale', updated_at = %s WHERE customer_id = %s",
             (high - timedelta(hours=hours_before_high), customer_id),

@@ -36,7 +36,15 @@ def batch_summary(cfg: ClientConfig, landing: Landing, dag_run_id: str) -> dict:
                ORDER BY logical_source_file""",
             (cfg.client, batch_id),
         ).fetchall()
+        windows = conn.execute(
+            """SELECT logical_source_file, full_load, lower_watermark, lower_key, upper_watermark,
+                      extracted_rows
+               FROM tools.extract_window WHERE client_schema = %s AND batch_id = %s
+               ORDER BY logical_source_file""",
+            (cfg.client, batch_id),
+        ).fetchall()
         return {
+            "windows": windows,
             "batch_id": batch_id,
             "status": status,
             "manifest": manifest,
@@ -57,13 +65,23 @@ def format_summary(client: str, state: object, s: dict) -> str:
         f"{client}: DAG run {state}, {s['batch_id']} {s['status']}",
         f"  rows      bronze {s['bronze']:,} (this batch) | silver {s['silver']:,} (this batch)"
         f" | rejected {s['rejected']:,}",
-        "  gold      " + ", ".join(f"{t} {n:,}" for t, n in s["gold"].items()),
-        "  views     " + ", ".join(f"{t} {n:,}" for t, n in s["views"].items()),
+        "  gold      " + (", ".join(f"{t} {n:,}" for t, n in s["gold"].items()) or "-"),
+        "  views     " + (", ".join(f"{t} {n:,}" for t, n in s["views"].items()) or "-"),
     ]
     for logical, physical, total, rejected, loaded, status in s["files"]:
         lines.append(
             f"  file      {logical:<14} {physical or '-':<36} rows {total or 0:>8,}"
             f"  rejected {rejected or 0:>5,}  loaded {loaded or 0:>8,}  {status or '-'}"
+        )
+    for logical, full_load, lower, lower_key, upper, rows in s.get("windows", []):
+        taken = (
+            "full load"
+            if full_load
+            else f"after {lower:%Y-%m-%d %H:%M:%S}"
+            + (f" (key {lower_key})" if lower_key is not None else " (the mark less the lookback)")
+        )
+        lines.append(
+            f"  extract   {logical:<14} {rows or 0:>8,} rows, {taken}, up to {upper:%Y-%m-%d %H:%M:%S}"
         )
     lines += [f"  files  -> {s['archive']}", f"  manifest {s['manifest']}"]
     return "\n".join(lines)

@@ -114,8 +114,8 @@ def mark(conn) -> tuple | None:
 
 def window(conn, batch_id: str) -> tuple:
     return conn.execute(
-        """SELECT full_load, lower_watermark AT TIME ZONE 'UTC', lower_key, upper_watermark AT TIME ZONE 'UTC',
-                  extracted_rows
+        """SELECT full_load, lower_watermark AT TIME ZONE 'UTC', lower_key,
+                  upper_watermark AT TIME ZONE 'UTC', extracted_rows
            FROM tools.extract_window WHERE client_schema = 'client4' AND batch_id = %s""",
         (batch_id,),
     ).fetchone()
@@ -368,6 +368,14 @@ def test_a_row_without_a_watermark_is_rejected_with_its_reason(client4, source, 
     ).fetchall()
     assert rejected == [("updated_at", "required value of updated_at is empty")]
     assert [r[0] for r in gold(conn)] == list(range(2, 31))
+    # An incremental window cannot place it: it is not read (nor rejected) again.
+    put(source, (31, "C31", "FR", "pro", at(31)))
+    assert run(cfg)[1].state == "success"
+    assert 1 not in bronze_ids(conn, "BATCH000002")
+    rejected_now = (
+        "SELECT count(*) FROM tools.rejected_rows WHERE client_schema = 'client4' AND batch_id = %s"
+    )
+    assert conn.execute(rejected_now, ("BATCH000002",)).fetchone() == (0,)
 
 
 def test_an_unreachable_source_names_its_connection_never_its_password(monkeypatch) -> None:

@@ -17,10 +17,11 @@ lookback the lower bound is the pair itself, so a row whose watermark equals the
 taken exactly when its key is past the mark's key: never lost, never taken twice. With a
 lookback, every row of the last ``lookback`` is read again (late rows written with an
 older watermark are caught); reading a row twice is harmless, since silver keeps a key's
-newest version only. Rows whose watermark is NULL are always extracted, so validation
-rejects them with their reason (the watermark column is a required column). A full load
-has no lower bound. The window is fixed when the batch first extracts
-(``tools.extract_window``): clearing the task re-reads the same window.
+newest version only. A full load has no lower bound, and takes the rows whose watermark
+is NULL too, so validation rejects them with their reason (the watermark column is a
+required column); an incremental window cannot place them and leaves them out. The
+window is fixed when the batch first extracts (``tools.extract_window``): clearing the
+task re-reads the same window.
 
 **Reading.** One ``REPEATABLE READ READ ONLY`` transaction on the source: the greatest
 watermark, the window's last pair and the rows are of one snapshot, and a query file can
@@ -36,6 +37,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -91,7 +93,14 @@ def source_relation(cfg: ClientConfig, spec: SourceFile) -> sql.Composable:
     if db.table is not None:
         return sql.Identifier(*db.table.split("."))
     query = cfg.render_sql(db.query or "").strip().rstrip(";")
-    return sql.SQL("({})").format(sql.SQL(query))  # type: ignore[arg-type]  # a file of the client's
+    return sql.SQL("({})").format(sql.SQL(query))  # the client's own file, rendered
+
+
+def _value(cursor: psycopg.Cursor) -> Any:
+    """The one value of a one-row query."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row[0]
 
 
 def _begin_snapshot(conn: psycopg.Connection) -> None:
@@ -109,11 +118,13 @@ def plan_window(
     assert db is not None
     _begin_snapshot(conn)
     try:
-        upper = conn.execute(
-            sql.SQL("SELECT max({}) FROM {} AS s").format(
-                sql.Identifier(db.watermark), source_relation(cfg, spec)
+        upper = _value(
+            conn.execute(
+                sql.SQL("SELECT max({}) FROM {} AS s").format(
+                    sql.Identifier(db.watermark), source_relation(cfg, spec)
+                )
             )
-        ).fetchone()[0]
+        )
     finally:
         conn.execute("ROLLBACK")
     if full_load or mark is None:
@@ -151,7 +162,9 @@ def _condition(spec: SourceFile, window: Window, key_type: str) -> sql.Composabl
     elif window.lower is not None:
         parts.append(sql.SQL("{} > {}").format(wm, sql.Literal(window.lower)))
     taken = sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")
-    return sql.SQL("(({}) OR {} IS NULL)").format(taken, wm)
+    if window.lower is None:  # a full load: the rows without a watermark too (to be rejected)
+        return sql.SQL("(({}) OR {} IS NULL)").format(taken, wm)
+    return taken
 
 
 TIMESTAMPTZ_OID, TIMESTAMP_OID = 1184, 1114
@@ -190,7 +203,7 @@ def extract(
         if missing:
             raise ExtractError(f"{spec.name}: the source has no column {', '.join(missing)}")
         key_oid = next(d.type_code for d in cursor.description or [] if d.name == db.tiebreak)
-        key_type = conn.execute("SELECT %s::oid::regtype::text", (key_oid,)).fetchone()[0]
+        key_type = _value(conn.execute("SELECT %s::oid::regtype::text", (key_oid,)))
         where = _condition(spec, window, key_type)
         last = conn.execute(
             sql.SQL(
