@@ -13,7 +13,9 @@ seconds, rows/s and the peak resident memory of that process):
 * the whole client DAG with ``dag.test()``, and on a real scheduler
   (``benchmarks.scheduler``);
 * the DAG parse time of 500, 1,000 and 2,000 synthetic clients over the 8 client DAG
-  files, against Airflow's floor (``benchmarks.parse``).
+  files, against Airflow's floor (``benchmarks.parse``);
+* a database source (client4) into bronze against psql's copy out and in, a full load
+  and the next incremental run (``benchmarks.extract``).
 
 Everything runs against a database of its own (``--db``, default ``bench``, created and
 emptied here; Airflow's metadata goes to ``<db>_airflow``, and to
@@ -26,6 +28,7 @@ project's time over the baseline's. Timing is reported, never asserted.
     scripts/with-env python -m benchmarks --only parse               # the parse steps and their floor
     scripts/with-env python -m benchmarks --only waiting             # waiting clients, both ways
     scripts/with-env python -m benchmarks --only console             # console pages with history
+    scripts/with-env python -m benchmarks --only extract             # a database source vs psql
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from benchmarks.common import (
 )
 from benchmarks.console import measure_console
 from benchmarks.data import files_in_incoming, generate, next_delivery, prepare_warehouse, ten_times
+from benchmarks.extract import measure_extract
 from benchmarks.parse import measure_parse
 from benchmarks.report import Results
 from benchmarks.scheduler import e2e_on_scheduler
@@ -268,10 +272,11 @@ def main() -> int:
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["convert", "bronze", "parse", "waiting", "console"],
+        choices=["convert", "bronze", "parse", "waiting", "console", "extract"],
         help="run only this part (convert: the convert steps, at 1x and 10x the rows; "
         "bronze: convert once, then only validate and the bronze loads; parse: the parse steps; "
-        "waiting: clients waiting for their files, reschedule vs deferred; console: its pages with history)",
+        "waiting: clients waiting for their files, reschedule vs deferred; console: its pages with history; "
+        "extract: a database source into bronze vs psql)",
     )
     args = parser.parse_args()
     results = Results(cpu_count=os.cpu_count())
@@ -285,6 +290,9 @@ def main() -> int:
         return results.finish(Path(args.out))
     if args.only == "waiting":
         measure_waiting(results, os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        return results.finish(Path(args.out))
+    if args.only == "extract":
+        measure_extract(results, os.environ["AIRFLOW_CONN_WAREHOUSE"], args.rows, args.repeat)
         return results.finish(Path(args.out))
     if args.only:
         args.skip_e2e = args.skip_scheduler = args.skip_parse = args.skip_pandas = True
@@ -305,6 +313,7 @@ def main() -> int:
                 os.environ["AIRFLOW_CONN_WAREHOUSE"],
                 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
             )
+            measure_extract(results, os.environ["AIRFLOW_CONN_WAREHOUSE"], args.rows, args.repeat)
             if not args.skip_waiting:
                 measure_waiting(results, os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     return results.finish(Path(args.out))

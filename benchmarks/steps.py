@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import BATCH, ROOT, SALES, client1, report
+from benchmarks.extract import step_extract_group  # noqa: F401  (a step of its own module)
 
 
 # ============================================================================ steps (child side)

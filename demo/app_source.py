@@ -45,6 +45,8 @@ CREATE TABLE shop.customers (
     deleted     boolean NOT NULL DEFAULT false,
     updated_at  timestamptz
 );
+-- What an application read incrementally should have: its changes found by an index.
+CREATE INDEX customers_changes_idx ON shop.customers (updated_at, customer_id);
 """
 
 # Two customers per timestamp (2k and 2k+1), spread over the 30 days before BASE; the

@@ -20,6 +20,9 @@ CREATE ROLE etl LOGIN PASSWORD :'etl_password';
 -- compare with memcmp, in the same order as C.UTF-8 (docs/benchmarks.md).
 CREATE DATABASE warehouse OWNER etl
     TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C.UTF-8';
--- Only the owner (and superusers) may connect to either database.
+-- client4's demo source database (an application's database, read incrementally).
+CREATE DATABASE app_source OWNER etl TEMPLATE template0 ENCODING 'UTF8';
+-- Only the owner (and superusers) may connect to these databases.
 REVOKE ALL ON DATABASE warehouse FROM PUBLIC;
+REVOKE ALL ON DATABASE app_source FROM PUBLIC;
 REVOKE ALL ON DATABASE airflow FROM PUBLIC;

@@ -387,3 +387,22 @@ def test_an_unreachable_source_names_its_connection_never_its_password(monkeypat
     message = str(error.value)
     assert message.startswith("source connection 'broken_source' unreachable: ")
     assert "s3cr3t-pw" not in message
+
+
+def test_a_column_gone_from_the_source_fails_the_mapping_as_a_files_would(client4, source, conn) -> None:
+    cfg = client4()
+    put(source, (1, "Ada", "DE", "free", at(0)))
+    assert run(cfg)[1].state == "success"
+    source.execute("ALTER TABLE shop.customers DROP COLUMN country")
+    source.execute("UPDATE shop.customers SET updated_at = %s", (at(10),))
+
+    dag, failed = run(cfg)
+
+    assert failed.state == "failed"
+    assert failed.get_task_instance("customers.validate_mapping").state == "failed"
+    (missing,) = conn.execute(
+        """SELECT missing_columns FROM tools.schema_drift_log
+           WHERE client_schema = 'client4' AND batch_id = 'BATCH000002'"""
+    ).fetchone()
+    assert missing == ["country"]
+    assert mark(conn) == (at(0), "1", "BATCH000001")  # the mark stays with the data
