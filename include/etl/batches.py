@@ -506,6 +506,21 @@ def close_batch(
         )
     }
     status, message = batch_outcome(cfg, failed_tasks, {k: v[4] for k, v in audit_rows.items()})
+    windows = {  # what each database source of the batch extracted
+        logical: {
+            "full_load": full_load,
+            "after": lower.isoformat() if lower else None,
+            "after_key": lower_key,
+            "up_to": upper.isoformat() if upper else None,
+            "rows": rows,
+        }
+        for logical, full_load, lower, lower_key, upper, rows in conn.execute(
+            """SELECT logical_source_file, full_load, lower_watermark, lower_key, upper_watermark,
+                      extracted_rows
+               FROM tools.extract_window WHERE client_schema = %s AND batch_id = %s""",
+            (cfg.client, batch_id),
+        )
+    }
     path = landing.locate_manifest(cfg.client, batch_id)
     if path is None:
         raise BatchError(f"{cfg.client} {batch_id}: manifest not found under {landing.root}")
@@ -513,6 +528,8 @@ def close_batch(
     for entry in manifest["files"]:
         convert, load, loaded, rejected, _ = audit_rows.get(entry["logical_source_file"], (None,) * 5)
         entry.update(convert_status=convert, load_status=load, loaded_rows=loaded, rejected_rows=rejected)
+        if entry["logical_source_file"] in windows:
+            entry["extract_window"] = windows[entry["logical_source_file"]]
         physical = entry["physical_file_name"]
         if entry.get("parquet_name"):  # typed rows a load did not use (it failed, or never ran)
             landing.drop_typed(cfg.client, entry["source_system"], entry["parquet_name"])

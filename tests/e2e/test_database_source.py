@@ -4,6 +4,7 @@ gold rows, the mark and the windows, for each rule of the mark and each guard.""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -131,7 +132,7 @@ def job_message(conn, batch_id: str, task: str) -> str:
 
 
 # ------------------------------------------------------------------ the mark
-def test_first_full_load_then_incremental_after_changes(client4, source, conn) -> None:
+def test_first_full_load_then_incremental_after_changes(client4, source, conn, landing) -> None:
     cfg = client4()
     put(
         source,
@@ -151,7 +152,12 @@ def test_first_full_load_then_incremental_after_changes(client4, source, conn) -
         (3, "Cy", "US", "team", at(10)),
     ]
 
-    put(source, (2, "Bo", "FR", "team", at(30)), (5, "Eve", "nl", "free", at(40)))
+    put(
+        source,
+        (2, "Bo", "FR", "team", at(30)),
+        (3, "Cy", "us", "team", at(35), True),
+        (5, "Eve", "nl", "free", at(40)),
+    )
     _, second = run(cfg)
     assert second.state == "success"
     # (mark - 2h lookback, now]: every row of the last two hours again, the new ones too.
@@ -160,16 +166,26 @@ def test_first_full_load_then_incremental_after_changes(client4, source, conn) -
     assert silver(conn) == [
         (1, "Ada", "DE", "free", False, at(0), "BATCH000001"),  # read again, not newer: kept
         (2, "Bo", "FR", "team", False, at(30), "BATCH000002"),
-        (3, "Cy", "US", "team", False, at(10), "BATCH000001"),
+        (3, "Cy", "US", "team", True, at(35), "BATCH000002"),  # deleted in the source
         (4, "Di", "GB", "free", True, at(20), "BATCH000001"),
         (5, "Eve", "NL", "free", False, at(40), "BATCH000002"),
     ]
     assert gold(conn) == [
         (1, "Ada", "DE", "free", at(0)),
         (2, "Bo", "FR", "team", at(30)),
-        (3, "Cy", "US", "team", at(10)),
         (5, "Eve", "NL", "free", at(40)),
     ]
+    # The batch's manifest says what it extracted.
+    manifest = json.loads(
+        (landing.batch_info("client4", "success") / "batch_output_client4_BATCH000002.json").read_text()
+    )
+    assert manifest["files"][0]["extract_window"] == {
+        "full_load": False,
+        "after": "2026-03-01T10:20:00+00:00",
+        "after_key": None,
+        "up_to": "2026-03-01T12:40:00+00:00",
+        "rows": 5,
+    }
 
 
 def test_equal_timestamps_at_the_mark_are_neither_lost_nor_taken_twice(client4, source, conn) -> None:
@@ -396,7 +412,7 @@ def test_a_column_gone_from_the_source_fails_the_mapping_as_a_files_would(client
     source.execute("ALTER TABLE shop.customers DROP COLUMN country")
     source.execute("UPDATE shop.customers SET updated_at = %s", (at(10),))
 
-    dag, failed = run(cfg)
+    _, failed = run(cfg)
 
     assert failed.state == "failed"
     assert failed.get_task_instance("customers.validate_mapping").state == "failed"
