@@ -10,6 +10,7 @@ seconds, rows/s and the peak resident memory of that process):
   ADBC binary COPY of the same typed rows vs ``psql \\copy`` of the CSV (interleaved);
 * the SQL stage: each silver, gold and view step of the batch, the same steps again (a
   re-run that changes nothing), again with skipping off, and the next day's delivery;
+  then that next day's stage again on top of 10 days of history (``next_day_10d_vs_1d``);
 * the whole client DAG with ``dag.test()``, and on a real scheduler
   (``benchmarks.scheduler``);
 * the DAG parse time of 500, 1,000 and 2,000 synthetic clients over the 8 client DAG
@@ -39,6 +40,9 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
+from psycopg import sql
 
 from benchmarks.common import (
     NEXT,
@@ -190,6 +194,32 @@ def measure_sql(run: Run, results: Results) -> None:
         results.values[f"sql_{key}_vs_first"] = round(results.values[f"sql_stage_{key}_seconds"] / first, 3)
 
 
+def measure_history(run: Run, results: Results, days: int = 10) -> None:
+    """The next day's SQL stage on top of ``days`` days of history against on top of one:
+    the same next-day delivery loaded again as BATCH000003 ... BATCH<days + 1> (each
+    day's files, reference files in full included, through convert, validate, bronze and
+    the SQL stage), then the stage of the last one over BATCH000002's (``measure_sql``)."""
+    print(f"history: {days} days", flush=True)
+    delivery = WORK / "next"
+    files = {p.stem: str(p) for p in sorted(delivery.rglob("*.csv"))}
+    last = {}
+    for day in range(3, days + 2):
+        batch = f"BATCH{day:06d}"
+        run_step("bronze_others", {"dsn": run.dsn, "files": files, "out": str(run.out), "batch": batch})
+        last = run_step("sql", {"dsn": run.dsn, "batch": batch})
+    total = sum(v["seconds"] for v in last["steps"].values())
+    results.line(f"  SQL stage of the next day at {days} days of history", total)
+    results.values[f"sql_stage_next_{days}d_seconds"] = round(total, 3)
+    results.values["next_day_10d_vs_1d"] = round(total / results.values["sql_stage_next_seconds"], 3)
+    with psycopg.connect(run.dsn) as conn:
+        results.values[f"silver_rows_after_{days + 1}_batches"] = {
+            table: conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("silver_client1", table))
+            ).fetchone()[0]
+            for table in ("crm_cust_info", "crm_sales_details")
+        }
+
+
 def _record_layer(results: Results, res: dict, layer: str, key: str, first: bool) -> float:
     """One layer's steps of one SQL run (each step itself on the first run); its seconds."""
     steps = {k: v for k, v in res["steps"].items() if k.startswith(layer + ".")}
@@ -270,6 +300,7 @@ def main() -> int:
     parser.add_argument("--skip-parse", action="store_true")
     parser.add_argument("--skip-waiting", action="store_true", help="skip the waiting clients (about 15 min)")
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--skip-history", action="store_true", help="skip the 10 days of history")
     parser.add_argument(
         "--only",
         choices=["convert", "bronze", "parse", "waiting", "console", "extract"],
@@ -305,6 +336,8 @@ def main() -> int:
         fastest = measure_bronze(run, results, parquet)
         if args.only != "bronze":
             measure_sql(run, results)
+            if not args.skip_history:
+                measure_history(run, results)
             measure_e2e(run, results, fastest["psql"]["seconds"])
             if not args.skip_parse:
                 measure_parse(results)
