@@ -63,6 +63,7 @@ from benchmarks.parse import measure_parse
 from benchmarks.report import Results
 from benchmarks.scheduler import e2e_on_scheduler
 from benchmarks.waiting import measure_waiting
+from include.etl.warehouse.connection import one_row
 
 LABELS = {
     "first": "first run of the batch",
@@ -213,9 +214,11 @@ def measure_history(run: Run, results: Results, days: int = 10) -> None:
     results.values["next_day_10d_vs_1d"] = round(total / results.values["sql_stage_next_seconds"], 3)
     with psycopg.connect(run.dsn) as conn:
         results.values[f"silver_rows_after_{days + 1}_batches"] = {
-            table: conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("silver_client1", table))
-            ).fetchone()[0]
+            table: one_row(
+                conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("silver_client1", table))
+                )
+            )[0]
             for table in ("crm_cust_info", "crm_sales_details")
         }
 
