@@ -133,10 +133,11 @@ def _choose_place() -> None:
 
 
 def _free_port(start: int = 54329) -> int:
+    """The first port from ``start`` nothing uses: neither a server listening on it nor
+    a connection whose local end it is (a client's ephemeral port), so it can be bound."""
     for port in range(start, start + 200):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) != 0:
-                return port
+        if not _port_taken(port):
+            return port
     sys.exit("devenv: no free TCP port for the embedded PostgreSQL")
 
 
@@ -149,26 +150,37 @@ def _port() -> int:
 
 def _port_taken(port: int) -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as PostgreSQL binds it
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
 
 
 def _start() -> None:
     """Start the stopped cluster; on its recorded port, or a free one if another program
     took that port meanwhile. A failure ends with the server log's last lines."""
     port = _port()
-    if _port_taken(port):
-        port = _free_port(port + 1)
+    for _ in range(3):  # a port can be taken between the look and the bind: then another
+        if _port_taken(port):
+            port = _free_port(port + 1)
+            PORT_FILE.write_text(str(port))
+        LOG_FILE.touch()
+        _chown_for_db_user(LOG_FILE)
+        logged = LOG_FILE.stat().st_size  # what this start writes comes after
+        pg_ctl = [_bin("pg_ctl"), "-D", str(PGDATA), "-l", str(LOG_FILE), "-o", f"-p {port}"]
+        started = subprocess.run(
+            _as_db_user([*pg_ctl, "-w", "-t", "60", "start"]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd="/",
+        )
+        if started.returncode == 0 or b"could not bind" not in LOG_FILE.read_bytes()[logged:]:
+            break
+        port = _free_port(port + 1)  # taken by the time the server bound it: the next free one
         PORT_FILE.write_text(str(port))
-    LOG_FILE.touch()
-    _chown_for_db_user(LOG_FILE)
-    pg_ctl = [_bin("pg_ctl"), "-D", str(PGDATA), "-l", str(LOG_FILE), "-o", f"-p {port}"]
-    started = subprocess.run(
-        _as_db_user([*pg_ctl, "-w", "-t", "60", "start"]),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd="/",
-    )
     if started.returncode != 0:
         log = LOG_FILE.read_text(errors="replace").splitlines()[-5:]
         sys.exit(

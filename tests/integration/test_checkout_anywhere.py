@@ -20,6 +20,15 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "devenv.py"
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as ourselves unless we are root")
 def test_the_embedded_cluster_starts_from_a_checkout_in_a_private_folder(tmp_path: Path) -> None:
     home = tmp_path / "home"
@@ -68,14 +77,19 @@ def test_the_embedded_cluster_starts_from_a_checkout_in_a_private_folder(tmp_pat
         # Stopped, and its port taken by another program meanwhile: it starts on another.
         assert devenv("down").returncode == 0
         port = int((outside / "port").read_text())
-        with socket.socket() as squatter:
+        with socket.socket() as squatter, socket.socket() as client_end:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the server's TIME_WAIT
             squatter.bind(("127.0.0.1", port))
             squatter.listen()
+            # The next free port is the local end of some connection: nothing answers on
+            # it, but it cannot be bound either.
+            bound = next(p for p in range(port + 1, port + 100) if _bindable(p))
+            client_end.bind(("127.0.0.1", bound))
             moved = devenv("up")
             assert moved.returncode == 0, moved.stderr
             url = next(line for line in moved.stdout.splitlines() if "AIRFLOW_CONN_WAREHOUSE" in line)
             new_port = int((outside / "port").read_text())
-            assert new_port != port and f":{new_port}/warehouse" in url
+            assert new_port not in (port, bound) and f":{new_port}/warehouse" in url
             with psycopg.connect(shlex.split(url.removeprefix("export "))[0].split("=", 1)[1]) as conn:
                 assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
