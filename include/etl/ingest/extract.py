@@ -35,7 +35,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +141,7 @@ def plan_window(
 
 
 def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
+    """A naive timestamp (a ``timestamp`` column) as UTC, the extract's session time zone."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
