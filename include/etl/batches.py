@@ -26,11 +26,15 @@ from include.etl.ingest.landing import (
     Landing,
     claimed_batch,
     claimed_name,
+    delivery_date,
+    is_remote,
+    listing,
     manifest_name,
     move,
     parquet_name,
     ready_marker_of,
     safe_child,
+    same_object,
     unclaimed_name,
     write_json_atomic,
 )
@@ -130,7 +134,14 @@ def open_batch(
             log.info("DAG run %s already owns %s (%s): reusing it", dag_run_id, batch_id, mode)
             files = _batch_files(conn, cfg, landing, batch_id, mode)
         elif mode == "start":
-            missing = landing.missing_required(cfg, day, settle_seconds)
+            batch_id = _allocate(conn, cfg, day)  # given out again if this open fails
+            cut = {
+                f.name: _interrupted_claim(landing.raw(cfg.client, system.name, "incoming"), f, batch_id, day)
+                for system, f in cfg.files
+            }
+            missing = [
+                m for m in landing.missing_required(cfg, day, settle_seconds) if not cut[m.partition("/")[2]]
+            ]
             if missing:
                 stamped = f" stamped {day:%Y%m%d}" if day else ""
                 arriving = landing.incomplete(cfg, settle_seconds, day)
@@ -138,9 +149,8 @@ def open_batch(
                     f"{cfg.client}: required file(s){stamped} missing in incoming: {', '.join(missing)}"
                     + (f" ({'; '.join(arriving)})" if arriving else "")
                 )
-            batch_id = _allocate(conn, cfg, day)
             files = {
-                f.name: _claim(cfg, landing, system.name, f, batch_id, day, settle_seconds)
+                f.name: cut[f.name] or _claim(cfg, landing, system.name, f, batch_id, day, settle_seconds)
                 for system, f in cfg.files
             }
         else:
@@ -379,16 +389,36 @@ def _claim(
     return target.name
 
 
+def _interrupted_claim(incoming: Path, f: SourceFile, batch_id: str, day: date | None) -> str | None:
+    """A file of ``f`` already claimed under ``batch_id`` while that number is being
+    allocated: an earlier open of this batch claimed it and died before its transaction
+    committed (the number is given out again). It is this batch's file. On object storage
+    the claim is a copy then a delete: an original still beside it with the same content
+    (ETag) is the delete that did not happen, done now; with other content it is a new
+    delivery under the same name, left for the next batch."""
+    if f.is_database:
+        return None
+    for path in listing(incoming):
+        name = unclaimed_name(path.name)
+        if claimed_batch(path.name) != batch_id or not f.matches(name):
+            continue
+        if day is not None and delivery_date(name) != day:
+            continue
+        original = incoming / name
+        if is_remote(original) and original.is_file() and same_object(original, path):
+            original.unlink()
+        log.info("%s was claimed for %s by an open that did not finish: taken", path.name, batch_id)
+        return path.name
+    return None
+
+
 def _already_claimed(cfg: ClientConfig, landing: Landing, system: str, f, batch_id: str) -> str | None:
     """The file this batch claimed for ``f`` earlier, in whichever raw folder it is now
     (a database source's: the one its extract writes, again on a restart)."""
     if f.is_database:
         return claimed_name(f"{f.name}.csv", batch_id)
     for state in RAW_STATES:
-        folder = landing.raw(cfg.client, system, state)
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
+        for path in listing(landing.raw(cfg.client, system, state)):
             if claimed_batch(path.name) == batch_id and f.matches(unclaimed_name(path.name)):
                 return path.name
     return None

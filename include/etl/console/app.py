@@ -174,7 +174,7 @@ def _manifest(cfg: ClientConfig, path: str | None) -> str | None:
         if root not in manifest.parents or not manifest.is_file():
             return None
         return manifest.read_text(encoding="utf-8", errors="replace")[:20000]
-    except (OSError, KeyError):
+    except (OSError, KeyError, ValueError):  # ValueError: a landing on object storage
         return None
 
 

@@ -14,6 +14,16 @@ with the batch suffix (``cust_info.csv`` -> ``cust_info_BATCH000001.csv``); ever
 move keeps that name, so a step finds its input in whichever state folder it is in,
 which is what makes every task safe to clear and re-run. Moves are ``os.replace`` within
 one filesystem: atomic, and re-runnable after a crash between two moves.
+
+The root may also be an object-storage URL (``s3://<conn_id>@<bucket>/<prefix>``), read
+and written through Airflow's ``ObjectStoragePath`` with the same code: the paths of this
+module are then ``ObjectStoragePath`` objects, which answer the same calls as
+``pathlib.Path``. Three things differ, each behind one function here: a move is a copy
+then a delete (``move``; docs/object-storage.md says why a crash between the two is
+harmless), a listing is read fresh from the store (``listing``), and the readers and
+writers that need a file on disk (Arrow, the CSV sniffing, the extract's COPY) get a
+scratch copy (``local_copy``, ``local_output``). On a local root those are the file
+itself: nothing is copied.
 """
 
 from __future__ import annotations
@@ -23,9 +33,11 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from include.etl.config import PROJECT_DIR, ClientConfig, SourceFile
 
@@ -118,12 +130,25 @@ class Landing:
     ``incoming`` / ``success`` / ``failed`` / ``archive`` folders per client and system.
     """
 
-    root: Path
+    root: Path  # or an ObjectStoragePath (see the module's docstring)
 
     @classmethod
     def from_env(cls) -> Landing:
-        """The landing root of ``ETL_DATA_ROOT`` (default ``.local/landing``)."""
-        return cls(Path(os.environ.get("ETL_DATA_ROOT", DEFAULT_ROOT)))
+        """The landing root of ``ETL_DATA_ROOT`` (default ``.local/landing``), a local
+        path. An object-storage URL (``s3://landing_store@etl-landing/prod``) is Airflow's
+        to open: ``orchestration.connections.landing()`` gives that landing."""
+        location = os.environ.get("ETL_DATA_ROOT", str(DEFAULT_ROOT))
+        if "://" in location:
+            raise ValueError(
+                f"ETL_DATA_ROOT {location} is object storage: open it with "
+                "include.etl.orchestration.connections.landing()"
+            )
+        return cls(Path(location))
+
+    @property
+    def remote(self) -> bool:
+        """True when the root is on object storage."""
+        return is_remote(self.root)
 
     def raw(self, client: str, system: str, state: str) -> Path:
         """``raw/<client>/<system>/<state>``: files as delivered."""
@@ -151,7 +176,9 @@ class Landing:
         return self.root / "batch_info" / client / state
 
     def ensure(self, cfg: ClientConfig) -> None:
-        """Create every folder of the client's contract."""
+        """Create every folder of the client's contract (object storage has no folders)."""
+        if self.remote:
+            return
         for system in cfg.sources:
             for state in RAW_STATES:
                 self.raw(cfg.client, system.name, state).mkdir(parents=True, exist_ok=True)
@@ -186,12 +213,9 @@ class Landing:
         return found
 
     def _candidates(self, cfg: ClientConfig, system: str, f: SourceFile, day: date | None) -> list[Path]:
-        folder = self.raw(cfg.client, system, "incoming")
-        if not folder.is_dir():
-            return []
         return sorted(
             p
-            for p in folder.iterdir()
+            for p in listing(self.raw(cfg.client, system, "incoming"))
             if p.is_file()
             and not p.is_symlink()
             and not p.name.startswith(".")
@@ -206,17 +230,15 @@ class Landing:
         where they are (nothing is deleted) and reported, so an operator can act."""
         found = []
         for system in cfg.sources:
-            folder = self.raw(cfg.client, system.name, "incoming")
-            if not folder.is_dir():
-                continue
+            entries = listing(self.raw(cfg.client, system.name, "incoming"))
             markers = {
                 f.ready_marker.format(name=p.name)
                 for f in system.files
                 if f.ready_marker
-                for p in folder.iterdir()
+                for p in entries
                 if f.matches(p.name) or f.matches(unclaimed_name(p.name))
             }
-            for path in sorted(folder.iterdir()):
+            for path in entries:
                 if path.name in markers:
                     continue  # a sender's ready marker, next to its file
                 if path.is_symlink():
@@ -305,16 +327,78 @@ def manifest_name(client: str, batch_id: str) -> str:
 
 
 def move(path: Path, folder: Path) -> Path:
-    """Atomically move ``path`` into ``folder`` (same name); a no-op if already there."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Move ``path`` into ``folder`` (same name); a no-op if already there.
+
+    Locally one atomic ``os.replace``. On object storage a copy, then the delete of the
+    original: a crash between the two leaves the same object in both folders, and the
+    step that moved it, run again, finds the first one (``Landing.locate`` looks in a
+    fixed order) and moves it again over the copy."""
     target = folder / path.name
-    if path != target:
+    if path == target:
+        return target
+    if is_remote(path):
+        path.rename(target)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
     return target
 
 
+def is_remote(path: Path) -> bool:
+    """True for a path on object storage (an ``ObjectStoragePath``), False for a local one."""
+    return not isinstance(path, PurePath)
+
+
+def listing(folder: Path) -> list[Path]:
+    """The entries of ``folder``, sorted; none if it does not exist. On object storage
+    the store is asked again (a listing cached by an earlier call would miss what a
+    sender uploaded since)."""
+    if is_remote(folder):
+        folder.fs.invalidate_cache(folder.path)  # type: ignore[attr-defined]
+    if not folder.is_dir():
+        return []
+    return sorted(folder.iterdir())
+
+
+def same_object(a: Path, b: Path) -> bool:
+    """Two objects on object storage with the same content: size and ETag (a copy keeps both)."""
+    first, second = a.fs.info(a.path), b.fs.info(b.path)  # type: ignore[attr-defined]
+    return first.get("size") == second.get("size") and first.get("ETag") == second.get("ETag")
+
+
+@contextmanager
+def local_copy(path: Path) -> Iterator[Path]:
+    """``path`` as a file on this machine, for readers that need one: the file itself on a
+    local root; on object storage a scratch copy, removed when the block ends."""
+    if not is_remote(path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="etl-landing-") as scratch:
+        local = Path(scratch) / path.name
+        path.fs.get_file(path.path, str(local))  # type: ignore[attr-defined]
+        yield local
+
+
+@contextmanager
+def local_output(path: Path) -> Iterator[Path]:
+    """Where to write ``path`` on this machine: ``path`` itself on a local root; on object
+    storage a scratch file, uploaded to ``path`` in one request when the block ends
+    without error (an object appears whole or not at all) and removed either way."""
+    if not is_remote(path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="etl-landing-") as scratch:
+        local = Path(scratch) / path.name
+        yield local
+        if local.is_file():
+            path.fs.put_file(str(local), path.path)  # type: ignore[attr-defined]
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write JSON so readers see the old file or the new one, never half of one."""
+    if is_remote(path):  # one PUT: an object is replaced whole
+        path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

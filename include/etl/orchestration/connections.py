@@ -14,6 +14,7 @@ import os
 import psycopg
 
 from include.etl.config import WAREHOUSE_CONN_ID
+from include.etl.ingest.landing import Landing
 from include.etl.warehouse.connection import connect
 
 # Connection extras passed on to libpq.
@@ -53,3 +54,15 @@ def conninfo(conn_id: str = WAREHOUSE_CONN_ID) -> str:
 def warehouse(conn_id: str = WAREHOUSE_CONN_ID) -> psycopg.Connection:
     """A new connection to the warehouse of ``conn_id``."""
     return connect(os.environ.get("WAREHOUSE_DSN") or conninfo(conn_id))
+
+
+def landing() -> Landing:
+    """The landing store of ``ETL_DATA_ROOT``: a local folder (default ``.local/landing``),
+    or an object-storage URL ``s3://<conn_id>@<bucket>/<prefix>`` opened as Airflow's
+    ``ObjectStoragePath`` with that connection (docs/object-storage.md)."""
+    location = os.environ.get("ETL_DATA_ROOT", "")
+    if "://" not in location:
+        return Landing.from_env()
+    from airflow.sdk import ObjectStoragePath
+
+    return Landing(ObjectStoragePath(location))  # type: ignore[arg-type]  # the same calls as a Path

@@ -39,7 +39,7 @@ def _dry_run(context: Any) -> bool:
 def purge(client: str) -> dict:
     """Purge (or list) one client's expired batches; returns the batches and what went."""
     from include.etl.config import config_for
-    from include.etl.ingest.landing import Landing
+    from include.etl.orchestration.connections import landing as landing_store
     from include.etl.orchestration.connections import warehouse
     from include.etl.retention import purge_client
     from include.etl.warehouse.migrations import migrate
@@ -50,7 +50,7 @@ def purge(client: str) -> dict:
     with warehouse() as conn:
         conn.autocommit = True
         migrate(conn, [cfg])  # tools.housekeeping_log, on a warehouse not migrated yet
-        purged = purge_client(conn, cfg, Landing.from_env(), datetime.now(UTC), dry_run, context["ti"].run_id)
+        purged = purge_client(conn, cfg, landing_store(), datetime.now(UTC), dry_run, context["ti"].run_id)
     return {
         "dry_run": dry_run,
         "batches": [p.batch_id for p in purged],

@@ -21,7 +21,8 @@ import re
 from typing import Any
 
 from include.etl.config import ClientConfig
-from include.etl.ingest.landing import Landing, parquet_name
+from include.etl.ingest.landing import parquet_name
+from include.etl.orchestration.connections import landing as landing_store
 
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
@@ -110,7 +111,7 @@ def file_step_lineage(
     if not physical:  # skipped (optional, not delivered) or no batch: nothing read
         return OperatorLineage()
     system, spec = cfg.file(logical)
-    landing = Landing.from_env()
+    landing = landing_store()
     parquet = landing.data(cfg.client, system.name, "incoming") / parquet_name(physical)
     if step == "extract":  # the source table is read by the extract; its file is written
         raw = landing.raw(cfg.client, system.name, "incoming") / physical

@@ -21,10 +21,19 @@ from include.etl.ingest.bronze import load_bronze as copy_into_bronze
 from include.etl.ingest.convert import ConvertError, convert_to_parquet, file_sha256
 from include.etl.ingest.extract import ExtractError, plan_window
 from include.etl.ingest.extract import extract as extract_window
-from include.etl.ingest.landing import RAW_STATES, Landing, UnsafePathError, move, parquet_name
+from include.etl.ingest.landing import (
+    RAW_STATES,
+    Landing,
+    UnsafePathError,
+    local_copy,
+    local_output,
+    move,
+    parquet_name,
+)
 from include.etl.ingest.validation import check_mapping
 from include.etl.ingest.validation import validate_rows as check_rows
 from include.etl.orchestration import metrics
+from include.etl.orchestration.connections import landing as landing_store
 from include.etl.orchestration.connections import warehouse
 from include.etl.warehouse import audit, health, watermarks
 from include.etl.warehouse.migrations import MigrationError, migrate
@@ -66,7 +75,7 @@ def files_ready(client: str, mode: str, run: RunContext) -> str | None:
     already opened its batch) need no new files. All of them wait while another active
     run of the client holds it.
     """
-    cfg, landing = config_for(client), Landing.from_env()
+    cfg, landing = config_for(client), landing_store()
     if run.backfill_day is not None and mode != "start":
         raise FailFast(
             f"{client}: a backfill run takes the deliveries of its day; mode {mode} is for a manual trigger"
@@ -97,7 +106,7 @@ def delivery_waiting(client: str | ClientConfig, day: date | None = None) -> str
     from the folders alone; None when the delivery is there. What the deferred sensor's
     trigger looks at in the triggerer (with the config it read once)."""
     cfg = config_for(client) if isinstance(client, str) else client
-    return _delivery_missing(cfg, Landing.from_env(), day)
+    return _delivery_missing(cfg, landing_store(), day)
 
 
 def _owns_a_batch(conn, client: str, dag_run_id: str) -> bool:
@@ -138,7 +147,7 @@ def open_batch(
     id, the claimed files and the manifest. Returns the batch for XCom (``Batch.as_xcom``),
     with ``full_load`` (database sources: ignore the mark) as the run asked.
     """
-    cfg, landing = config_for(client), Landing.from_env()
+    cfg, landing = config_for(client), landing_store()
     with warehouse() as conn:
         conn.autocommit = True
         try:  # first: the job log itself lives in the tools schema
@@ -184,7 +193,7 @@ def extract(client: str, logical: str, batch: dict, run: RunContext) -> str:
 
     The window is fixed at the batch's first extract; a cleared task or a restart reads
     it again, a reprocessing run reuses the batch's Parquet and reads nothing."""
-    cfg, landing = config_for(client), Landing.from_env()
+    cfg, landing = config_for(client), landing_store()
     system, spec, physical = _file(cfg, batch, logical)
     db, batch_id = spec.database, batch["batch_id"]
     assert db is not None and physical is not None
@@ -206,9 +215,8 @@ def extract(client: str, logical: str, batch: dict, run: RunContext) -> str:
                 for state in RAW_STATES:  # an earlier extract of the window, wherever it went
                     (landing.raw(client, system, state) / physical).unlink(missing_ok=True)
                 try:
-                    done = extract_window(
-                        src, cfg, spec, window, landing.raw(client, system, "incoming") / physical
-                    )
+                    with local_output(landing.raw(client, system, "incoming") / physical) as out:
+                        done = extract_window(src, cfg, spec, window, out)
                 except ExtractError as exc:
                     raise FailFast(str(exc)) from exc
             watermarks.record_extract(conn, client, batch_id, logical, done)
@@ -246,7 +254,7 @@ def _source(conn_id: str):
 
 def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
     """Raw file -> Parquet in data/.../incoming; returns the Parquet file name."""
-    cfg, landing = config_for(client), Landing.from_env()
+    cfg, landing = config_for(client), landing_store()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
     with warehouse() as conn:
@@ -271,16 +279,21 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
             if src is None:
                 raise FailFast(f"{physical}: claimed by {batch_id} but found in no raw folder")
             target = landing.data(client, system, "incoming") / parquet_name(physical)
-            try:
-                result = convert_to_parquet(src, target, spec)  # hashes the file as it reads it
-            except ConvertError as exc:
-                _record_sha256(conn, job, client, batch_id, logical, physical, file_sha256(src))
+            with local_copy(src) as delivered:
+                try:
+                    with local_output(target) as out:
+                        result = convert_to_parquet(delivered, out, spec)  # hashes the file as it reads it
+                    failed = None
+                except ConvertError as exc:
+                    failed, sha256 = exc, file_sha256(delivered)
+            if failed is not None:
+                _record_sha256(conn, job, client, batch_id, logical, physical, sha256)
                 move(src, landing.raw(client, system, "failed"))
                 audit.file_audit(
-                    conn, client, batch_id, logical, convert_status="FAILED", error_message=str(exc)
+                    conn, client, batch_id, logical, convert_status="FAILED", error_message=str(failed)
                 )
-                audit.load_error(conn, client, batch_id, logical, "convert", None, str(exc))
-                raise FailFast(str(exc)) from exc
+                audit.load_error(conn, client, batch_id, logical, "convert", None, str(failed))
+                raise FailFast(str(failed)) from failed
             _record_sha256(conn, job, client, batch_id, logical, physical, result.sha256)
             if src.parent.name in ("incoming", "failed"):  # an archived file stays archived
                 move(src, landing.raw(client, system, "success"))
@@ -336,14 +349,15 @@ def validate_mapping(client: str, logical: str, batch: dict, parquet: str, run: 
     ``schema_drift: fail`` and is logged and ignored under ``accept_additive``. Any drift
     is recorded in tools.schema_drift_log with the schema version it was checked against.
     """
-    cfg, landing = config_for(client), Landing.from_env()
+    cfg, landing = config_for(client), landing_store()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
     with warehouse() as conn:
         conn.autocommit = True
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             path = _parquet(landing, client, system, parquet)
-            result = check_mapping(path, spec)
+            with local_copy(path) as converted:
+                result = check_mapping(converted, spec)
             policy = cfg.drift_policy(spec)
             version = audit.schema_version(conn, client, logical)
             problems = []
@@ -395,25 +409,35 @@ def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: Run
     ``tools.rejected_rows``, the accepted ones, typed, to the file the bronze load streams.
     Fails the file (``FailFast``) when it rejects more rows than its reject policy allows.
     """
-    cfg, landing = config_for(client), Landing.from_env()
+    cfg, landing = config_for(client), landing_store()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
     with warehouse() as conn:
         conn.autocommit = True
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             path = _parquet(landing, client, system, parquet)
-            typed = TypedFile(landing.typed(client, system, parquet), spec, path, batch_id, physical)
-            try:
-                result = check_rows(path, spec, typed=typed)
-                audit.replace_rejects(conn, client, batch_id, logical, physical, result.rejects)
-                too_many = result.over_limit(spec)
-                if too_many:
-                    typed.discard()
-                else:  # the load streams these rows, the rejected ones (now stored) left out
-                    typed.commit(r.row_number for r in result.rejects)
-            except BaseException:
-                typed.discard()
-                raise
+            with local_copy(path) as converted:
+                # the typed rows stay on this machine's disk: on object storage the load,
+                # maybe on another worker, types the rows itself
+                typed = (
+                    None
+                    if landing.remote
+                    else TypedFile(landing.typed(client, system, parquet), spec, path, batch_id, physical)
+                )
+                try:
+                    result = check_rows(converted, spec, typed=typed)
+                    audit.replace_rejects(conn, client, batch_id, logical, physical, result.rejects)
+                    too_many = result.over_limit(spec)
+                    if typed is not None and too_many:
+                        typed.discard()
+                    elif (
+                        typed is not None
+                    ):  # the load streams these rows, the rejected ones (now stored) left out
+                        typed.commit(r.row_number for r in result.rejects)
+                except BaseException:
+                    if typed is not None:
+                        typed.discard()
+                    raise
             warnings = []
             if result.total == 0:
                 warnings.append("the file has a header but no data rows")
@@ -461,7 +485,7 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
     """Replace the batch's rows of the file in bronze with its accepted rows, in one
     transaction; archive the Parquet. Returns the rows loaded.
     """
-    cfg, landing = config_for(client), Landing.from_env()
+    cfg, landing = config_for(client), landing_store()
     system, spec, physical = _file(cfg, batch, logical)
     batch_id = batch["batch_id"]
     with warehouse() as conn:
@@ -473,9 +497,18 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
             # a database source's mark moves in the transaction that commits its rows
             finish = (watermarks.advance_mark_sql(client, batch_id, logical),) if spec.is_database else ()
             try:
-                rows = copy_into_bronze(
-                    conn, cfg, spec, path, batch_id, physical, skip, typed=typed, finish=finish
-                )
+                with local_copy(path) as converted:
+                    rows = copy_into_bronze(
+                        conn,
+                        cfg,
+                        spec,
+                        converted,
+                        batch_id,
+                        physical,
+                        skip,
+                        typed=None if landing.remote else typed,
+                        finish=finish,
+                    )
             except Exception as exc:
                 audit.load_error(
                     conn,
@@ -503,7 +536,7 @@ def close_batch(client: str, batch: dict | None, failed_tasks: list[str], run: R
     """Record the batch's final status (SUCCESS, PARTIAL or FAILED), move its files and
     manifest, free the client's lease; fail unless the batch succeeded.
     """
-    cfg, landing = config_for(client), Landing.from_env()
+    cfg, landing = config_for(client), landing_store()
     with warehouse() as conn:
         conn.autocommit = True
         batch_id = batch["batch_id"] if batch else batches.batch_of_run(conn, client, run.dag_run_id)
