@@ -258,6 +258,30 @@ def redis_server(port: int, logs: Path) -> subprocess.Popen:
     return server
 
 
+def s3_server(port: int, logs: Path) -> subprocess.Popen:
+    """An S3 API server on ``port`` (moto's server mode, from the dev requirements; MinIO
+    in the compose file), objects kept in memory. Clients reach it over HTTP with the
+    same libraries as real S3 (boto3, s3fs), at ``endpoint_url`` ``http://127.0.0.1:<port>``."""
+    server_bin = Path(sys.executable).with_name("moto_server")
+    with (logs / "s3.log").open("w") as log:
+        server = subprocess.Popen(
+            [str(server_bin), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return server
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise StackError(f"the S3 server did not start; see {logs / 's3.log'}") from None
+            time.sleep(0.2)
+
+
 def main() -> None:
     """``make stack``: the compose file's services without Docker, until Ctrl-C: Redis,
     the api-server, scheduler, dag-processor, triggerer and Celery workers, on a metadata

@@ -243,6 +243,21 @@ def test_required_file_missing_allocates_no_batch(
     assert batch.files["cust_info"] == "cust_info_BATCH000001.csv"
 
 
+def test_a_file_claimed_by_an_open_that_never_committed_goes_to_the_batch_given_its_number(
+    conn: psycopg.Connection, cfg: ClientConfig, landing: Landing
+) -> None:
+    """An open renamed cust_info.csv to its claimed name and died before its transaction
+    committed: BATCH000001 was never recorded and is given out again, and takes the file
+    (no longer a delivery any pattern would claim) instead of calling it missing."""
+    delivered = deliver(landing, cfg)
+    cut = delivered["cust_info"]
+    cut.rename(cut.with_name("cust_info_BATCH000001.csv"))
+    batch = open_batch(conn, cfg, landing, "run-after-crash")
+    assert batch.batch_id == "BATCH000001"
+    assert batch.files == expected_files(cfg, "BATCH000001")
+    assert raw_names(landing, cfg, "incoming") == set(batch.files.values())
+
+
 def test_two_candidates_for_one_file(conn: psycopg.Connection, cfg: ClientConfig, landing: Landing) -> None:
     deliver(landing, cfg, stamp="20260101")
     incoming = landing.raw("client1", "crm", "incoming")
