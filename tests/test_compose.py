@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -32,7 +33,14 @@ def _mounts(service: dict) -> dict[str, str]:
 
 
 def test_the_stack_has_every_airflow_3_service() -> None:
-    assert set(COMPOSE["services"]) == {"postgres", "redis", "statsd-exporter", *AIRFLOW_SERVICES}
+    assert set(COMPOSE["services"]) == {
+        "postgres",
+        "redis",
+        "minio",
+        "minio-init",
+        "statsd-exporter",
+        *AIRFLOW_SERVICES,
+    }
     commands = {name: _service(name)["command"] for name in AIRFLOW_SERVICES}
     assert commands["airflow-scheduler"] == "scheduler"
     assert commands["airflow-dag-processor"] == "dag-processor"
@@ -59,12 +67,22 @@ def test_services_share_config_code_and_landing_store() -> None:
         env = service["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert env["AIRFLOW_CONN_WAREHOUSE"].startswith("postgresql://")
-        assert env["ETL_DATA_ROOT"] == "/opt/airflow/landing"
+        assert env["ETL_DATA_ROOT"] == "s3://landing_store@etl-landing/landing"
+        store = json.loads(re.sub(REQUIRED_VAR, r"\1", env["AIRFLOW_CONN_LANDING_STORE"]))
+        assert store["extra"]["endpoint_url"] == "http://minio:9000"
+        assert (store["login"], store["password"]) == ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")
         mounts = _mounts(service)
         for folder in ("dags", "include", "sql", "plugins"):
             assert (ROOT / folder).is_dir()
             assert mounts[f"./{folder}"] == f"/opt/airflow/{folder}"
         assert mounts["landing"] == "/opt/airflow/landing"
+
+
+def test_the_landing_bucket_is_made_before_airflow_starts() -> None:
+    assert "mc mb --ignore-existing store/etl-landing" in " ".join(_service("minio-init")["entrypoint"])
+    for name in AIRFLOW_SERVICES:
+        needs = _service(name).get("depends_on", {})
+        assert needs["minio-init"] == {"condition": "service_completed_successfully"}, name
 
 
 def test_every_airflow_service_shares_the_secrets_from_env() -> None:
