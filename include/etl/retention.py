@@ -30,7 +30,7 @@ from psycopg import sql
 
 from include.etl.config import ClientConfig
 from include.etl.ingest.bronze import batch_table
-from include.etl.ingest.landing import Landing, claimed_batch, manifest_name
+from include.etl.ingest.landing import Landing, claimed_batch, listing, manifest_name
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +124,7 @@ def plan(conn: psycopg.Connection, cfg: ClientConfig, landing: Landing, batch_id
 
 def _claimed_by(folder: Path, batch_id: str) -> list[Path]:
     """The files of a folder claimed by ``batch_id`` (named with its suffix)."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and claimed_batch(p.name) == batch_id)
+    return [p for p in listing(folder) if p.is_file() and claimed_batch(p.name) == batch_id]
 
 
 def apply(conn: psycopg.Connection, cfg: ClientConfig, purge: Purge) -> None:
