@@ -132,6 +132,24 @@ def job_message(conn, batch_id: str, task: str) -> str:
 
 
 # ------------------------------------------------------------------ the mark
+def test_a_source_given_by_a_query_takes_only_the_rows_the_query_returns(client4, source, conn) -> None:
+    """database.query (sql/clients/client4/sources/paying_customers.sql) instead of a table:
+    the free plan's customers are never extracted, and the mark is the query's rows' mark."""
+    cfg = client4(table=None, query="sources/paying_customers.sql")
+    put(
+        source,
+        (1, "Ada", "de", "free", at(0)),
+        (2, "Bo", "fr", "pro", at(10)),
+        (3, "Cy", "us", "team", at(15)),
+        (4, "Di", "gb", "free", at(20)),
+    )
+    _, first = run(cfg)
+    assert first.state == "success"
+    assert bronze_ids(conn, "BATCH000001") == [2, 3]
+    assert mark(conn) == (at(15), "3", "BATCH000001")
+    assert [r[0] for r in gold(conn)] == [2, 3]
+
+
 def test_first_full_load_then_incremental_after_changes(client4, source, conn, landing) -> None:
     cfg = client4()
     put(
