@@ -160,13 +160,19 @@ class Landing:
         assert state in DATA_STATES, state
         return self.root / "data" / client / system / state
 
-    def typed(self, client: str, system: str, parquet_name: str) -> Path:
-        """The typed rows (see ``typed_name``) of a converted file, in ``data/.../incoming``."""
+    def typed(self, client: str, system: str, parquet_name: str) -> Path | None:
+        """The typed rows (see ``typed_name``) of a converted file, in ``data/.../incoming``;
+        None on object storage, where they are not kept: they would cost an upload and a
+        download for a load that types the rows itself as fast as it reads them back."""
+        if self.remote:
+            return None
         return safe_child(self.data(client, system, "incoming"), typed_name(parquet_name))
 
     def drop_typed(self, client: str, system: str, parquet_name: str) -> None:
         """Remove a converted file's typed rows, and any partial write of them."""
         path = self.typed(client, system, parquet_name)
+        if path is None:
+            return
         for leftover in (path, partial_path(path)):
             leftover.unlink(missing_ok=True)
 

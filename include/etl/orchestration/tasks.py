@@ -283,17 +283,14 @@ def convert(client: str, logical: str, batch: dict, run: RunContext) -> str:
                 try:
                     with local_output(target) as out:
                         result = convert_to_parquet(delivered, out, spec)  # hashes the file as it reads it
-                    failed = None
                 except ConvertError as exc:
-                    failed, sha256 = exc, file_sha256(delivered)
-            if failed is not None:
-                _record_sha256(conn, job, client, batch_id, logical, physical, sha256)
-                move(src, landing.raw(client, system, "failed"))
-                audit.file_audit(
-                    conn, client, batch_id, logical, convert_status="FAILED", error_message=str(failed)
-                )
-                audit.load_error(conn, client, batch_id, logical, "convert", None, str(failed))
-                raise FailFast(str(failed)) from failed
+                    _record_sha256(conn, job, client, batch_id, logical, physical, file_sha256(delivered))
+                    move(src, landing.raw(client, system, "failed"))
+                    audit.file_audit(
+                        conn, client, batch_id, logical, convert_status="FAILED", error_message=str(exc)
+                    )
+                    audit.load_error(conn, client, batch_id, logical, "convert", None, str(exc))
+                    raise FailFast(str(exc)) from exc
             _record_sha256(conn, job, client, batch_id, logical, physical, result.sha256)
             if src.parent.name in ("incoming", "failed"):  # an archived file stays archived
                 move(src, landing.raw(client, system, "success"))
@@ -416,28 +413,23 @@ def validate_rows(client: str, logical: str, batch: dict, parquet: str, run: Run
         conn.autocommit = True
         with audit.job(conn, client, batch_id, run.dag_run_id, run.task_id, run.try_number) as job:
             path = _parquet(landing, client, system, parquet)
-            with local_copy(path) as converted:
-                # the typed rows stay on this machine's disk: on object storage the load,
-                # maybe on another worker, types the rows itself
-                typed = (
-                    None
-                    if landing.remote
-                    else TypedFile(landing.typed(client, system, parquet), spec, path, batch_id, physical)
-                )
-                try:
+            typed_path = landing.typed(client, system, parquet)  # None: the load types the rows
+            typed = TypedFile(typed_path, spec, path, batch_id, physical) if typed_path else None
+            try:
+                with local_copy(path) as converted:
                     result = check_rows(converted, spec, typed=typed)
-                    audit.replace_rejects(conn, client, batch_id, logical, physical, result.rejects)
-                    too_many = result.over_limit(spec)
-                    if typed is not None and too_many:
-                        typed.discard()
-                    elif (
-                        typed is not None
-                    ):  # the load streams these rows, the rejected ones (now stored) left out
-                        typed.commit(r.row_number for r in result.rejects)
-                except BaseException:
-                    if typed is not None:
-                        typed.discard()
-                    raise
+                audit.replace_rejects(conn, client, batch_id, logical, physical, result.rejects)
+                too_many = result.over_limit(spec)
+                if typed is not None and too_many:
+                    typed.discard()
+                elif (
+                    typed is not None
+                ):  # the load streams these rows, the rejected ones (now stored) left out
+                    typed.commit(r.row_number for r in result.rejects)
+            except BaseException:
+                if typed is not None:
+                    typed.discard()
+                raise
             warnings = []
             if result.total == 0:
                 warnings.append("the file has a header but no data rows")
@@ -506,7 +498,7 @@ def load_bronze(client: str, logical: str, batch: dict, parquet: str, run: RunCo
                         batch_id,
                         physical,
                         skip,
-                        typed=None if landing.remote else typed,
+                        typed=typed,
                         finish=finish,
                     )
             except Exception as exc:
