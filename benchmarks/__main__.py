@@ -45,6 +45,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.common import (
+    BATCH,
     NEXT,
     ROOT,
     SALES,
@@ -159,16 +160,15 @@ def measure_bronze(run: Run, results: Results, parquet: Path) -> dict:
 
 def measure_sql(run: Run, results: Results) -> None:
     """The SQL stage: first run, an unchanged re-run, a forced re-run, the next day's
-    delivery (BATCH000002: the files at a tenth the size, with the sales lines of their
-    latest month only; customers and products again in full): a batch costs what it
-    touches, not the history."""
+    delivery (BATCH000002: the customers, products and ERP tables again in full with 1% of
+    their rows changed, and the sales lines of the latest month: ``next_delivery``): a
+    batch costs what it touches, not the history. Then the rows and bytes each batch
+    added to each layer, and what silver kept of the next day's snapshots."""
     print("SQL stage", flush=True)
     others = {k: str(v) for k, v in run.files.items() if k != SALES}
     loaded = run_step("bronze_others", {"dsn": run.dsn, "files": others, "out": str(run.out)})
     results.record("bronze_other_files", "other 5 files: convert+validate+load", loaded)
-    rows = run.args.rows
-    small = rows // 10 if rows >= 100_000 else rows
-    delivery = next_delivery(generate(small) if small != rows else run.files)
+    delivery = next_delivery(run.files)
     next_load = {
         "dsn": run.dsn,
         "files": {k: str(v) for k, v in delivery.items()},
@@ -193,6 +193,62 @@ def measure_sql(run: Run, results: Results) -> None:
     for key in ("rerun", "forced", "next"):
         first = results.values["sql_stage_first_seconds"]
         results.values[f"sql_{key}_vs_first"] = round(results.values[f"sql_stage_{key}_seconds"] / first, 3)
+    with psycopg.connect(run.dsn) as conn:
+        for batch, name in ((BATCH, "first_day"), (NEXT, "next_day")):
+            added = added_by(conn, batch)
+            results.values[f"{name}_rows_added"] = {layer: n for layer, (n, _) in added.items()}
+            results.values[f"{name}_bytes_added"] = {layer: b for layer, (_, b) in added.items()}
+        results.values["next_day_snapshot"] = snapshot_share(conn, NEXT)
+    print("  next day, rows added per layer:", results.values["next_day_rows_added"], flush=True)
+
+
+def added_by(conn: psycopg.Connection, batch: str) -> dict[str, tuple[int, int]]:
+    """Rows and bytes (``pg_column_size`` of the rows) that carry ``batch`` in each layer
+    of client1: bronze and silver rows it added, gold rows it wrote."""
+    tables = conn.execute(
+        """SELECT table_schema, table_name FROM information_schema.columns
+           WHERE table_schema IN ('bronze_client1', 'silver_client1', 'gold_client1')
+             AND column_name = 'dwh_batch_id'
+             AND (table_schema, table_name) IN (SELECT table_schema, table_name
+                                                FROM information_schema.tables
+                                                WHERE table_type = 'BASE TABLE')
+           ORDER BY 1, 2"""
+    ).fetchall()
+    added: dict[str, tuple[int, int]] = {}
+    for schema, table in tables:
+        if schema.startswith("bronze") and "__" in table:
+            continue  # a batch's child table: counted through its parent
+        rows, size = one_row(
+            conn.execute(
+                sql.SQL(
+                    "SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0)::bigint FROM {} AS t "
+                    "WHERE t.dwh_batch_id = %s"
+                ).format(sql.Identifier(schema, table)),
+                (batch,),
+            )
+        )
+        layer = schema.split("_")[0]
+        n, b = added.get(layer, (0, 0))
+        added[layer] = (n + rows, b + int(size))
+    return added
+
+
+def snapshot_share(conn: psycopg.Connection, batch: str) -> dict[str, float | int]:
+    """The snapshot deliveries of a batch: rows delivered, rows silver kept, their share."""
+    delivered, kept, vanished = one_row(
+        conn.execute(
+            """SELECT coalesce(sum(delivered_rows), 0), coalesce(sum(changed_rows), 0),
+                      coalesce(sum(vanished_keys), 0)
+               FROM tools.snapshot_delivery WHERE client_schema = 'client1' AND batch_id = %s""",
+            (batch,),
+        )
+    )
+    return {
+        "delivered_rows": int(delivered),
+        "silver_rows_added": int(kept),
+        "vanished_keys": int(vanished),
+        "share": round(int(kept) / int(delivered), 4) if delivered else 0.0,
+    }
 
 
 def measure_history(run: Run, results: Results, days: int = 10) -> None:
@@ -208,6 +264,11 @@ def measure_history(run: Run, results: Results, days: int = 10) -> None:
         batch = f"BATCH{day:06d}"
         run_step("bronze_others", {"dsn": run.dsn, "files": files, "out": str(run.out), "batch": batch})
         last = run_step("sql", {"dsn": run.dsn, "batch": batch})
+        if day == 3:  # the same files as BATCH000002: no reference row changed
+            with psycopg.connect(run.dsn) as conn:
+                unchanged = snapshot_share(conn, batch)
+            results.values["unchanged_snapshot"] = unchanged
+            results.values["silver_rows_added_unchanged_snapshot"] = unchanged["share"]
     total = sum(v["seconds"] for v in last["steps"].values())
     results.line(f"  SQL stage of the next day at {days} days of history", total)
     results.values[f"sql_stage_next_{days}d_seconds"] = round(total, 3)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".local" / "bench"
 LANDING = WORK / "landing"  # the landing root of the whole runs
 BATCH = "BATCH000001"
-NEXT = "BATCH000002"  # the next delivery, a tenth the size
+NEXT = "BATCH000002"  # the next day: reference files again (1% changed), a month of sales
 SALES = "sales_details"
 MARK = "BENCH "
 

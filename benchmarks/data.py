@@ -48,25 +48,49 @@ def ten_times(src: Path) -> Path:
     return dest
 
 
+# The column the next day changes in every hundredth row of each reference file (a value
+# silver keeps as delivered, so the change reaches silver), and how.
+CHANGED_COLUMN = {
+    "cust_info": ("cst_lastname", lambda v: v.strip() + "-Next"),
+    "prd_info": ("prd_nm", lambda v: v.strip() + " II"),
+    "CUST_AZ12": ("GEN", lambda v: "Male" if v.strip()[:1].upper() == "F" else "Female"),
+    "LOC_A101": ("CNTRY", lambda v: "France" if v.strip() != "France" else "Germany"),
+    "PX_CAT_G1V2": ("SUBCAT", lambda v: v.strip() + " II"),
+}
+CHANGE_EVERY = 100  # 1% of the reference rows change from one day to the next
+
+
 def next_delivery(files: dict[str, Path]) -> dict[str, Path]:
-    """The next day's delivery: the given files, with only the sales lines ordered in the
-    latest month they hold (a daily delivery adds recent orders; its customers and
-    products come again in full)."""
+    """The next day's delivery of a client whose reference files come in full every day:
+    the customers, products and ERP tables again, with 1% of their rows changed (every
+    hundredth row, in the column of ``CHANGED_COLUMN``), and the sales lines ordered in
+    the latest month the files hold (a daily delivery adds recent orders)."""
+    import csv
+
     folder = WORK / "next"
     shutil.rmtree(folder, ignore_errors=True)
     out = {}
     for logical, src in files.items():
         dest = folder / src.parent.name / src.name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if logical != SALES:
-            shutil.copy(src, dest)
-        else:
+        if logical == SALES:
             with src.open() as f:
                 header, lines = f.readline(), f.readlines()
             month = max(line.split(",")[3][:6] for line in lines if line.split(",")[3][:2] == "20")
             with dest.open("w") as f:
                 f.write(header)
                 f.writelines(line for line in lines if line.split(",")[3][:6] == month)
+        else:
+            column, change = CHANGED_COLUMN[logical]
+            with src.open(newline="") as f, dest.open("w", newline="") as g:
+                reader, writer = csv.reader(f), csv.writer(g, lineterminator="\n")
+                names = next(reader)
+                writer.writerow(names)
+                at = names.index(column)
+                for number, row in enumerate(reader):
+                    if number % CHANGE_EVERY == CHANGE_EVERY // 2 and len(row) > at:
+                        row[at] = change(row[at])
+                    writer.writerow(row)
         out[logical] = dest
     return out
 

@@ -256,6 +256,7 @@ def step_sql(p: dict) -> None:
     from psycopg import sql
 
     from include.etl.warehouse.connection import one_row
+    from include.etl.warehouse.snapshot import step_text
     from include.etl.warehouse.sqlstep import run_step
 
     logging.basicConfig(level=logging.WARNING)
@@ -265,6 +266,7 @@ def step_sql(p: dict) -> None:
     steps = [("silver", s.name, s.sql, f"{cfg.silver_schema}.{s.table}") for s in cfg.silver]
     steps += [("gold", s.name, s.sql, f"{cfg.gold_schema}.{s.table}") for s in cfg.gold]
     steps += [("views", v.name, v.sql, f"{cfg.gold_schema}.{v.name}") for v in cfg.views]
+    snapshots = {s.name: s.key for s in cfg.silver if s.delivery == "snapshot"}  # as the DAG's tasks
     results = {}
     batch = p.get("batch", BATCH)
     with psycopg.connect(p["dsn"], autocommit=True) as conn:
@@ -272,7 +274,7 @@ def step_sql(p: dict) -> None:
             if path is None:
                 text = f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{name}"'
             else:
-                text = cfg.render_sql(path)
+                text = step_text(cfg.render_sql(path), cfg.client, target, snapshots.get(name))
             with BackendMemory(conn.info.backend_pid) as memory:
                 res = run_step(
                     conn,

@@ -145,6 +145,8 @@ def reset_client(conn: psycopg.Connection, cfg: ClientConfig) -> None:
     if not exists:
         return
     for table in (
+        "snapshot_delivery",
+        "snapshot_vanished",
         "watermarks",
         "extract_window",
         "batch_health",

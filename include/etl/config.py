@@ -293,11 +293,25 @@ class SqlStep(_Model):
     sql: str  # relative to sql/clients/<client>/ or, if not there, to the template
     table: Identifier  # the table the step writes, in its layer's schema
     depends_on: list[Identifier] = []
+    # A silver step only. ``increment``: every row the batch delivered is added (files that
+    # bring new rows: sales lines). ``snapshot``: the file comes in full every time
+    # (customers, products, reference tables): silver keeps only the rows that changed
+    # since the batches before, by ``key`` (include/etl/warehouse/snapshot.py).
+    delivery: Literal["increment", "snapshot"] = "increment"
+    key: list[Identifier] = []  # the table's key columns (snapshot deliveries)
 
     @field_validator("sql")
     @classmethod
     def _relative_sql_path(cls, value: str) -> str:
         return _sql_path(value)
+
+    @model_validator(mode="after")
+    def _snapshot_has_key(self) -> SqlStep:
+        if self.delivery == "snapshot" and not self.key:
+            raise ValueError(
+                f"step '{self.name}': a snapshot delivery needs its table's key columns (key: [...])"
+            )
+        return self
 
 
 class View(_Model):
@@ -550,6 +564,9 @@ class ClientConfig(_Model):
                         f"{layer} step '{step.name}' depends on unknown step(s): {', '.join(missing)}"
                     )
             _check_acyclic(layer, steps)
+        snapshots = sorted(s.name for s in self.gold if s.delivery == "snapshot")
+        if snapshots:
+            raise ValueError(f"delivery: snapshot is for silver steps, not gold: {', '.join(snapshots)}")
         self._quality_tables_exist()
         self._lineage_tables_exist()
         return self

@@ -131,30 +131,31 @@ def test_a_null_key_in_gold_fails_the_batch(runs, conn) -> None:
 
 
 def test_a_duplicate_key_in_silver_fails_the_batch(runs, conn) -> None:
-    # The batch's unique index is gone and a customer row was written twice.
-    conn.execute("DROP INDEX silver_client1.crm_cust_info_batch_key_uq")
+    # The batch's unique index is gone and a product row was written twice (the products
+    # are an increment: every batch holds all of them; a snapshot's are in the rules tests).
+    conn.execute("DROP INDEX silver_client1.crm_prd_info_batch_key_uq")
     conn.execute(
-        """INSERT INTO silver_client1.crm_cust_info
-           SELECT * FROM silver_client1.crm_cust_info WHERE dwh_batch_id = 'BATCH000002'
-           ORDER BY cst_id LIMIT 1"""
+        """INSERT INTO silver_client1.crm_prd_info
+           SELECT * FROM silver_client1.crm_prd_info WHERE dwh_batch_id = 'BATCH000002'
+           ORDER BY prd_id LIMIT 1"""
     )
 
     def repair() -> None:
         conn.execute(
-            """DELETE FROM silver_client1.crm_cust_info WHERE ctid IN (
-                   SELECT max(ctid) FROM silver_client1.crm_cust_info WHERE dwh_batch_id = 'BATCH000002'
-                   GROUP BY cst_id HAVING count(*) > 1)"""
+            """DELETE FROM silver_client1.crm_prd_info WHERE ctid IN (
+                   SELECT max(ctid) FROM silver_client1.crm_prd_info WHERE dwh_batch_id = 'BATCH000002'
+                   GROUP BY prd_id HAVING count(*) > 1)"""
         )
         conn.execute(
-            """CREATE UNIQUE INDEX crm_cust_info_batch_key_uq
-               ON silver_client1.crm_cust_info (dwh_batch_id, cst_id)"""
+            """CREATE UNIQUE INDEX crm_prd_info_batch_key_uq
+               ON silver_client1.crm_prd_info (dwh_batch_id, prd_id)"""
         )
 
     fails_then_passes(
         conn,
         runs,
         "quality.silver",
-        "quality check failed: silver_client1.crm_cust_info unique(cst_id): 1 key value(s) held by more "
+        "quality check failed: silver_client1.crm_prd_info unique(prd_id): 1 key value(s) held by more "
         "than one row (2 rows) of BATCH000002",
         repair,
     )
@@ -192,28 +193,29 @@ def test_a_fact_row_whose_key_is_not_in_its_dimension_fails_the_batch(runs, conn
 
 
 def test_a_row_count_drop_against_the_previous_batch_fails_the_batch(runs, conn) -> None:
-    # The silver step of batch 2 lost most of the ERP locations (a bad filter, say).
-    before = rows(conn, "SELECT count(*) FROM silver_client1.erp_loc_a101 WHERE dwh_batch_id = 'BATCH000001'")
+    # The silver step of batch 2 lost most of the products (a bad filter, say); a snapshot delivery's
+    # gate (it compares the rows delivered) is pinned in tests/rules/test_snapshot_deliveries.py.
+    before = rows(conn, "SELECT count(*) FROM silver_client1.crm_prd_info WHERE dwh_batch_id = 'BATCH000001'")
     conn.execute(
-        """CREATE TEMP TABLE lost AS SELECT * FROM silver_client1.erp_loc_a101
-           WHERE dwh_batch_id = 'BATCH000002' AND cid NOT IN (
-               SELECT cid FROM silver_client1.erp_loc_a101 WHERE dwh_batch_id = 'BATCH000002'
-               ORDER BY cid LIMIT 10)"""
+        """CREATE TEMP TABLE lost AS SELECT * FROM silver_client1.crm_prd_info
+           WHERE dwh_batch_id = 'BATCH000002' AND prd_id NOT IN (
+               SELECT prd_id FROM silver_client1.crm_prd_info WHERE dwh_batch_id = 'BATCH000002'
+               ORDER BY prd_id LIMIT 10)"""
     )
     conn.execute(
-        """DELETE FROM silver_client1.erp_loc_a101
-           WHERE dwh_batch_id = 'BATCH000002' AND cid IN (SELECT cid FROM lost)"""
+        """DELETE FROM silver_client1.crm_prd_info
+           WHERE dwh_batch_id = 'BATCH000002' AND prd_id IN (SELECT prd_id FROM lost)"""
     )
     drop = 1 - 10 / before
 
     def repair() -> None:
-        conn.execute("INSERT INTO silver_client1.erp_loc_a101 SELECT * FROM lost")
+        conn.execute("INSERT INTO silver_client1.crm_prd_info SELECT * FROM lost")
 
     fails_then_passes(
         conn,
         runs,
         "quality.silver",
-        f"quality check failed: silver_client1.erp_loc_a101 row_count: 10 rows in BATCH000002, {drop:.0%} "
+        f"quality check failed: silver_client1.crm_prd_info row_count: 10 rows in BATCH000002, {drop:.0%} "
         f"fewer than the {before:,} of BATCH000001 (at most 50% allowed)",
         repair,
     )

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, BaseOperator, Param, TaskGroup, chain
@@ -220,6 +221,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
                     step=step.name,
                     target=f"{schema}.{step.table}",
                     sql_file=step.sql,
+                    snapshot_key=step.key if step.delivery == "snapshot" else None,
                     trigger_rule="none_failed_min_one_success",  # skipped when nothing loaded
                 )
 
@@ -233,7 +235,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
             previous = None
             for view in cfg.views:
                 # a summary table's own SQL file (batch-scoped), else a whole refresh
-                how = (
+                how: dict[str, Any] = (
                     {"sql_file": view.sql}
                     if view.sql
                     else {"sql": f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{view.name}"'}

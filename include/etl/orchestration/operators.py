@@ -286,6 +286,10 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
     when nothing the step reads has changed since it last ran for the batch. Every
     attempt is a ``tools.sql_step_log`` row, ended ``SUCCESS`` with the rows the target
     holds for the batch, or ``FAILED`` with the error, whatever fails.
+
+    With ``snapshot_key`` (a silver step of a file delivered in full each time), the
+    statements of ``include.etl.warehouse.snapshot.diff_sql`` follow the file's in the same
+    transaction: silver keeps only the rows that changed since the batches before.
     """
 
     ui_color = "#ede7f6"
@@ -298,6 +302,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         step: str,
         target: str,
         sql_file: str | None = None,
+        snapshot_key: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         if sql_file is not None:
@@ -308,6 +313,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         super().__init__(**kwargs)
         self.client, self.layer, self.step, self.target = client, layer, step, target
         self.sql_file = sql_file
+        self.snapshot_key = list(snapshot_key) if snapshot_key else None
 
     def execute(self, context: Any) -> None:
         """Run the step for the batch and log the attempt in ``tools.sql_step_log``."""
@@ -345,7 +351,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                         layer=self.layer,
                         step=self.step,
                         target=self.target,
-                        sql_text=self._sql_text(),
+                        sql_text=self._step_text(),
                         batch_id=batch_id,
                         parameters=parameters,
                         log=self.log,
@@ -388,6 +394,12 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         if isinstance(self.sql, str):
             return self.sql
         return ";\n".join(s.strip().rstrip(";") for s in self.sql)
+
+    def _step_text(self) -> str:
+        """What the step runs: the rendered SQL, then a snapshot delivery's comparison."""
+        from include.etl.warehouse.snapshot import step_text
+
+        return step_text(self._sql_text(), self.client, self.target, self.snapshot_key)
 
     def _rows_for_batch(self, conn: Any, batch_id: str) -> int:
         """The rows the target holds for the batch (a view: all its rows)."""

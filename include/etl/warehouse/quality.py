@@ -17,6 +17,8 @@ are bound parameters (``%(batch_id)s``, ``%(client)s``), never formatted into th
   NULL while its dimension member is unknown (late-arriving); a later batch links it.
 - ``row_count``: the batch's rows in a silver table against the previous successful
   batch's; fails when they dropped by more than ``max_row_drop``. The first batch passes.
+  For a snapshot delivery (silver keeps its changes only) the rows the snapshot delivered
+  (``tools.snapshot_delivery``) are compared instead.
 """
 
 from __future__ import annotations
@@ -151,20 +153,28 @@ def checks_for(cfg: ClientConfig, layer: str) -> list[Check]:
                 )
             )
     if layer == "silver":
+        snapshots = {s.table for s in cfg.silver if s.delivery == "snapshot"}
         for ref in q.row_counts:
             name = ref.split(".")[1]
             source = f"{_q(cfg.silver_schema)}.{_q(name)}"
+            table = f"{cfg.silver_schema}.{name}"
+            if name in snapshots:  # silver keeps a snapshot's changes only: its size is what it delivered
+                size = (
+                    "(SELECT coalesce(max(d.delivered_rows), 0) FROM tools.snapshot_delivery AS d "
+                    f"WHERE d.client_schema = %(client)s AND d.table_name = '{table}' AND d.batch_id = {{}})"
+                )
+            else:
+                size = f"(SELECT count(*) FROM {source} WHERE dwh_batch_id = {{}})"
             checks.append(
                 Check(
                     "row_count",
                     layer,
-                    f"{cfg.silver_schema}.{name}",
+                    table,
                     "row_count",
                     "WITH previous AS (SELECT max(batch_id) AS batch_id FROM tools.batch "
                     "WHERE client_schema = %(client)s AND status = 'SUCCESS' AND batch_id < %(batch_id)s) "
-                    f"SELECT (SELECT count(*) FROM {source} WHERE dwh_batch_id = %(batch_id)s), "
-                    f"(SELECT count(*) FROM {source} WHERE dwh_batch_id = (SELECT batch_id FROM previous)), "
-                    "(SELECT batch_id FROM previous)",
+                    f"SELECT {size.format('%(batch_id)s')}, "
+                    f"{size.format('(SELECT batch_id FROM previous)')}, (SELECT batch_id FROM previous)",
                     max_drop=q.max_row_drop,
                 )
             )

@@ -1,4 +1,8 @@
 -- Gold: merge the customers of one batch into dim_customers.
+-- The batch's customers are those whose CRM row came with it and those whose ERP birth
+-- data or location did (with their latest CRM row: the CRM customers are a snapshot
+-- delivery, so an unchanged customer's row stays in the batch that brought it). Each
+-- gold row carries the batch that last wrote it.
 -- The CRM row of the batch is enriched with the ERP birth data and location: for each
 -- customer the latest ERP row as of this batch (any batch up to this one), so an ERP
 -- file delivered earlier still counts. Gender comes from the CRM, from the ERP when the
@@ -24,10 +28,26 @@
 -- the memory to keep them off disk (the default 4MB spills).
 SET LOCAL work_mem = '256MB';
 
-WITH crm AS NOT MATERIALIZED (   -- inlined: the planner then sees the table's statistics
-    SELECT *
-    FROM {{ silver }}.crm_cust_info
-    WHERE dwh_batch_id = %(batch_id)s
+WITH erp_changed AS MATERIALIZED (
+    -- customers whose ERP birth data or location changed with the batch: their CRM row
+    -- may not have (the CRM customers are a snapshot delivery: silver holds a customer's
+    -- row once until it changes), and they are the batch's customers too
+    SELECT cid FROM {{ silver }}.erp_cust_az12 WHERE dwh_batch_id = %(batch_id)s
+    UNION
+    SELECT cid FROM {{ silver }}.erp_loc_a101 WHERE dwh_batch_id = %(batch_id)s
+),
+crm AS MATERIALIZED (
+    -- the batch's customers: the CRM rows that came with it, and for the customers whose
+    -- ERP rows changed alone, their latest CRM row from an earlier batch
+    SELECT * FROM {{ silver }}.crm_cust_info WHERE dwh_batch_id = %(batch_id)s
+    UNION ALL
+    (SELECT DISTINCT ON (c.cst_id) c.*
+     FROM {{ silver }}.crm_cust_info AS c
+     WHERE c.dwh_batch_id < %(batch_id)s
+       AND c.cst_key IN (SELECT cid FROM erp_changed)
+       AND NOT EXISTS (SELECT FROM {{ silver }}.crm_cust_info AS n
+                       WHERE n.dwh_batch_id = %(batch_id)s AND n.cst_id = c.cst_id)
+     ORDER BY c.cst_id, c.dwh_batch_id DESC, c.dwh_row_number DESC)
 ),
 birth AS NOT MATERIALIZED (
     SELECT DISTINCT ON (e.cid) e.cid, e.bdate, e.gen
@@ -56,7 +76,7 @@ customers AS NOT MATERIALIZED (   -- inlined, as birth and location: read by the
              ELSE coalesce(b.gen, 'n/a') END        AS gender,
         b.bdate                                     AS birthdate,
         c.cst_create_date                           AS create_date,
-        c.dwh_batch_id
+        %(batch_id)s::text                          AS dwh_batch_id   -- the batch writing it
     FROM crm AS c
     LEFT JOIN birth AS b ON b.cid = c.cst_key
     LEFT JOIN location AS l ON l.cid = c.cst_key

@@ -1,0 +1,117 @@
+"""Snapshot deliveries: a file sent in full every day adds to silver only what changed.
+
+A silver step declared ``delivery: snapshot`` (with the ``key`` of its table) runs its own
+SQL as any step (the batch's rows, cleaned, de-duplicated, one per key), then the
+statements of ``diff_sql`` in the same transaction, which compare the batch's rows with
+what the table held for each key before the batch:
+
+* **the current rows before the batch**: per key, its latest row among the earlier batches
+  (``dwh_batch_id`` then ``dwh_row_number``), unless a later earlier batch no longer held
+  the key (``tools.snapshot_vanished``);
+* a key of the batch whose row is **the same** (every column except the ``dwh_*`` lineage
+  columns, compared as ``jsonb``) is dropped from the batch: silver already holds it;
+* a **new key or a changed row** stays: silver grows with the changes, not with the days;
+* a key held before and **absent** from the snapshot is recorded as vanished in
+  ``tools.snapshot_vanished`` (its last row stays: silver is the history);
+* ``tools.snapshot_delivery`` records the rows delivered, kept and the keys vanished.
+
+A batch without rows in the table (the file was optional and not delivered) changes
+nothing: no key vanishes because a file did not come. Every statement is scoped to the
+batch and deletes what an earlier run of it wrote first, so a cleared or re-run step
+(restart, reprocessing) computes the same result. Key columns are compared with ``=``:
+silver drops rows without a key (its ``not_null`` quality check says so).
+
+Rebasing: a batch is compared with the batches before it as they are when it runs. If an
+older batch is restarted with other files after newer batches ran, the newer batches'
+silver steps should be reprocessed too (their comparison was with the old content); gold
+is protected either way (an older batch never overwrites a newer row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# Columns that say where and when a row came from, not what it holds.
+LINEAGE_COLUMNS = ("dwh_batch_id", "dwh_source_file", "dwh_row_number", "dwh_loaded_at", "dwh_updated_at")
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def diff_sql(client: str, target: str, key: Sequence[str]) -> str:
+    """The statements that reduce the batch's rows of ``target`` (``schema.table``, a
+    silver table) to what changed, with ``%(batch_id)s`` bound (see the module docstring).
+    Identifiers come from the validated config and are quoted; the client and table names
+    are written as quoted literals."""
+    if not key:
+        raise ValueError(f"a snapshot delivery into {target} needs key columns")
+    schema, table = target.split(".", 1)
+    t = f"{_q(schema)}.{_q(table)}"
+    c, name = _literal(client), _literal(target)
+    keys = ", ".join(_q(k) for k in key)
+
+    def cols(alias: str) -> str:
+        return ", ".join(f"{alias}.{_q(k)}" for k in key)
+
+    def same_key(a: str, b: str) -> str:
+        return " AND ".join(f"{a}.{_q(k)} = {b}.{_q(k)}" for k in key)
+
+    lineage = "'{" + ",".join(LINEAGE_COLUMNS) + "}'::text[]"
+    scope = f"client_schema = {c} AND table_name = {name} AND batch_id = %(batch_id)s"
+    return f"""
+-- ---- snapshot delivery of {target}: keep what changed (include/etl/warehouse/snapshot.py)
+DELETE FROM tools.snapshot_vanished WHERE {scope};
+
+DELETE FROM tools.snapshot_delivery WHERE {scope};
+
+CREATE TEMP TABLE snapshot_before ON COMMIT DROP AS
+SELECT v.*
+FROM (
+    SELECT DISTINCT ON ({keys}) {cols("p")}, p.dwh_batch_id AS version_batch,
+           to_jsonb(p) - {lineage} AS content
+    FROM {t} AS p
+    WHERE p.dwh_batch_id < %(batch_id)s
+      AND EXISTS (SELECT FROM {t} AS d WHERE d.dwh_batch_id = %(batch_id)s)
+    ORDER BY {keys}, p.dwh_batch_id DESC, p.dwh_row_number DESC NULLS LAST
+) AS v
+WHERE NOT EXISTS (
+    SELECT FROM tools.snapshot_vanished AS g
+    WHERE g.client_schema = {c} AND g.table_name = {name}
+      AND g.key = jsonb_build_array({cols("v")})
+      AND g.batch_id > v.version_batch AND g.batch_id < %(batch_id)s
+);
+
+INSERT INTO tools.snapshot_delivery
+    (client_schema, table_name, batch_id, delivered_rows, changed_rows, vanished_keys)
+SELECT {c}, {name}, %(batch_id)s, count(*), count(*), 0
+FROM {t} WHERE dwh_batch_id = %(batch_id)s
+HAVING count(*) > 0;
+
+INSERT INTO tools.snapshot_vanished (client_schema, table_name, batch_id, key)
+SELECT {c}, {name}, %(batch_id)s, jsonb_build_array({cols("b")})
+FROM snapshot_before AS b
+WHERE NOT EXISTS (SELECT FROM {t} AS n WHERE n.dwh_batch_id = %(batch_id)s AND {same_key("n", "b")});
+
+DELETE FROM {t} AS n
+USING snapshot_before AS b
+WHERE n.dwh_batch_id = %(batch_id)s AND {same_key("n", "b")}
+  AND to_jsonb(n) - {lineage} = b.content;
+
+UPDATE tools.snapshot_delivery
+SET changed_rows = (SELECT count(*) FROM {t} WHERE dwh_batch_id = %(batch_id)s),
+    vanished_keys = (SELECT count(*) FROM tools.snapshot_vanished WHERE {scope})
+WHERE {scope}
+"""
+
+
+def step_text(sql_text: str, client: str, target: str, key: Sequence[str] | None) -> str:
+    """What a silver step runs: its file's statements, then, for a snapshot delivery (a
+    ``key``), the statements of ``diff_sql`` (one transaction for all of them)."""
+    if not key:
+        return sql_text
+    return sql_text.rstrip().rstrip(";") + ";\n" + diff_sql(client, target, key)

@@ -1,0 +1,143 @@
+"""End to end: client1 delivers its reference files in full every day; silver keeps only
+what changed, and gold is what the latest files say.
+
+Day one is the demo delivery. Day two is the same files with one customer's last name
+changed and another customer's ERP birth date changed (the CRM row unchanged). Day three
+is day two again without one customer. Each day is a run of the client DAG with
+``dag.test()`` against the test warehouse.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+from include.etl.orchestration.factory import build_dag
+from include.etl.warehouse.migrations import migrate
+from tests.conftest import complete, deliver_demo, reset_client
+from tests.e2e.test_pipeline import assert_same_values
+from tests.expected_client1 import expected_values, gold_values
+
+ROWS = 1500
+
+
+def rewrite(path: Path, change) -> None:
+    """Rewrite a CSV file, ``change(row)`` called on each data row (a list, edited in place)."""
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    for row in rows[1:]:
+        change(row)
+    with path.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+
+
+def deliver(folder: Path, landing) -> None:
+    for path in sorted(folder.rglob("*.csv")):
+        target = landing.raw("client1", path.parent.name, "incoming")
+        target.mkdir(parents=True, exist_ok=True)
+        complete(Path(shutil.copy2(path, target / path.name)))
+
+
+def run_day(cfg) -> str:
+    run = build_dag(cfg).test(run_conf={"mode": "start"})
+    assert run.state == "success"
+    return run.run_id
+
+
+def silver_rows(conn, table: str, batch: str) -> list[tuple]:
+    key = {"crm_cust_info": "cst_id", "erp_cust_az12": "cid"}[table]
+    return conn.execute(
+        f"SELECT {key} FROM silver_client1.{table} WHERE dwh_batch_id = %s ORDER BY 1", (batch,)
+    ).fetchall()
+
+
+def test_next_days_add_their_changes_only_and_gold_follows_the_files(
+    clients, conn, landing, tmp_path
+) -> None:
+    cfg = clients["client1"]
+    reset_client(conn, cfg)
+    migrate(conn, [cfg])
+    day1 = tmp_path / "day1"
+    deliver_demo("client1", landing, day1, rows=ROWS)
+    run_day(cfg)
+
+    # The customers as the first batch left them: pick two plain ones (one CRM row each,
+    # a key, an ERP birth row).
+    plain = conn.execute(
+        """SELECT c.cst_id, c.cst_key FROM silver_client1.crm_cust_info AS c
+           JOIN silver_client1.erp_cust_az12 AS e ON e.cid = c.cst_key
+           WHERE c.cst_lastname IS NOT NULL AND e.bdate IS NOT NULL
+           ORDER BY c.cst_id LIMIT 2"""
+    ).fetchall()
+    (renamed, _), (reborn, reborn_key) = plain
+
+    day2 = tmp_path / "day2"
+    shutil.copytree(day1, day2)
+
+    def rename(row: list[str]) -> None:
+        if row[0].strip() == str(renamed):
+            row[3] = "Renamed"
+
+    def new_birthdate(row: list[str]) -> None:
+        if row[0].strip().removeprefix("NAS").replace("-", "") == reborn_key:
+            row[1] = "1961-02-03"
+
+    rewrite(day2 / "crm" / "cust_info.csv", rename)
+    rewrite(day2 / "erp" / "CUST_AZ12.csv", new_birthdate)
+    deliver(day2, landing)
+    run_day(cfg)
+
+    # Silver: the second batch added the renamed customer and the one ERP row, nothing else.
+    assert silver_rows(conn, "crm_cust_info", "BATCH000002") == [(renamed,)]
+    assert silver_rows(conn, "erp_cust_az12", "BATCH000002") == [(reborn_key,)]
+    for table in ("erp_loc_a101", "erp_px_cat_g1v2"):
+        assert conn.execute(
+            f"SELECT count(*) FROM silver_client1.{table} WHERE dwh_batch_id = 'BATCH000002'"
+        ).fetchone() == (0,)
+    # Gold: every figure as the day-two files alone say (the ERP-only change included).
+    assert_same_values(gold_values(conn), expected_values(day2))
+    assert conn.execute(
+        "SELECT last_name, dwh_batch_id FROM gold_client1.dim_customers WHERE customer_id = %s", (renamed,)
+    ).fetchone() == ("Renamed", "BATCH000002")
+    assert conn.execute(
+        "SELECT birthdate::text, dwh_batch_id FROM gold_client1.dim_customers WHERE customer_id = %s",
+        (reborn,),
+    ).fetchone() == ("1961-02-03", "BATCH000002")
+
+    # Day three: day two without the renamed customer. Nothing is added; the key is
+    # recorded as vanished; gold keeps the customer (facts may point at it).
+    day3 = tmp_path / "day3"
+    shutil.copytree(day2, day3)
+    cust = day3 / "crm" / "cust_info.csv"
+    with cust.open(newline="") as f:
+        rows = [r for r in csv.reader(f) if r[0].strip() != str(renamed)]
+    with cust.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+    deliver(day3, landing)
+    run_day(cfg)
+
+    for table in ("crm_cust_info", "erp_cust_az12"):
+        assert silver_rows(conn, table, "BATCH000003") == []
+    assert conn.execute(
+        """SELECT table_name, key FROM tools.snapshot_vanished
+           WHERE client_schema = 'client1' AND batch_id = 'BATCH000003'"""
+    ).fetchall() == [("silver_client1.crm_cust_info", [renamed])]
+    delivered = dict(
+        conn.execute(
+            """SELECT batch_id, (delivered_rows, changed_rows, vanished_keys)::text
+               FROM tools.snapshot_delivery
+               WHERE client_schema = 'client1' AND table_name = 'silver_client1.crm_cust_info'"""
+        ).fetchall()
+    )
+    first = conn.execute(
+        "SELECT count(*) FROM silver_client1.crm_cust_info WHERE dwh_batch_id = 'BATCH000001'"
+    ).fetchone()[0]
+    assert delivered == {
+        "BATCH000001": f"({first},{first},0)",
+        "BATCH000002": f"({first},1,0)",
+        "BATCH000003": f"({first - 1},0,1)",
+    }
+    assert conn.execute(
+        "SELECT last_name FROM gold_client1.dim_customers WHERE customer_id = %s", (renamed,)
+    ).fetchone() == ("Renamed",)

@@ -1,0 +1,225 @@
+"""Snapshot deliveries (``delivery: snapshot``): a file that comes in full every day adds
+to silver only what changed since the batches before it (include/etl/warehouse/snapshot.py).
+
+client1's customers and ERP tables are snapshot deliveries. Each test delivers bronze
+rows for two or three batches, runs the silver step of each as the DAG runs it, and
+compares silver, ``tools.snapshot_delivery`` and ``tools.snapshot_vanished`` with the rows
+a reader can check by hand.
+"""
+
+from __future__ import annotations
+
+from tests.rules.tables import expect, given, run_step
+
+B1, B2, B3 = "BATCH000001", "BATCH000002", "BATCH000003"
+SILVER = "silver_client1.crm_cust_info"
+
+DAY_ONE = """
+    cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+    1      | AW1     | Jon           | Yang         | M                  | M        | 2024-01-01
+    2      | AW2     | Ann           | Lee          | S                  | F        | 2024-01-02
+    3      | AW3     | Bo            | Ka           | M                  |          | 2024-01-03
+"""
+
+
+def silver_customers(conn, client_dags, batch: str) -> None:
+    run_step(conn, client_dags["client1"], "silver.crm_cust_info", batch)
+
+
+def delivery(conn) -> list[tuple]:
+    return conn.execute(
+        """SELECT batch_id, delivered_rows, changed_rows, vanished_keys FROM tools.snapshot_delivery
+           WHERE client_schema = 'client1' AND table_name = %s ORDER BY batch_id""",
+        (SILVER,),
+    ).fetchall()
+
+
+def vanished(conn) -> list[tuple]:
+    return conn.execute(
+        """SELECT batch_id, key FROM tools.snapshot_vanished
+           WHERE client_schema = 'client1' AND table_name = %s ORDER BY batch_id, key""",
+        (SILVER,),
+    ).fetchall()
+
+
+def test_a_snapshot_with_no_change_adds_no_row(conn, client1, client_dags) -> None:
+    """The same customers again (in another order, from another file, with spaces the
+    cleaning removes): silver keeps the first batch's rows and adds none."""
+    given(conn, "bronze_client1.crm_cust_info", DAY_ONE, batch=B1)
+    silver_customers(conn, client_dags, B1)
+    given(conn, "bronze_client1.crm_cust_info", """
+        cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+        3      | AW3     | Bo            | Ka           | M                  |          | 2024-01-03
+        1      | AW1     | ' Jon '       | Yang         | M                  | M        | 2024-01-01  # cleaned: the same
+        2      | AW2     | Ann           | Lee          | S                  | F        | 2024-01-02
+    """, batch=B2)  # fmt: skip
+    silver_customers(conn, client_dags, B2)
+
+    expect(conn, f"SELECT cst_id, cst_firstname, dwh_batch_id FROM {SILVER}", """
+        cst_id | cst_firstname | dwh_batch_id
+        1      | Jon           | BATCH000001
+        2      | Ann           | BATCH000001
+        3      | Bo            | BATCH000001
+    """)  # fmt: skip
+    assert delivery(conn) == [(B1, 3, 3, 0), (B2, 3, 0, 0)]
+    assert vanished(conn) == []
+
+
+def test_a_changed_row_and_a_new_key_are_added(conn, client1, client_dags) -> None:
+    """A customer whose name changed and a new customer: the batch adds those two rows
+    (the changed one as cleaned), nothing for the unchanged customers."""
+    given(conn, "bronze_client1.crm_cust_info", DAY_ONE, batch=B1)
+    silver_customers(conn, client_dags, B1)
+    given(conn, "bronze_client1.crm_cust_info", """
+        cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+        1      | AW1     | Jon           | Yang         | M                  | M        | 2024-01-01  # unchanged
+        2      | AW2     | Ann           | Lee-Smith    | M                  | F        | 2024-01-02  # married, new name
+        3      | AW3     | Bo            | Ka           | M                  |          | 2024-01-03  # unchanged
+        4      | AW4     | Cy            | Do           | S                  | F        | 2024-02-01  # new
+    """, batch=B2)  # fmt: skip
+    silver_customers(conn, client_dags, B2)
+
+    expect(conn, f"SELECT cst_id, cst_lastname, cst_marital_status, dwh_batch_id FROM {SILVER}", """
+        cst_id | cst_lastname | cst_marital_status | dwh_batch_id
+        1      | Yang         | Married            | BATCH000001
+        2      | Lee          | Single             | BATCH000001
+        3      | Ka           | Married            | BATCH000001
+        2      | Lee-Smith    | Married            | BATCH000002
+        4      | Do           | Single             | BATCH000002
+    """)  # fmt: skip
+    assert delivery(conn) == [(B1, 3, 3, 0), (B2, 4, 2, 0)]
+
+
+def test_a_vanished_key_is_recorded_and_comes_back_as_a_new_row(conn, client1, client_dags) -> None:
+    """Customer 3 is missing from the second snapshot: recorded as vanished in B2, its
+    last row kept. The third snapshot holds it again, unchanged: silver adds it back
+    (compared with a deleted key, an unchanged row is a change)."""
+    given(conn, "bronze_client1.crm_cust_info", DAY_ONE, batch=B1)
+    silver_customers(conn, client_dags, B1)
+    given(conn, "bronze_client1.crm_cust_info", """
+        cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+        1      | AW1     | Jon           | Yang         | M                  | M        | 2024-01-01
+        2      | AW2     | Ann           | Lee          | S                  | F        | 2024-01-02
+    """, batch=B2)  # fmt: skip
+    silver_customers(conn, client_dags, B2)
+    assert vanished(conn) == [(B2, [3])]
+    assert delivery(conn) == [(B1, 3, 3, 0), (B2, 2, 0, 1)]
+
+    given(conn, "bronze_client1.crm_cust_info", DAY_ONE, batch=B3)
+    silver_customers(conn, client_dags, B3)
+
+    expect(conn, f"SELECT cst_id, dwh_batch_id FROM {SILVER}", """
+        cst_id | dwh_batch_id
+        1      | BATCH000001
+        2      | BATCH000001
+        3      | BATCH000001
+        3      | BATCH000003
+    """)  # fmt: skip
+    assert vanished(conn) == [(B2, [3])]
+    assert delivery(conn) == [(B1, 3, 3, 0), (B2, 2, 0, 1), (B3, 3, 1, 0)]
+
+
+def test_a_snapshot_not_delivered_changes_nothing(conn, client1, client_dags) -> None:
+    """A batch without the file (no bronze rows): no key vanishes, nothing is recorded."""
+    given(conn, "bronze_client1.crm_cust_info", DAY_ONE, batch=B1)
+    silver_customers(conn, client_dags, B1)
+    silver_customers(conn, client_dags, B2)
+
+    assert vanished(conn) == []
+    assert delivery(conn) == [(B1, 3, 3, 0)]
+    assert conn.execute(f"SELECT count(*) FROM {SILVER}").fetchone() == (3,)
+
+
+def test_a_snapshot_step_run_again_gives_the_same_rows(conn, client1, client_dags) -> None:
+    """Clearing the step (run again for the same batch) or reprocessing the earlier batch
+    after it: the same kept rows, the same vanished key, nothing counted twice."""
+    given(conn, "bronze_client1.crm_cust_info", DAY_ONE, batch=B1)
+    silver_customers(conn, client_dags, B1)
+    given(conn, "bronze_client1.crm_cust_info", """
+        cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+        1      | AW1     | Jon           | Yang-Li      | M                  | M        | 2024-01-01
+        2      | AW2     | Ann           | Lee          | S                  | F        | 2024-01-02
+    """, batch=B2)  # fmt: skip
+    silver_customers(conn, client_dags, B2)
+    for batch in (B2, B1, B2):
+        conn.execute("DELETE FROM tools.sql_step_state WHERE client_schema = 'client1'")  # not skipped
+        silver_customers(conn, client_dags, batch)
+
+    expect(conn, f"SELECT cst_id, cst_lastname, dwh_batch_id FROM {SILVER}", """
+        cst_id | cst_lastname | dwh_batch_id
+        1      | Yang         | BATCH000001
+        2      | Lee          | BATCH000001
+        3      | Ka           | BATCH000001
+        1      | Yang-Li      | BATCH000002
+    """)  # fmt: skip
+    assert vanished(conn) == [(B2, [3])]
+    assert delivery(conn) == [(B1, 3, 3, 0), (B2, 2, 1, 1)]
+
+
+def test_an_erp_change_alone_reaches_the_customer_in_gold(conn, client1, client_dags) -> None:
+    """Day two delivers the same CRM customers and one changed ERP birth date: silver adds
+    no customer row and one ERP row, and dim_customers still takes the new birth date
+    (written by the second batch); the other customers stay as the first batch wrote them."""
+    dag = client_dags["client1"]
+    erp_day_one = """
+        cid   | bdate      | gen
+        AW1   | 1980-05-01 | Male
+        AW2   | 1990-07-02 | Female
+    """
+    for batch in (B1, B2):
+        given(conn, "bronze_client1.crm_cust_info", DAY_ONE, batch=batch)
+    given(conn, "bronze_client1.erp_cust_az12", erp_day_one, batch=B1)
+    given(conn, "bronze_client1.erp_cust_az12", """
+        cid   | bdate      | gen
+        AW1   | 1980-05-01 | Male
+        AW2   | 1991-07-02 | Female   # corrected birth date
+    """, batch=B2)  # fmt: skip
+    for batch in (B1, B2):
+        run_step(conn, dag, "silver.crm_cust_info", batch)
+        run_step(conn, dag, "silver.erp_cust_az12", batch)
+        run_step(conn, dag, "silver.erp_loc_a101", batch)
+        run_step(conn, dag, "gold.dim_customers", batch)
+
+    assert conn.execute(f"SELECT count(*) FROM {SILVER} WHERE dwh_batch_id = %s", (B2,)).fetchone() == (0,)
+    expect(conn, "SELECT cid, bdate, dwh_batch_id FROM silver_client1.erp_cust_az12", """
+        cid | bdate      | dwh_batch_id
+        AW1 | 1980-05-01 | BATCH000001
+        AW2 | 1990-07-02 | BATCH000001
+        AW2 | 1991-07-02 | BATCH000002
+    """)  # fmt: skip
+    expect(conn, "SELECT customer_id, first_name, gender, birthdate, dwh_batch_id FROM gold_client1.dim_customers", """
+        customer_id | first_name | gender | birthdate  | dwh_batch_id
+        1           | Jon        | Male   | 1980-05-01 | BATCH000001
+        2           | Ann        | Female | 1991-07-02 | BATCH000002
+        3           | Bo         | n/a    |            | BATCH000001
+    """)  # fmt: skip
+
+
+def test_the_row_count_gate_compares_what_a_snapshot_delivered(conn, client1) -> None:
+    """silver keeps a snapshot's changes only, so the row-count gate compares the rows each
+    snapshot delivered: a second snapshot of the same size passes though silver added no
+    row for it, one that lost more than half its rows (max_row_drop) fails, naming both."""
+    from include.etl.warehouse.quality import checks_for
+
+    check = next(c for c in checks_for(client1, "silver") if c.kind == "row_count" and c.table == SILVER)
+    conn.execute(
+        """INSERT INTO tools.snapshot_delivery (client_schema, table_name, batch_id, delivered_rows,
+               changed_rows, vanished_keys)
+           VALUES ('client1', %(t)s, %(b1)s, 1000, 1000, 0), ('client1', %(t)s, %(b2)s, 1000, 0, 0),
+                  ('client1', %(t)s, %(b3)s, 400, 0, 600)""",
+        {"t": SILVER, "b1": B1, "b2": B2, "b3": B3},
+    )
+    conn.execute(
+        """INSERT INTO tools.client_reference (client_schema, display_name, owner, config_file,
+               config_version) VALUES ('client1', 'c1', 'o', 'client1.yaml', 'v') ON CONFLICT DO NOTHING"""
+    )
+    conn.execute(
+        """INSERT INTO tools.batch (client_schema, batch_id, status, mode, config_version) VALUES
+           ('client1', %s, 'SUCCESS', 'start', 'v'), ('client1', %s, 'SUCCESS', 'start', 'v')""",
+        (B1, B2),
+    )
+    params = {"client": "client1"}
+    assert check.verdict(conn.execute(check.sql, {**params, "batch_id": B2}).fetchone(), B2) is None
+    assert check.verdict(conn.execute(check.sql, {**params, "batch_id": B3}).fetchone(), B3) == (
+        f"{SILVER} row_count: 400 rows in {B3}, 60% fewer than the 1,000 of {B2} (at most 50% allowed)"
+    )
