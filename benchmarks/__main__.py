@@ -26,6 +26,7 @@ project's time over the baseline's. Timing is reported, never asserted.
 
     scripts/with-env python -m benchmarks --rows 2000000
     scripts/with-env python -m benchmarks --only bronze --repeat 5   # convert once, validate + loads
+    scripts/with-env python -m benchmarks --only sql                 # SQL stage, next day, 10 days of history
     scripts/with-env python -m benchmarks --only parse               # the parse steps and their floor
     scripts/with-env python -m benchmarks --only waiting             # waiting clients, both ways
     scripts/with-env python -m benchmarks --only console             # console pages with history
@@ -367,9 +368,10 @@ def main() -> int:
     parser.add_argument("--skip-history", action="store_true", help="skip the 10 days of history")
     parser.add_argument(
         "--only",
-        choices=["convert", "bronze", "parse", "waiting", "console", "extract"],
+        choices=["convert", "bronze", "sql", "parse", "waiting", "console", "extract"],
         help="run only this part (convert: the convert steps, at 1x and 10x the rows; "
-        "bronze: convert once, then only validate and the bronze loads; parse: the parse steps; "
+        "bronze: convert once, then only validate and the bronze loads; sql: convert and bronze once, then "
+        "the SQL stage, the next day and the history; parse: the parse steps; "
         "waiting: clients waiting for their files, reschedule vs deferred; console: its pages with history; "
         "extract: a database source into bronze vs psql)",
     )
@@ -402,6 +404,8 @@ def main() -> int:
             measure_sql(run, results)
             if not args.skip_history:
                 measure_history(run, results)
+            if args.only == "sql":
+                return results.finish(Path(args.out))
             measure_e2e(run, results, fastest["psql"]["seconds"])
             if not args.skip_parse:
                 measure_parse(results)

@@ -161,15 +161,21 @@ class DatabaseSource(_Model):
     # Fail the extract after this many windows in a row with no row (a source that stopped
     # being written); None: an empty window is a warning only.
     max_empty_runs: int | None = Field(default=None, ge=1)
+    # Read the whole source again when the last full load is older than this (e.g. 7d):
+    # a full load is also when rows deleted at the source (hard deletes) are found, as the
+    # keys the whole source no longer holds. None: only the first run and full_load runs.
+    full_load_every: str | None = None
 
     @field_validator("query")
     @classmethod
     def _relative_sql_path(cls, value: str | None) -> str | None:
         return value if value is None else _sql_path(value)
 
-    @field_validator("lookback")
+    @field_validator("lookback", "full_load_every")
     @classmethod
-    def _duration(cls, value: str) -> str:
+    def _duration(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not _DURATION.match(value.strip()):
             raise ValueError("a duration such as 0s, 90m, 2h or 1d")
         return value.strip()
@@ -182,9 +188,17 @@ class DatabaseSource(_Model):
 
     @property
     def lookback_interval(self) -> timedelta:
-        match = _DURATION.match(self.lookback)
-        assert match is not None
-        return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+        return _interval(self.lookback)
+
+    @property
+    def full_load_interval(self) -> timedelta | None:
+        return None if self.full_load_every is None else _interval(self.full_load_every)
+
+
+def _interval(duration: str) -> timedelta:
+    match = _DURATION.match(duration)
+    assert match is not None
+    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 
 class SourceFile(_Model):

@@ -289,6 +289,59 @@ def test_full_load_reloads_the_table_without_duplicates(client4, source, conn) -
     assert mark(conn) == (at(100), "6", "BATCH000002")
 
 
+# ------------------------------------------------------------------ hard deletes
+def test_a_hard_delete_is_found_by_the_next_full_load(client4, source, conn, capfd) -> None:
+    """A row deleted at the source leaves no watermark: incremental runs cannot see it. A
+    full load reads every key: silver marks the missing one deleted (written by that
+    batch), gold drops it; a key the load rejected (no updated_at now) is not gone."""
+    cfg = client4()
+    put(source, *[(i, f"C{i}", "DE", "free", at(i)) for i in range(1, 31)])
+    assert run(cfg)[1].state == "success"
+    source.execute("DELETE FROM shop.customers WHERE customer_id = 2")
+    put(source, (31, "C31", "FR", "pro", at(100)))
+
+    assert run(cfg)[1].state == "success"  # incremental: the deleted row is not seen
+    assert [(r[0], r[4]) for r in silver(conn) if r[0] <= 3] == [(1, False), (2, False), (3, False)]
+    assert 2 in [r[0] for r in gold(conn)]
+
+    source.execute("UPDATE shop.customers SET updated_at = NULL WHERE customer_id = 3")  # rejected
+    assert run(cfg, full_load=True)[1].state == "success"
+
+    assert window(conn, "BATCH000003")[0] is True
+    rows = {r[0]: (r[4], r[6]) for r in silver(conn)}
+    assert rows[2] == (True, "BATCH000003")  # gone from the source: deleted by the full load
+    assert rows[3] == (False, "BATCH000001")  # rejected, not gone: kept as it was
+    assert sum(deleted for deleted, _ in rows.values()) == 1
+    assert [r[0] for r in gold(conn)] == [1, *range(3, 32)]
+    assert "customers: 1 no longer in the source (a full load): marked deleted" in capfd.readouterr().out
+
+
+def test_full_load_every_reads_the_whole_source_when_the_last_full_load_is_older(
+    client4, source, conn
+) -> None:
+    """`full_load_every: 1d`: the next run after the first is incremental; once the last
+    full load is more than a day old, the run is a full load and finds the hard delete."""
+    cfg = client4(full_load_every="1d")
+    put(source, *[(i, f"C{i}", "DE", "free", at(i)) for i in range(1, 6)])
+    assert run(cfg)[1].state == "success"
+    source.execute("DELETE FROM shop.customers WHERE customer_id = 3")
+    put(source, (6, "C6", "FR", "pro", at(50)))
+    assert run(cfg)[1].state == "success"
+    assert window(conn, "BATCH000002")[0] is False
+    assert [r[0] for r in gold(conn)] == [1, 2, 3, 4, 5, 6]
+
+    conn.execute(
+        """UPDATE tools.extract_window SET planned_at = planned_at - interval '25 hours'
+           WHERE client_schema = 'client4' AND full_load"""
+    )
+    assert run(cfg)[1].state == "success"
+
+    assert window(conn, "BATCH000003")[0] is True
+    assert bronze_ids(conn, "BATCH000003") == [1, 2, 4, 5, 6]
+    assert [r[0] for r in gold(conn)] == [1, 2, 4, 5, 6]
+    assert [r[0] for r in silver(conn) if r[4]] == [3]
+
+
 # ------------------------------------------------------------------ failures
 def test_a_crash_between_extract_and_load_leaves_the_mark_and_the_rerun_is_exact(
     client4, source, conn

@@ -351,7 +351,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                         layer=self.layer,
                         step=self.step,
                         target=self.target,
-                        sql_text=self._step_text(),
+                        sql_text=self._step_text(work),
                         batch_id=batch_id,
                         parameters=parameters,
                         log=self.log,
@@ -395,11 +395,14 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
             return self.sql
         return ";\n".join(s.strip().rstrip(";") for s in self.sql)
 
-    def _step_text(self) -> str:
-        """What the step runs: the rendered SQL, then a snapshot delivery's comparison."""
-        from include.etl.warehouse.snapshot import step_text
+    def _step_text(self, conn: Any) -> str:
+        """What the step runs: the rendered SQL, and a snapshot delivery's comparison."""
+        from include.etl.warehouse.snapshot import compared_columns, step_text
 
-        return step_text(self._sql_text(), self.client, self.target, self.snapshot_key)
+        if not self.snapshot_key:
+            return self._sql_text()
+        columns = compared_columns(conn, self.target)
+        return step_text(self._sql_text(), self.client, self.target, self.snapshot_key, columns)
 
     def _rows_for_batch(self, conn: Any, batch_id: str) -> int:
         """The rows the target holds for the batch (a view: all its rows)."""

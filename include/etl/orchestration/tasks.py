@@ -207,8 +207,11 @@ def extract(client: str, logical: str, batch: dict, run: RunContext) -> str:
             with _source(db.conn_id) as src:
                 if window is None:
                     mark = watermarks.mark(conn, client, logical)
+                    full_load = bool(batch.get("full_load")) or watermarks.full_load_due(
+                        conn, client, logical, db.full_load_interval
+                    )
                     try:
-                        window = plan_window(src, cfg, spec, mark, full_load=bool(batch.get("full_load")))
+                        window = plan_window(src, cfg, spec, mark, full_load=full_load)
                     except ExtractError as exc:
                         raise FailFast(str(exc)) from exc
                     watermarks.fix_window(conn, client, batch_id, logical, window)

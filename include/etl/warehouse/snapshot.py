@@ -1,16 +1,17 @@
 """Snapshot deliveries: a file sent in full every day adds to silver only what changed.
 
 A silver step declared ``delivery: snapshot`` (with the ``key`` of its table) runs its own
-SQL as any step (the batch's rows, cleaned, de-duplicated, one per key), then the
-statements of ``diff_sql`` in the same transaction, which compare the batch's rows with
-what the table held for each key before the batch:
+SQL as any step (the batch's rows, cleaned, de-duplicated, one per key), except that its
+one ``INSERT INTO`` the table writes into a temporary table of the batch's snapshot
+(``snapshot_rows``, like the table); the statements of ``diff_sql`` then compare those
+rows with what the table held for each key before the batch, in the same transaction:
 
 * **the current rows before the batch**: per key, its latest row among the earlier batches
   (``dwh_batch_id`` then ``dwh_row_number``), unless a later earlier batch no longer held
   the key (``tools.snapshot_vanished``);
 * a key of the batch whose row is **the same** (every column except the ``dwh_*`` lineage
-  columns, compared as ``jsonb``) is dropped from the batch: silver already holds it;
-* a **new key or a changed row** stays: silver grows with the changes, not with the days;
+  columns, compared by value) is not added: silver already holds it;
+* a **new key or a changed row** is added: silver grows with the changes, not the days;
 * a key held before and **absent** from the snapshot is recorded as vanished in
   ``tools.snapshot_vanished`` (its last row stays: silver is the history);
 * ``tools.snapshot_delivery`` records the rows delivered, kept and the keys vanished.
@@ -29,7 +30,10 @@ is protected either way (an older batch never overwrites a newer row).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+import psycopg
 
 # Columns that say where and when a row came from, not what it holds.
 LINEAGE_COLUMNS = ("dwh_batch_id", "dwh_source_file", "dwh_row_number", "dwh_loaded_at", "dwh_updated_at")
@@ -43,11 +47,12 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def diff_sql(client: str, target: str, key: Sequence[str]) -> str:
-    """The statements that reduce the batch's rows of ``target`` (``schema.table``, a
-    silver table) to what changed, with ``%(batch_id)s`` bound (see the module docstring).
-    Identifiers come from the validated config and are quoted; the client and table names
-    are written as quoted literals."""
+def diff_sql(client: str, target: str, key: Sequence[str], columns: Sequence[str]) -> str:
+    """The statements that add to ``target`` (``schema.table``, a silver table) what the
+    batch's cleaned snapshot, in the temporary table ``snapshot_rows``, changes (see the
+    module docstring), with ``%(batch_id)s`` bound. ``columns``: the table's columns that
+    are compared (``compared_columns``). Identifiers come from the validated config or the
+    catalog and are quoted; the client and table names are written as quoted literals."""
     if not key:
         raise ValueError(f"a snapshot delivery into {target} needs key columns")
     schema, table = target.split(".", 1)
@@ -61,10 +66,16 @@ def diff_sql(client: str, target: str, key: Sequence[str]) -> str:
     def same_key(a: str, b: str) -> str:
         return " AND ".join(f"{a}.{_q(k)} = {b}.{_q(k)}" for k in key)
 
-    lineage = "'{" + ",".join(LINEAGE_COLUMNS) + "}'::text[]"
+    compared = [col for col in columns if col not in key]
+
+    def values(alias: str) -> str:
+        return "(" + ", ".join(f"{alias}.{_q(col)}" for col in compared) + ")" if compared else "(NULL)"
+
     scope = f"client_schema = {c} AND table_name = {name} AND batch_id = %(batch_id)s"
     return f"""
--- ---- snapshot delivery of {target}: keep what changed (include/etl/warehouse/snapshot.py)
+-- ---- snapshot delivery of {target}: add what changed (include/etl/warehouse/snapshot.py)
+SET LOCAL work_mem = '256MB';
+
 DELETE FROM tools.snapshot_vanished WHERE {scope};
 
 DELETE FROM tools.snapshot_delivery WHERE {scope};
@@ -73,10 +84,10 @@ CREATE TEMP TABLE snapshot_before ON COMMIT DROP AS
 SELECT v.*
 FROM (
     SELECT DISTINCT ON ({keys}) {cols("p")}, p.dwh_batch_id AS version_batch,
-           to_jsonb(p) - {lineage} AS content
+           {", ".join(f"p.{_q(col)}" for col in compared) or "NULL AS nothing"}
     FROM {t} AS p
     WHERE p.dwh_batch_id < %(batch_id)s
-      AND EXISTS (SELECT FROM {t} AS d WHERE d.dwh_batch_id = %(batch_id)s)
+      AND EXISTS (SELECT FROM snapshot_rows)
     ORDER BY {keys}, p.dwh_batch_id DESC, p.dwh_row_number DESC NULLS LAST
 ) AS v
 WHERE NOT EXISTS (
@@ -88,19 +99,20 @@ WHERE NOT EXISTS (
 
 INSERT INTO tools.snapshot_delivery
     (client_schema, table_name, batch_id, delivered_rows, changed_rows, vanished_keys)
-SELECT {c}, {name}, %(batch_id)s, count(*), count(*), 0
-FROM {t} WHERE dwh_batch_id = %(batch_id)s
+SELECT {c}, {name}, %(batch_id)s, count(*), 0, 0
+FROM snapshot_rows
 HAVING count(*) > 0;
 
 INSERT INTO tools.snapshot_vanished (client_schema, table_name, batch_id, key)
 SELECT {c}, {name}, %(batch_id)s, jsonb_build_array({cols("b")})
 FROM snapshot_before AS b
-WHERE NOT EXISTS (SELECT FROM {t} AS n WHERE n.dwh_batch_id = %(batch_id)s AND {same_key("n", "b")});
+WHERE NOT EXISTS (SELECT FROM snapshot_rows AS n WHERE {same_key("n", "b")});
 
-DELETE FROM {t} AS n
-USING snapshot_before AS b
-WHERE n.dwh_batch_id = %(batch_id)s AND {same_key("n", "b")}
-  AND to_jsonb(n) - {lineage} = b.content;
+INSERT INTO {t}
+SELECT n.*
+FROM snapshot_rows AS n
+LEFT JOIN snapshot_before AS b ON {same_key("b", "n")}
+WHERE b.version_batch IS NULL OR {values("b")} IS DISTINCT FROM {values("n")};
 
 UPDATE tools.snapshot_delivery
 SET changed_rows = (SELECT count(*) FROM {t} WHERE dwh_batch_id = %(batch_id)s),
@@ -109,9 +121,40 @@ WHERE {scope}
 """
 
 
-def step_text(sql_text: str, client: str, target: str, key: Sequence[str] | None) -> str:
-    """What a silver step runs: its file's statements, then, for a snapshot delivery (a
-    ``key``), the statements of ``diff_sql`` (one transaction for all of them)."""
+def compared_columns(conn: psycopg.Connection, target: str) -> list[str]:
+    """The columns of ``target`` (``schema.table``) a snapshot compares: all but lineage."""
+    schema, table = target.split(".", 1)
+    rows = conn.execute(
+        """SELECT column_name FROM information_schema.columns
+           WHERE table_schema = %s AND table_name = %s AND NOT column_name = ANY(%s)
+           ORDER BY ordinal_position""",
+        (schema, table, list(LINEAGE_COLUMNS)),
+    ).fetchall()
+    if not rows:
+        raise ValueError(f"{target}: no such table (a snapshot delivery's silver table)")
+    return [name for (name,) in rows]
+
+
+def step_text(
+    sql_text: str, client: str, target: str, key: Sequence[str] | None, columns: Sequence[str] = ()
+) -> str:
+    """What a silver step runs: its file's statements, and for a snapshot delivery (a
+    ``key``), its one ``INSERT INTO <target>`` made into the temporary ``snapshot_rows``
+    (a table like the target's), then the statements of ``diff_sql``: one transaction."""
     if not key:
         return sql_text
-    return sql_text.rstrip().rstrip(";") + ";\n" + diff_sql(client, target, key)
+    schema, table = target.split(".", 1)
+    into = re.compile(
+        rf'\bINSERT\s+INTO\s+"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?(?=[\s(])', re.I
+    )
+    found = len(into.findall(sql_text))
+    if found != 1:
+        raise ValueError(
+            f"a snapshot delivery's step must insert into {target} in one statement; "
+            f"its SQL does so {found} times"
+        )
+    staged = into.sub("INSERT INTO snapshot_rows", sql_text).rstrip().rstrip(";")
+    like = (
+        f"CREATE TEMP TABLE snapshot_rows (LIKE {_q(schema)}.{_q(table)} INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    return f"{like};\n{staged};\n{diff_sql(client, target, key, columns)}"

@@ -8,12 +8,13 @@ transaction that commits the batch's bronze rows (see include/etl/ingest/extract
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
 from include.etl.ingest.extract import Extracted, Mark, Window
+from include.etl.warehouse.connection import one_row
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -76,6 +77,21 @@ def record_extract(
             logical,
         ),
     )
+
+
+def full_load_due(conn: psycopg.Connection, client: str, logical: str, every: timedelta | None) -> bool:
+    """Whether the source's last full load was planned longer than ``every`` ago (a
+    source never fully loaded has no mark: its first window is a full load anyway)."""
+    if every is None:
+        return False
+    (due,) = one_row(
+        conn.execute(
+            """SELECT coalesce(max(planned_at) < now() - %s, true) FROM tools.extract_window
+               WHERE client_schema = %s AND logical_source_file = %s AND full_load""",
+            (every, client, logical),
+        )
+    )
+    return bool(due)
 
 
 def empty_windows_in_a_row(conn: psycopg.Connection, client: str, logical: str) -> int:
