@@ -149,6 +149,34 @@ def test_rejected_rows_are_shown_as_text_and_downloadable(console, warehouse_wit
     assert f'<td class="n">{line}</td>' in page
 
 
+def test_the_batch_page_shows_its_snapshot_deliveries_and_extract_windows(console, conn) -> None:
+    """What each snapshot delivered and what silver kept of it (the first batch keeps all),
+    and a database source's window: where it started, where it ended, the rows it took."""
+    customers = conn.execute(
+        "SELECT count(*) FROM silver_client1.crm_cust_info WHERE dwh_batch_id = 'BATCH000001'"
+    ).fetchone()[0]
+    conn.execute(
+        """INSERT INTO tools.extract_window (client_schema, batch_id, logical_source_file, full_load,
+               lower_watermark, lower_key, upper_watermark, extracted_rows, last_watermark, last_key,
+               extracted_at)
+           VALUES ('client1', 'BATCH000001', 'customers', false, '2026-03-01 12:00:00+00', '7',
+                   '2026-03-01 14:00:00+00', 659, '2026-03-01 13:59:00+00', '42', '2026-03-01 14:05:00+00')"""
+    )
+    try:
+        _, page, _ = get(console, "/console/clients/client1/batches/BATCH000001")
+    finally:
+        conn.execute("DELETE FROM tools.extract_window WHERE client_schema = 'client1'")
+    assert (
+        f'<tr><td>silver_client1.crm_cust_info</td><td class="n">{customers:,}</td>\n'
+        f'<td class="n">{customers:,}</td><td class="n">0</td></tr>'
+    ) in page
+    assert (
+        "<tr><td>customers</td><td>incremental</td>\n<td>2026-03-01 12:00:00 UTC (key 7)</td>\n"
+        '<td>2026-03-01 14:00:00 UTC</td><td class="n">659</td>\n'
+        "<td>2026-03-01 13:59:00 UTC (key 42)</td>\n<td>2026-03-01 14:05:00 UTC</td></tr>"
+    ) in page
+
+
 def test_a_fact_row_traced_back_to_its_file_and_row(console, warehouse_with_batches) -> None:
     with warehouse_with_batches["sales"].open(encoding="utf-8") as f:
         rows = list(csv.reader(f))

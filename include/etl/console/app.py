@@ -139,6 +139,8 @@ def batch_page(request: Request, client: str, batch_id: str) -> str:
         files = queries.files(conn, client, batch_id)
         steps = queries.sql_steps(conn, client, batch_id)
         drift = queries.drift(conn, client, batch_id)
+        extracts = queries.extracts(conn, client, batch_id)
+        snapshots = queries.snapshots(conn, client, batch_id)
     failed = next((t for t in tasks if t["status"] == "FAILED"), None)
     run_id = (failed or {}).get("dag_run_id") or batch["dag_run_id"]
     run = f"/dags/{quote(client)}/runs/{quote(run_id, safe='')}" if run_id else None
@@ -155,6 +157,8 @@ def batch_page(request: Request, client: str, batch_id: str) -> str:
         b=batch,
         files=files,
         steps=steps,
+        extracts=extracts,
+        snapshots=snapshots,
         gates=[t for t in tasks if t["task_id"].startswith("quality.")],
         drift=drift,
         failed=failed,

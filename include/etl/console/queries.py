@@ -92,6 +92,29 @@ def files(conn: psycopg.Connection, client: str, batch_id: str) -> list[Row]:
     )
 
 
+def extracts(conn: psycopg.Connection, client: str, batch_id: str) -> list[Row]:
+    """The batch's database extracts: each source's window, the rows it took, its last pair."""
+    return _rows(
+        conn,
+        """SELECT logical_source_file, full_load, lower_watermark, lower_key, upper_watermark,
+                  extracted_rows, last_watermark, last_key, planned_at, extracted_at
+           FROM tools.extract_window WHERE client_schema = %s AND batch_id = %s
+           ORDER BY logical_source_file""",
+        (client, batch_id),
+    )
+
+
+def snapshots(conn: psycopg.Connection, client: str, batch_id: str) -> list[Row]:
+    """The batch's snapshot deliveries: rows delivered, rows silver kept, keys vanished."""
+    return _rows(
+        conn,
+        """SELECT table_name, delivered_rows, changed_rows, vanished_keys
+           FROM tools.snapshot_delivery WHERE client_schema = %s AND batch_id = %s
+           ORDER BY table_name""",
+        (client, batch_id),
+    )
+
+
 def sql_steps(conn: psycopg.Connection, client: str, batch_id: str) -> list[Row]:
     """The batch's SQL steps, the last attempt of each: rows and seconds."""
     return _rows(
