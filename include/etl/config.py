@@ -25,6 +25,7 @@ Every error names the file and the entry by name, e.g.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -760,10 +761,10 @@ def _format_error(file_name: str, data: dict, exc: ValidationError) -> str:
 def defaults_for(folder: Path) -> dict:
     """The defaults a client file of ``folder`` is merged over: the built-in
     ``_defaults.yaml``, with the folder's own ``_defaults.yaml`` (if any) over it."""
-    defaults = _read_yaml(CLIENTS_DIR / DEFAULTS_FILE)
+    defaults, _ = _read_shared_yaml(CLIENTS_DIR / DEFAULTS_FILE)
     own = folder / DEFAULTS_FILE
     if own.exists() and own.resolve() != (CLIENTS_DIR / DEFAULTS_FILE).resolve():
-        defaults = _merge(defaults, _read_yaml(own))
+        defaults = _merge(defaults, _read_shared_yaml(own)[0])
     return defaults
 
 
@@ -798,7 +799,7 @@ def template_settings(template: object, file_name: str) -> tuple[dict, bytes]:
             f"{file_name}: template: no template {template!r} in {folder} "
             f"(there are: {', '.join(known) or 'none'})"
         )
-    return _read_yaml(path), path.read_bytes()
+    return _read_shared_yaml(path)
 
 
 def _with_template(raw: dict, file_name: str) -> tuple[dict, bytes]:
@@ -852,7 +853,7 @@ def load_client(path: Path | str, defaults: dict | None = None) -> ClientConfig:
     if defaults is None:
         defaults = defaults_for(path.parent)
     else:
-        defaults = _merge(_read_yaml(CLIENTS_DIR / DEFAULTS_FILE), defaults)
+        defaults = _merge(_read_shared_yaml(CLIENTS_DIR / DEFAULTS_FILE)[0], defaults)
     raw = _read_yaml(path)
     if raw.get("client") != path.stem:
         raise ConfigError(f"{path.name}: client: must equal the file name '{path.stem}'")
@@ -873,13 +874,27 @@ def config_from(data: dict, name: str = "<config>") -> ClientConfig:
     template's settings and the built-in defaults: for scripts and tests that build a
     client in code."""
     own, _ = _with_template(data, name)
-    merged = _merge(_read_yaml(CLIENTS_DIR / DEFAULTS_FILE), own)
+    merged = _merge(_read_shared_yaml(CLIENTS_DIR / DEFAULTS_FILE)[0], own)
     try:
         cfg = ClientConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_format_error(name, merged, exc)) from None
     check_template_contract(cfg, name)
     return cfg
+
+
+def _read_shared_yaml(path: Path) -> tuple[dict, bytes]:
+    """A file many clients merge over (``_defaults.yaml``, a ``template.yaml``): its
+    settings and bytes, parsed once while the file is unchanged (a DAG file of hundreds
+    of clients reads each once, not once per client). The settings are shared: callers
+    merge over them (``_merge`` copies, never changes its inputs)."""
+    stat = path.stat()
+    return _parsed(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(path: Path, mtime_ns: int, size: int) -> tuple[dict, bytes]:
+    return _read_yaml(path), path.read_bytes()
 
 
 def _read_yaml(path: Path) -> dict:
