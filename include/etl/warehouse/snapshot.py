@@ -7,8 +7,8 @@ one ``INSERT INTO`` the table writes into a temporary table of the batch's snaps
 rows with what the table held for each key before the batch, in the same transaction:
 
 * **the current rows before the batch**: per key, its latest row among the earlier batches
-  (``dwh_batch_id`` then ``dwh_row_number``), unless a later earlier batch no longer held
-  the key (``tools.snapshot_vanished``);
+  (``dwh_batch_id`` then ``dwh_row_number``), unless a batch after that row and before
+  this one no longer held the key (``tools.snapshot_vanished``);
 * a key of the batch whose row is **the same** (every column except the ``dwh_*`` lineage
   columns, compared by value) is not added: silver already holds it;
 * a **new key or a changed row** is added: silver grows with the changes, not the days;
@@ -16,7 +16,7 @@ rows with what the table held for each key before the batch, in the same transac
   ``tools.snapshot_vanished`` (its last row stays: silver is the history);
 * ``tools.snapshot_delivery`` records the rows delivered, kept and the keys vanished.
 
-A batch without rows in the table (the file was optional and not delivered) changes
+A batch whose snapshot has no row (the file was optional and not delivered) changes
 nothing: no key vanishes because a file did not come. Every statement is scoped to the
 batch and deletes what an earlier run of it wrote first, so a cleared or re-run step
 (restart, reprocessing) computes the same result. Key columns are compared with ``=``:
