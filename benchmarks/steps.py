@@ -266,7 +266,7 @@ def step_sql(p: dict) -> None:
     steps = [("silver", s.name, s.sql, f"{cfg.silver_schema}.{s.table}") for s in cfg.silver]
     steps += [("gold", s.name, s.sql, f"{cfg.gold_schema}.{s.table}") for s in cfg.gold]
     steps += [("views", v.name, v.sql, f"{cfg.gold_schema}.{v.name}") for v in cfg.views]
-    snapshots = {s.name: s.key for s in cfg.silver if s.delivery == "snapshot"}  # as the DAG's tasks
+    snapshot_keys = {s.name: s.snapshot_key for s in cfg.silver}  # as the DAG's tasks
     results = {}
     batch = p.get("batch", BATCH)
     with psycopg.connect(p["dsn"], autocommit=True) as conn:
@@ -274,7 +274,7 @@ def step_sql(p: dict) -> None:
             if path is None:
                 text = f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{name}"'
             else:
-                key = snapshots.get(name)
+                key = snapshot_keys.get(name)
                 columns = compared_columns(conn, target) if key else ()
                 text = step_text(cfg.render_sql(path), cfg.client, target, key, columns)
             with BackendMemory(conn.info.backend_pid) as memory:

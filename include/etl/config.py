@@ -25,13 +25,12 @@ Every error names the file and the entry by name, e.g.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
 import zlib
 from datetime import date, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
@@ -319,6 +318,11 @@ class SqlStep(_Model):
     @classmethod
     def _relative_sql_path(cls, value: str) -> str:
         return _sql_path(value)
+
+    @property
+    def snapshot_key(self) -> list[str] | None:
+        """The key a snapshot delivery compares by; None for an increment."""
+        return list(self.key) if self.delivery == "snapshot" else None
 
     @model_validator(mode="after")
     def _snapshot_has_key(self) -> SqlStep:
@@ -892,7 +896,7 @@ def _read_shared_yaml(path: Path) -> tuple[dict, bytes]:
     return _parsed(path, stat.st_mtime_ns, stat.st_size)
 
 
-@functools.lru_cache(maxsize=64)
+@lru_cache(maxsize=64)
 def _parsed(path: Path, mtime_ns: int, size: int) -> tuple[dict, bytes]:
     return _read_yaml(path), path.read_bytes()
 

@@ -221,7 +221,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
                     step=step.name,
                     target=f"{schema}.{step.table}",
                     sql_file=step.sql,
-                    snapshot_key=step.key if step.delivery == "snapshot" else None,
+                    snapshot_key=step.snapshot_key,
                     trigger_rule="none_failed_min_one_success",  # skipped when nothing loaded
                 )
 

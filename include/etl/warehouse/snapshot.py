@@ -97,12 +97,6 @@ WHERE NOT EXISTS (
       AND g.batch_id > v.version_batch AND g.batch_id < %(batch_id)s
 );
 
-INSERT INTO tools.snapshot_delivery
-    (client_schema, table_name, batch_id, delivered_rows, changed_rows, vanished_keys)
-SELECT {c}, {name}, %(batch_id)s, count(*), 0, 0
-FROM snapshot_rows
-HAVING count(*) > 0;
-
 INSERT INTO tools.snapshot_vanished (client_schema, table_name, batch_id, key)
 SELECT {c}, {name}, %(batch_id)s, jsonb_build_array({cols("b")})
 FROM snapshot_before AS b
@@ -114,10 +108,13 @@ FROM snapshot_rows AS n
 LEFT JOIN snapshot_before AS b ON {same_key("b", "n")}
 WHERE b.version_batch IS NULL OR {values("b")} IS DISTINCT FROM {values("n")};
 
-UPDATE tools.snapshot_delivery
-SET changed_rows = (SELECT count(*) FROM {t} WHERE dwh_batch_id = %(batch_id)s),
-    vanished_keys = (SELECT count(*) FROM tools.snapshot_vanished WHERE {scope})
-WHERE {scope}
+INSERT INTO tools.snapshot_delivery
+    (client_schema, table_name, batch_id, delivered_rows, changed_rows, vanished_keys)
+SELECT {c}, {name}, %(batch_id)s, count(*),
+       (SELECT count(*) FROM {t} WHERE dwh_batch_id = %(batch_id)s),
+       (SELECT count(*) FROM tools.snapshot_vanished WHERE {scope})
+FROM snapshot_rows
+HAVING count(*) > 0
 """
 
 
