@@ -367,6 +367,11 @@ class Sensor(_Model):
     # Deferred to a trigger that looks at the folders in the triggerer (no worker process
     # while waiting); false: reschedule mode, each look a short task on a worker.
     deferrable: bool
+    # `schedule`: a run starts at each tick of the schedule and waits for the delivery.
+    # `delivery`: a watcher in the triggerer starts a run when a delivery is complete (no
+    # run exists while nothing has come); a tick's run only takes a delivery already
+    # there, and `timeout_seconds` without one starts a run that fails saying so.
+    start: Literal["schedule", "delivery"] = "schedule"
 
 
 # What a client is alerted about: a batch FAILED, PARTIAL or failed by a quality gate;
@@ -583,12 +588,23 @@ class ClientConfig(_Model):
                         f"{layer} step '{step.name}' depends on unknown step(s): {', '.join(missing)}"
                     )
             _check_acyclic(layer, steps)
+        self._delivery_start_possible()
         snapshots = sorted(s.name for s in self.gold if s.delivery == "snapshot")
         if snapshots:
             raise ValueError(f"delivery: snapshot is for silver steps, not gold: {', '.join(snapshots)}")
         self._quality_tables_exist()
         self._lineage_tables_exist()
         return self
+
+    def _delivery_start_possible(self) -> None:
+        """A run started by its delivery needs files to watch and a schedule whose ticks
+        (a backfill's days) are periodic."""
+        if self.sensor.start != "delivery":
+            return
+        if self.schedule in ("@once", "@continuous"):
+            raise ValueError(f"sensor.start: delivery needs a cron schedule (or none), not {self.schedule}")
+        if not any(f.required and not f.is_database for _, f in self.files):
+            raise ValueError("sensor.start: delivery watches files, and no required file is delivered")
 
     def _lineage_tables_exist(self) -> None:
         """Every table a lineage entry names is written by a step or loaded from a file."""

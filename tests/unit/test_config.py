@@ -502,3 +502,18 @@ def test_the_json_schema_accepts_every_client_file_and_refuses_a_typo() -> None:
     with pytest.raises(jsonschema.ValidationError, match="colums"):
         jsonschema.validate(data, schema)
     assert "retries" not in schema.get("required", []) and schema["properties"]["retries"]["default"] == 2
+
+
+def test_runs_started_by_the_delivery_need_a_periodic_schedule_and_a_file(clients_dir: Path) -> None:
+    data = minimal("acme")
+    data.update(schedule="@once", sensor={"start": "delivery"})
+    assert "sensor.start: delivery needs a cron schedule (or none), not @once" in load_error(
+        clients_dir, "acme", data
+    )
+    the_file(data)["required"] = False
+    data["schedule"] = "@daily"
+    assert "sensor.start: delivery watches files, and no required file is delivered" in load_error(
+        clients_dir, "acme", data
+    )
+    the_file(data)["required"] = True
+    assert load_client(write(clients_dir, "acme", data)).sensor.start == "delivery"

@@ -20,7 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Asset, BaseOperator, Param, TaskGroup, chain
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    AssetWatcher,
+    BaseOperator,
+    CronTriggerTimetable,
+    Param,
+    TaskGroup,
+    chain,
+)
 from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.definitions.param import ParamsDict
@@ -36,6 +46,7 @@ from include.etl.orchestration.operators import (
     open_batch_task,
     steps_of,
 )
+from include.etl.orchestration.triggers import DeliveryWatcher
 from include.etl.warehouse.quality import checks_for
 
 log = logging.getLogger(__name__)
@@ -80,6 +91,8 @@ def _check_run_mode_params(with_database: bool = False) -> None:
 
 def render_doc(cfg: ClientConfig) -> str:
     """The DAG's doc_md: the client, its files, run modes, steps and gates, from its config."""
+    by_delivery = cfg.sensor.start == "delivery"
+    started = ", runs started by a complete delivery (`sensor.start: delivery`)" if by_delivery else ""
     lines = [
         f"# {cfg.display_name} (`{cfg.client}`)",
         "",
@@ -87,7 +100,8 @@ def render_doc(cfg: ClientConfig) -> str:
         "",
         f"- **Owner:** {cfg.owner}; alerts to "
         + (", ".join([*cfg.alerts.emails, *(r.target for r in cfg.alerts.routes)]) or "nobody"),
-        f"- **Schedule:** `{cfg.schedule}`; config `{cfg.config_file}` version `{cfg.config_version}`",
+        f"- **Schedule:** `{cfg.schedule}`{started}",
+        f"- **Config:** `{cfg.config_file}` version `{cfg.config_version}`",
         f"- **Warehouse:** `{cfg.bronze_schema}` → `{cfg.silver_schema}` → `{cfg.gold_schema}`",
         "",
         "| system | logical file | pattern | type | bronze table | required |",
@@ -149,6 +163,20 @@ def _wire_steps(steps: list[SqlStep], make: Callable[[SqlStep], WarehouseSQLOper
             tasks[dependency] >> tasks[step.name]
 
 
+def schedule_of(cfg: ClientConfig) -> Any:
+    """``sensor.start: schedule``: the config's schedule. ``delivery``: the client's
+    delivery asset, watched in the triggerer by its ``DeliveryWatcher`` (its events start
+    runs), or the schedule's ticks, which still say the days a backfill covers."""
+    if cfg.sensor.start != "delivery":
+        return cfg.schedule
+    name = f"{cfg.client}_delivery"
+    watcher = DeliveryWatcher(cfg.client, cfg.sensor.poke_interval_seconds, cfg.sensor.timeout_seconds)
+    delivery = Asset(name=name, uri=f"etl-delivery://{cfg.client}", watchers=[AssetWatcher(name, watcher)])
+    if cfg.schedule is None:
+        return [delivery]
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cfg.schedule, timezone="UTC"), assets=delivery)
+
+
 def build_dag(cfg: ClientConfig) -> DAG:
     """The client's DAG (see the module docstring for its shape).
 
@@ -165,7 +193,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
     with DAG(
         dag_id=cfg.dag_id,
         description=cfg.display_name,
-        schedule=cfg.schedule,
+        schedule=schedule_of(cfg),
         start_date=datetime.combine(cfg.start_date, datetime.min.time()),
         catchup=False,
         max_active_runs=1,
@@ -185,6 +213,7 @@ def build_dag(cfg: ClientConfig) -> DAG:
             poke_interval=cfg.sensor.poke_interval_seconds,
             timeout=cfg.sensor.timeout_seconds,
             deferrable=cfg.sensor.deferrable,
+            start=cfg.sensor.start,
             # Retries as the other tasks: a timeout fails at once anyway, and a retry covers
             # Airflow's reschedule race (apache/airflow#71172: a poke's late "success" seen
             # after the next poke was queued fails the sensor).

@@ -80,6 +80,17 @@ def run_context(context: Any) -> tasks.RunContext:
 
 
 # ------------------------------------------------------------------ wait_for_files
+def _watcher_events(context: Any) -> list[dict]:
+    """The payloads of the ``DeliveryWatcher`` events that started this run."""
+    found = []
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            payload = (getattr(event, "extra", None) or {}).get("payload")
+            if isinstance(payload, dict):
+                found.append(payload)
+    return found
+
+
 class IncomingFilesSensor(BaseSensorOperator):
     """Waits until the run can open its batch: its files are in incoming and no other
     run of the client is active; then reserves the client for this run.
@@ -93,15 +104,24 @@ class IncomingFilesSensor(BaseSensorOperator):
     that already opened its batch) only wait for the client. A backfill run takes the
     files stamped with its day and is skipped at once when there are none
     (``tasks.files_ready``). Past ``timeout`` it fails, saying what it still waited for.
+
+    ``start="delivery"`` (``sensor.start``): runs are started by the client's
+    ``DeliveryWatcher``, so a run the watcher or a schedule tick started never waits for
+    files: it takes the delivery that is there, is skipped when there is none (another
+    run took it), and fails as a timeout when the watcher started it because none came.
+    A manual run waits as above.
     """
 
     ui_color = "#e8f4fd"
 
-    def __init__(self, *, client: str, deferrable: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *, client: str, deferrable: bool = True, start: str = "schedule", **kwargs: Any
+    ) -> None:
         kwargs.setdefault("mode", "reschedule")
         super().__init__(**kwargs)
         self.client = client
         self.deferrable = deferrable
+        self.start = start
 
     def poke(self, context: Any) -> bool:
         """True when the run can open its batch (the client is then reserved for it)."""
@@ -118,10 +138,36 @@ class IncomingFilesSensor(BaseSensorOperator):
 
     def execute(self, context: Any) -> Any:
         """Deferrable: look once here, then let the trigger look until the files are there."""
+        if self.start == "delivery":
+            self._take_what_came(context)
         if not self.deferrable:
             return super().execute(context)
         self._look(context, deadline=time.time() + self.timeout, delay=0)
         return None
+
+    def _take_what_came(self, context: Any) -> None:
+        """A run started by the delivery watcher or a schedule tick does not wait for a
+        delivery: none there, it is skipped, or fails when the watcher found none overdue.
+        With the delivery there (or a run that needs none) it goes on as any run."""
+        run_type = getattr(context["dag_run"], "run_type", None)
+        if getattr(run_type, "value", run_type) not in ("scheduled", "asset_triggered"):
+            return
+        run, mode = run_context(context), context["params"].get("mode", "start")
+        if not tasks.needs_delivery(self.client, mode, run):
+            return
+        waiting = tasks.delivery_waiting(self.client)
+        if waiting is None:
+            return
+        overdue = [e for e in _watcher_events(context) if e.get("status") == "overdue"]
+        if overdue:
+            raise AirflowSensorTimeout(
+                f"{self.client}: no delivery within the sensor's timeout ({self.timeout:.0f} s): "
+                f"{overdue[-1].get('waiting')}"
+            )
+        raise AirflowSkipException(
+            f"{self.client}: no delivery to take ({waiting}); "
+            "the delivery watcher starts a run when one is complete"
+        )
 
     def resume(self, context: Any, event: dict | None = None) -> None:
         """Back from the trigger: check again (and take the lease), or time out."""

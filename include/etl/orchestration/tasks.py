@@ -109,6 +109,24 @@ def delivery_waiting(client: str | ClientConfig, day: date | None = None) -> str
     return _delivery_missing(cfg, landing_store(), day)
 
 
+def delivery_seen(cfg: ClientConfig) -> tuple[str | None, tuple[str, ...]]:
+    """What the delivery watcher sees in the incoming folders: what a run would still
+    wait for (None when the delivery is complete) and, when complete, its files as
+    ``system/name size mtime`` (the same names delivered again are a new delivery)."""
+    landing = landing_store()
+    waiting = _delivery_missing(cfg, landing, None)
+    if waiting is not None:
+        return waiting, ()
+    seen = []
+    for system, f in cfg.files:
+        if f.is_database:
+            continue
+        for path in landing.unclaimed(cfg, system.name, f, None, cfg.sensor.settle_seconds):
+            stat = path.stat()
+            seen.append(f"{system.name}/{path.name} {stat.st_size} {stat.st_mtime:.3f}")
+    return None, tuple(sorted(seen))
+
+
 def _owns_a_batch(conn, client: str, dag_run_id: str) -> bool:
     """A cleared run that already opened its batch needs no new files."""
     if not conn.execute("SELECT to_regclass('tools.batch_run') IS NOT NULL").fetchone()[0]:

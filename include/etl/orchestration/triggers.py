@@ -7,6 +7,12 @@ written), never at the warehouse: the client's lease is taken by the sensor when
 resumes. It fires when the delivery is there (``ready``), when the sensor's timeout has
 passed (``timeout``, with what was still missing), or when the check itself fails
 (``recheck``: the sensor runs the check again and says why).
+
+``DeliveryWatcher`` is the other way to wait (``sensor.start: delivery``): no run exists
+while nothing has come. It watches a client's incoming folders for as long as the DAG
+is deployed (an ``AssetWatcher`` of the client's delivery asset) and fires an event,
+which starts a run, when a delivery is complete, or when none has come for the
+sensor's timeout (that run fails saying so, as the sensor would).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from include.etl.config import ClientConfig, config_for
 from include.etl.orchestration import tasks
@@ -83,3 +89,57 @@ class IncomingFilesTrigger(BaseTrigger):
                 return
             self.log.info("%s: %s", self.client, waiting)
             await asyncio.sleep(min(self.poke_interval, max(self.deadline - time.time(), 0.1)))
+
+
+class DeliveryWatcher(BaseEventTrigger):
+    """Starts the client's run when its delivery is complete (``sensor.start: delivery``).
+
+    Looks every ``poke_interval`` seconds. A complete delivery fires ``delivered`` once
+    (the same files still there, e.g. while the run it started queues, fire nothing more;
+    once taken, the same files delivered again are a new delivery; after a triggerer
+    restart a delivery not taken yet fires again: the second run finds it taken and is
+    skipped). No complete delivery for ``timeout`` seconds (since the watcher started or
+    last saw one) fires ``overdue``, once per timeout. It never stops on an error: it logs
+    it and looks again.
+    """
+
+    CONFIG_REFRESH_S = 300  # the config is read again this often (it was most of a look's cost)
+
+    def __init__(self, client: str, poke_interval: float, timeout: float) -> None:
+        super().__init__()
+        self.client, self.poke_interval, self.timeout = client, poke_interval, timeout
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"client": self.client, "poke_interval": self.poke_interval, "timeout": self.timeout},
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        announced: tuple[str, ...] = ()
+        quiet_since = time.time()
+        cfg: ClientConfig | None = None
+        read_at = 0.0
+        while True:
+            try:  # in a thread: the triggerer's loop never blocks on the filesystem
+                if cfg is None or time.time() - read_at >= self.CONFIG_REFRESH_S:
+                    cfg, read_at = await asyncio.to_thread(config_for, self.client), time.time()
+                waiting, files = await asyncio.to_thread(tasks.delivery_seen, cfg)
+            except Exception as exc:
+                self.log.warning("%s: could not look at the incoming folders: %s", self.client, exc)
+                await asyncio.sleep(self.poke_interval)
+                continue
+            now = time.time()
+            if waiting is None:
+                quiet_since = now  # a delivery is there: nothing is overdue
+                if files != announced:
+                    self.log.info("%s: delivery complete: %s", self.client, ", ".join(files))
+                    yield TriggerEvent({"client": self.client, "status": "delivered", "files": list(files)})
+                announced = files
+            else:
+                announced = ()  # taken (or never complete): the same files again are a new delivery
+                if now - quiet_since >= self.timeout:
+                    quiet_since = now
+                    self.log.warning("%s: no delivery for %.0f s: %s", self.client, self.timeout, waiting)
+                    yield TriggerEvent({"client": self.client, "status": "overdue", "waiting": waiting})
+            await asyncio.sleep(self.poke_interval)
