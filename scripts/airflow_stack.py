@@ -105,6 +105,8 @@ class AirflowStack:
             **os.environ,
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+            # housekeeping's `airflow db clean` (a task process is not given the URL above)
+            "AIRFLOW_CONN_AIRFLOW_METADATA_DB": libpq(metadata_url),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),

@@ -338,6 +338,8 @@ def env_lines() -> list[str]:
     }
     if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = _url("postgresql+psycopg2", "airflow")
+        # housekeeping's `airflow db clean`: a task process is not given the URL above
+        env["AIRFLOW_CONN_AIRFLOW_METADATA_DB"] = _url("postgresql", "airflow")
     if "AIRFLOW_CONN_WAREHOUSE" not in os.environ:
         env["AIRFLOW_CONN_WAREHOUSE"] = _url("postgresql", "warehouse")
         if "AIRFLOW_CONN_APP_SOURCE" not in os.environ:  # the demo's source database, beside it

@@ -5,7 +5,10 @@ and Airflow's own metadata (``airflow db clean``).
   ``retention_days`` (files, Parquet, manifests, bronze child tables, dead letters and
   log rows), recorded in ``tools.housekeeping_log``.
 - ``airflow_metadata``: ``airflow db clean`` of what is older than the longest retention
-  of any client, so no client's runs go before its own files do.
+  of any client, so no client's runs go before its own files do. Airflow 3 keeps task
+  processes away from its metadata database (their ``sql_alchemy_conn`` is replaced), so
+  on a worker the clean reaches it through the connection ``airflow_metadata_db``; a
+  deployment without that connection sees the task skipped, saying so.
 
 The ``dry_run`` Param: empty (the default) means a dry run when triggered by hand and a
 real purge when scheduled; ``true`` or ``false`` says it outright. A dry run lists what
@@ -14,16 +17,20 @@ would go, in the task logs and in ``tools.housekeeping_log``, and removes nothin
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, TaskGroup, get_current_context, task
+from airflow.sdk import DAG, BaseHook, Param, TaskGroup, get_current_context, task
+from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
 
 from include.etl.config import load_clients
 
 DAG_ID = "housekeeping"
+METADATA_CONN_ID = "airflow_metadata_db"
+BLOCKED = "airflow-db-not-allowed"  # what Airflow 3 puts in a task process's sql_alchemy_conn
 
 
 def _dry_run(context: Any) -> bool:
@@ -65,10 +72,37 @@ def airflow_metadata(longest_retention_days: int) -> str:
     before = (datetime.now(UTC) - timedelta(days=longest_retention_days)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     command = [sys.executable, "-m", "airflow", "db", "clean", "--clean-before-timestamp", before, "--yes"]
     command += ["--dry-run"] if _dry_run(context) else ["--skip-archive"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    env = dict(os.environ)
+    if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", BLOCKED).startswith(BLOCKED):
+        url = _metadata_url()
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = env["AIRFLOW__CORE__SQL_ALCHEMY_CONN"] = url
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3600, env=env)
     if done.returncode:
         raise RuntimeError(f"airflow db clean failed: {' '.join(done.stderr.split())[-500:]}")
     return f"airflow db clean before {before}{' (dry run)' if '--dry-run' in command else ''}"
+
+
+def _metadata_url() -> str:
+    """Airflow's metadata database, from the connection ``airflow_metadata_db`` (a task
+    process is not given it); skip the task, saying why, when there is none."""
+    from sqlalchemy.engine import URL
+
+    try:
+        conn = BaseHook.get_connection(METADATA_CONN_ID)
+    except AirflowNotFoundException:
+        raise AirflowSkipException(
+            f"no connection {METADATA_CONN_ID}: Airflow's metadata is not cleaned by this task "
+            "(set it to the metadata database, or run `airflow db clean` where the scheduler runs)"
+        ) from None
+    url = URL.create(
+        "postgresql+psycopg2",
+        username=conn.login,
+        password=conn.password,
+        host=conn.host,
+        port=conn.port,
+        database=conn.schema,
+    )
+    return url.render_as_string(hide_password=False)
 
 
 def build_housekeeping() -> DAG:
