@@ -28,7 +28,7 @@ project's time over the baseline's. Timing is reported, never asserted.
     scripts/with-env python -m benchmarks --only bronze --repeat 5   # convert once, validate + loads
     scripts/with-env python -m benchmarks --only sql                 # SQL stage, next day, 10 days of history
     scripts/with-env python -m benchmarks --only parse               # the parse steps and their floor
-    scripts/with-env python -m benchmarks --only waiting             # waiting clients, both ways
+    scripts/with-env python -m benchmarks --only waiting             # waiting clients, the three ways
     scripts/with-env python -m benchmarks --only console             # console pages with history
     scripts/with-env python -m benchmarks --only extract             # a database source vs psql
 """
@@ -64,7 +64,7 @@ from benchmarks.extract import measure_extract
 from benchmarks.parse import measure_parse
 from benchmarks.report import Results
 from benchmarks.scheduler import e2e_on_scheduler
-from benchmarks.waiting import measure_waiting
+from benchmarks.waiting import WAYS, measure_waiting
 from include.etl.warehouse.connection import one_row
 
 LABELS = {
@@ -363,7 +363,16 @@ def main() -> int:
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--skip-scheduler", action="store_true", help="skip the run on a real scheduler")
     parser.add_argument("--skip-parse", action="store_true")
-    parser.add_argument("--skip-waiting", action="store_true", help="skip the waiting clients (about 15 min)")
+    parser.add_argument("--skip-waiting", action="store_true", help="skip the waiting clients (about 30 min)")
+    parser.add_argument(
+        "--waiting-ways",
+        default=",".join(WAYS),
+        help=f"the ways of waiting measured (default {','.join(WAYS)})",
+    )
+    parser.add_argument(
+        "--waiting-clients",
+        help="the two numbers of waiting clients (default: 50,200 with a run each, 200,1000 for delivery)",
+    )
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--skip-history", action="store_true", help="skip the 10 days of history")
     parser.add_argument(
@@ -372,10 +381,18 @@ def main() -> int:
         help="run only this part (convert: the convert steps, at 1x and 10x the rows; "
         "bronze: convert once, then only validate and the bronze loads; sql: convert and bronze once, then "
         "the SQL stage, the next day and the history; parse: the parse steps; "
-        "waiting: clients waiting for their files, reschedule vs deferred; console: its pages with history; "
+        "waiting: clients waiting for their files (reschedule, deferred, started by the delivery); "
+        "console: its pages with history; "
         "extract: a database source into bronze vs psql)",
     )
     args = parser.parse_args()
+    ways = tuple(w for w in args.waiting_ways.split(",") if w)
+    if set(ways) - set(WAYS) or not ways:
+        parser.error(f"--waiting-ways: some of {', '.join(WAYS)}")
+    counts = None
+    if args.waiting_clients:
+        low, high = (int(n) for n in args.waiting_clients.split(","))
+        counts = (low, high)
     results = Results(cpu_count=os.cpu_count())
     if args.only == "parse":
         measure_parse(results)
@@ -386,7 +403,7 @@ def main() -> int:
         )
         return results.finish(Path(args.out))
     if args.only == "waiting":
-        measure_waiting(results, os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        measure_waiting(results, os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], counts, ways)
         return results.finish(Path(args.out))
     if args.only == "extract":
         measure_extract(results, os.environ["AIRFLOW_CONN_WAREHOUSE"], args.rows, args.repeat)
@@ -416,7 +433,7 @@ def main() -> int:
             )
             measure_extract(results, os.environ["AIRFLOW_CONN_WAREHOUSE"], args.rows, args.repeat)
             if not args.skip_waiting:
-                measure_waiting(results, os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+                measure_waiting(results, os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], counts, ways)
     return results.finish(Path(args.out))
 
 
