@@ -125,9 +125,16 @@ def test_runs_start_when_the_delivery_is_complete_and_fail_when_none_came(
     assert [name for name in expected if actual.get(name) != expected[name]] == []
 
     # Nothing more comes: after the timeout the watcher starts a run that fails, saying so.
+    # The triggerer restarts meanwhile: the watcher remembers when it last saw a delivery
+    # (the asset's state store), so the timeout still counts from then.
+    ((taken,),) = stack.metadata("SELECT start_date FROM dag_run WHERE run_id = %s", delivered)
+    stack.kill("triggerer")
+    stack.start("triggerer")
     runs = _ended(stack, 4, "the run of the overdue delivery", TIMEOUT_S + 180)
     run_type, state, overdue = runs[3]
     assert (run_type, state) == ("asset_triggered", "failed")
+    ((queued,),) = stack.metadata("SELECT queued_at FROM dag_run WHERE run_id = %s", overdue)
+    assert (queued - taken).total_seconds() < TIMEOUT_S + 30  # not counted from the restart
     assert dict(stack.metadata(TASKS, overdue))["wait_for_files"] == "failed"
     (log,) = stack.logs.glob(f"dag_id=client1/run_id={overdue}/task_id=wait_for_files/attempt=1.log")
     assert (

@@ -98,9 +98,11 @@ class DeliveryWatcher(BaseEventTrigger):
     (the same files still there, e.g. while the run it started queues, fire nothing more;
     once taken, the same files delivered again are a new delivery; after a triggerer
     restart a delivery not taken yet fires again: the second run finds it taken and is
-    skipped). No complete delivery for ``timeout`` seconds (since the watcher started or
-    last saw one) fires ``overdue``, once per timeout. It never stops on an error: it logs
-    it and looks again.
+    skipped). No complete delivery for ``timeout`` seconds (since the watcher first ran or
+    last saw one) fires ``overdue``, once per timeout. Under a triggerer that time and the
+    delivery announced are kept in the asset's state store, so a triggerer restart
+    neither postpones ``overdue`` nor announces a delivery twice. It never stops on an
+    error: it logs it and looks again.
     """
 
     CONFIG_REFRESH_S = 300  # the config is read again this often (it was most of a look's cost)
@@ -115,9 +117,31 @@ class DeliveryWatcher(BaseEventTrigger):
             {"client": self.client, "poke_interval": self.poke_interval, "timeout": self.timeout},
         )
 
+    async def _recall(self, key: str, default: Any) -> Any:
+        """A value kept across triggerer restarts (the default when not under a triggerer)."""
+        store = getattr(self, "asset_state_store", None)
+        if store is None:
+            return default
+        try:
+            value = await store.aget(key)
+        except Exception as exc:
+            self.log.warning("%s: could not read the watcher's state (%s): %s", self.client, key, exc)
+            return default
+        return default if value is None else value
+
+    async def _keep(self, key: str, value: Any) -> None:
+        store = getattr(self, "asset_state_store", None)
+        if store is None:
+            return
+        try:
+            await store.aset(key, value)
+        except Exception as exc:
+            self.log.warning("%s: could not keep the watcher's state (%s): %s", self.client, key, exc)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        announced: tuple[str, ...] = ()
-        quiet_since = time.time()
+        announced: tuple[str, ...] = tuple(await self._recall("announced", []))
+        quiet_since = float(await self._recall("quiet_since", time.time()))
+        await self._keep("quiet_since", quiet_since)
         cfg: ClientConfig | None = None
         read_at = 0.0
         while True:
@@ -133,13 +157,19 @@ class DeliveryWatcher(BaseEventTrigger):
             if waiting is None:
                 quiet_since = now  # a delivery is there: nothing is overdue
                 if files != announced:
+                    announced = files
+                    await self._keep("announced", list(files))
+                    await self._keep("quiet_since", now)
                     self.log.info("%s: delivery complete: %s", self.client, ", ".join(files))
                     yield TriggerEvent({"client": self.client, "status": "delivered", "files": list(files)})
-                announced = files
             else:
-                announced = ()  # taken (or never complete): the same files again are a new delivery
+                if announced:  # taken: the same files again are a new delivery; quiet from now
+                    announced = ()
+                    await self._keep("announced", [])
+                    await self._keep("quiet_since", quiet_since)
                 if now - quiet_since >= self.timeout:
                     quiet_since = now
+                    await self._keep("quiet_since", quiet_since)
                     self.log.warning("%s: no delivery for %.0f s: %s", self.client, self.timeout, waiting)
                     yield TriggerEvent({"client": self.client, "status": "overdue", "waiting": waiting})
             await asyncio.sleep(self.poke_interval)
