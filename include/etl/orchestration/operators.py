@@ -145,6 +145,12 @@ class IncomingFilesSensor(BaseSensorOperator):
         self._look(context, deadline=time.time() + self.timeout, delay=0)
         return None
 
+    def _timed_out(self, waiting: object) -> AirflowSensorTimeout:
+        """The sensor's timeout, saying what it still waited for (the ``no_delivery`` alert)."""
+        return AirflowSensorTimeout(
+            f"{self.client}: no delivery within the sensor's timeout ({self.timeout:.0f} s): {waiting}"
+        )
+
     def _take_what_came(self, context: Any) -> None:
         """A run started by the delivery watcher or a schedule tick does not wait for a
         delivery: none there, it is skipped, or fails when the watcher found none overdue.
@@ -160,10 +166,7 @@ class IncomingFilesSensor(BaseSensorOperator):
             return
         overdue = [e for e in _watcher_events(context) if e.get("status") == "overdue"]
         if overdue:
-            raise AirflowSensorTimeout(
-                f"{self.client}: no delivery within the sensor's timeout ({self.timeout:.0f} s): "
-                f"{overdue[-1].get('waiting')}"
-            )
+            raise self._timed_out(overdue[-1].get("waiting"))
         raise AirflowSkipException(
             f"{self.client}: no delivery to take ({waiting}); "
             "the delivery watcher starts a run when one is complete"
@@ -174,10 +177,7 @@ class IncomingFilesSensor(BaseSensorOperator):
         event = event or {}
         deadline = float(event.get("deadline") or time.time())
         if event.get("status") == "timeout":
-            raise AirflowSensorTimeout(
-                f"{self.client}: no delivery within the sensor's timeout ({self.timeout:.0f} s): "
-                f"{event.get('waiting')}"
-            )
+            raise self._timed_out(event.get("waiting"))
         if event.get("status") == "recheck":
             self.log.warning(
                 "%s: the trigger could not look at the folders: %s", self.client, event.get("why")
@@ -190,9 +190,7 @@ class IncomingFilesSensor(BaseSensorOperator):
             return
         self.log.info("%s", waiting)
         if time.time() >= deadline:
-            raise AirflowSensorTimeout(
-                f"{self.client}: no delivery within the sensor's timeout ({self.timeout:.0f} s): {waiting}"
-            )
+            raise self._timed_out(waiting)
         run = run_context(context)
         mode = context["params"].get("mode", "start")
         # Waiting for files: the trigger looks at the folders. Waiting for the client
