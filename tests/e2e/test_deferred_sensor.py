@@ -16,37 +16,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from demo import generate
-from include.etl.config import CLIENTS_DIR
 from include.etl.ingest.landing import Landing
 from include.etl.warehouse.migrations import migrate
 from scripts.airflow_stack import AirflowStack, StackError, database_beside
 from tests import expected_client1
 from tests.conftest import complete, reset_client
-
-
-def _clients_dir(folder: Path) -> Path:
-    """client1's real config, unscheduled, looking every 2 s; the real defaults otherwise."""
-    folder.mkdir()
-    shutil.copy(CLIENTS_DIR / "_defaults.yaml", folder / "_defaults.yaml")
-    config = yaml.safe_load((CLIENTS_DIR / "client1.yaml").read_text())
-    config.update(schedule=None, sensor={"poke_interval_seconds": 2, "settle_seconds": 0})
-    (folder / "client1.yaml").write_text(yaml.safe_dump(config))
-    return folder
+from tests.e2e.conftest import client1_only, stack_env
 
 
 @pytest.fixture
 def stack(warehouse_url: str, tmp_path: Path, landing: Landing) -> Iterator[AirflowStack]:
+    """client1's real config, unscheduled, looking every 2 s; the real defaults otherwise."""
+    sensor = {"poke_interval_seconds": 2, "settle_seconds": 0}
+    clients = client1_only(tmp_path / "clients", schedule=None, sensor=sensor)
     metadata = database_beside(warehouse_url, "airflow_deferred")
-    env = {
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "AIRFLOW_CONN_WAREHOUSE": warehouse_url,
-        "ETL_DATA_ROOT": str(landing.root),
-        "ETL_CLIENTS_DIR": str(_clients_dir(tmp_path / "clients")),
-    }
-    with AirflowStack(tmp_path / "airflow", metadata, env) as running:
+    with AirflowStack(tmp_path / "airflow", metadata, stack_env(warehouse_url, landing, clients)) as running:
         running.start("api-server", "scheduler", "triggerer")
         yield running
 

@@ -19,47 +19,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from demo import generate
-from include.etl.config import CLIENTS_DIR
 from include.etl.ingest.landing import Landing
 from include.etl.warehouse.migrations import migrate
 from scripts.airflow_stack import AirflowStack, StackError, database_beside
 from tests import expected_client1
 from tests.conftest import complete, reset_client
+from tests.e2e.conftest import client1_only, stack_env
 
 TIMEOUT_S = 90  # the sensor's timeout: no delivery for this long fails a run
 
 
-def _clients_dir(folder: Path) -> Path:
-    """client1's real config, daily, its runs started by its delivery, looking every 2 s."""
-    folder.mkdir()
-    shutil.copy(CLIENTS_DIR / "_defaults.yaml", folder / "_defaults.yaml")
-    config = yaml.safe_load((CLIENTS_DIR / "client1.yaml").read_text())
-    config.update(
-        schedule="@daily",
-        sensor={
-            "poke_interval_seconds": 2,
-            "settle_seconds": 0,
-            "timeout_seconds": TIMEOUT_S,
-            "start": "delivery",
-        },
-    )
-    (folder / "client1.yaml").write_text(yaml.safe_dump(config))
-    return folder
-
-
 @pytest.fixture
 def stack(warehouse_url: str, tmp_path: Path, landing: Landing) -> Iterator[AirflowStack]:
+    """client1's real config, daily, its runs started by its delivery, looking every 2 s."""
+    sensor = {"poke_interval_seconds": 2, "settle_seconds": 0, "timeout_seconds": TIMEOUT_S}
+    sensor["start"] = "delivery"
+    clients = client1_only(tmp_path / "clients", schedule="@daily", sensor=sensor)
     metadata = database_beside(warehouse_url, "airflow_delivery_start")
-    env = {
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "AIRFLOW_CONN_WAREHOUSE": warehouse_url,
-        "ETL_DATA_ROOT": str(landing.root),
-        "ETL_CLIENTS_DIR": str(_clients_dir(tmp_path / "clients")),
-    }
-    with AirflowStack(tmp_path / "airflow", metadata, env) as running:
+    with AirflowStack(tmp_path / "airflow", metadata, stack_env(warehouse_url, landing, clients)) as running:
         running.start("api-server", "scheduler", "dag-processor", "triggerer")
         yield running
 
