@@ -339,6 +339,24 @@ def test_duplicate_keys_compare_normalised_values(tmp_path: Path) -> None:
     assert validate_rows(parquet, spec).duplicate_keys == 1
 
 
+def test_integer_keys_compare_as_the_numbers_bronze_holds(tmp_path: Path) -> None:
+    parquet = write_parquet(tmp_path / "f.parquet", {"id": ["9", "7", "3", "007", "+7", "3", "-3"]})
+    spec = source_file([{"source": "id", "type": "integer"}], key_columns=["id"])
+    result = validate_rows(parquet, spec, batch_rows=3)
+    assert (result.duplicate_keys, result.duplicate_example) == (3, "id=7")  # 7 twice more, 3 once
+
+
+def test_duplicate_keys_with_nulls_over_an_integer_and_a_text_column(tmp_path: Path) -> None:
+    parquet = write_parquet(
+        tmp_path / "f.parquet",
+        {"n": ["1", "1", "", "", "2", "01"], "t": ["a", "b", "x", "x", "a", "b"]},
+    )
+    spec = source_file([{"source": "n", "type": "integer"}, {"source": "t"}], key_columns=["n", "t"])
+    result = validate_rows(parquet, spec, batch_rows=4)
+    # (NULL, x) twice and (1, b) as "1" and "01": two rows repeat an earlier key
+    assert (result.duplicate_keys, result.duplicate_example) == (2, "n=1, t=b")
+
+
 # ------------------------------------------------------------------ reject policy
 def result_with(total: int, rejected: int) -> RowResult:
     rejects = [Reject(i, "v", "bad", {}) for i in range(1, rejected + 1)]

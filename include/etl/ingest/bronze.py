@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from include.etl.config import ClientConfig, SourceFile
+from include.etl.ingest import arrays
 from include.etl.ingest.convert import ROW_NUMBER_COLUMN
 from include.etl.ingest.landing import partial_path
 from include.etl.ingest.progress import Progress
@@ -207,7 +208,7 @@ class TypedFile:
         if self._writer is None:
             self.schema = _typed_schema(self.spec, types)
             self._writer = pa.ipc.new_file(str(self.partial), self.schema, options=TYPED_OPTIONS)
-        batch = pa.RecordBatch.from_arrays([*columns, pa.array(numbers, pa.int64())], schema=self.schema)
+        batch = pa.RecordBatch.from_arrays([*columns, arrays.int64s(numbers)], schema=self.schema)
         self._writer.write_batch(batch)
         self.rows += batch.num_rows
 
@@ -224,7 +225,7 @@ class TypedFile:
             return False
         identity = _identity(self.spec, self.parquet, self.batch_id, self.source_file, rejected)
         trailer = {TYPED_METADATA: json.dumps({**identity, "rows": self.rows})}
-        self._writer.write_batch(pa.RecordBatch.from_pylist([], schema=self.schema), custom_metadata=trailer)
+        self._writer.write_batch(_empty_batch(self.schema), custom_metadata=trailer)
         self._writer.close()
         self._writer = None
         os.replace(self.partial, self.path)
@@ -274,7 +275,9 @@ def _load_typed_file(
             sql.SQL("ALTER COLUMN {} DROP DEFAULT").format(sql.Identifier(c)) for c in constant
         ),
     )
-    with pa.memory_map(str(typed)) as source:
+    # Read batch by batch, not memory-mapped: a mapped file's pages count as the
+    # process's memory, which then grows with the file (docs/benchmarks.md).
+    with pa.OSFile(str(typed)) as source:
         file = pa.ipc.open_file(source)
 
         def batches() -> Iterator[pa.RecordBatch]:
@@ -308,7 +311,7 @@ def _good_batches(
         if len(skip):
             keep = ~np.isin(numbers, skip)
             if not keep.all():
-                batch, numbers = batch.filter(pa.array(keep)), numbers[keep]
+                batch, numbers = batch.filter(arrays.bools(keep)), numbers[keep]
         yield batch, numbers
 
 
@@ -376,27 +379,63 @@ def _ingest(
     after: tuple[sql.Composed, ...] | list[sql.Composed] = (),
 ) -> str | None:
     """In one transaction: drop the batch's rows, create its child table, run ``before``,
-    COPY the reader's rows in, run ``after``. Returns what was replaced (None: nothing)."""
-    import adbc_driver_postgresql.dbapi as adbc
+    COPY the reader's rows in, run ``after``. Returns what was replaced (None: nothing).
+
+    The driver manager's own objects, not its DB-API module: that module imports
+    ``pyarrow.dataset`` (which imports pandas) and polars, 0.4 s of every load's process."""
+    import adbc_driver_manager as adbc
+    import adbc_driver_postgresql
 
     child = batch_table(spec.bronze_table, batch_id)
-    with adbc.connect(_conninfo(conn), autocommit=False) as adbc_conn, adbc_conn.cursor() as cur:
+    database = adbc_driver_postgresql.connect(_conninfo(conn))
+    connection = adbc.AdbcConnection(database)
+    statements: list[adbc.AdbcStatement] = []
+
+    def statement() -> adbc.AdbcStatement:
+        statements.append(adbc.AdbcStatement(connection))
+        return statements[-1]
+
+    def run(query: sql.Composed) -> None:
+        stmt = statement()
+        stmt.set_sql_query(query.as_string(conn))
+        stmt.execute_update()
+
+    try:
+        connection.set_autocommit(False)
         try:
-            cur.execute(_earlier_load_sql(cfg, spec, batch_id).as_string(conn))
-            (replaced,) = cur.fetchone()
-            for statement in [*_replace_batch_sql(cfg, spec, batch_id), *before]:
-                cur.execute(statement.as_string(conn))
-            cur.adbc_ingest(child, reader, mode="append", db_schema_name=cfg.bronze_schema)
-            for statement in after:
-                cur.execute(statement.as_string(conn))
-            adbc_conn.commit()
+            stmt = statement()
+            stmt.set_sql_query(_earlier_load_sql(cfg, spec, batch_id).as_string(conn))
+            result, _ = stmt.execute_query()
+            replaced = pa.RecordBatchReader._import_from_c(result.address).read_all().column(0)[0].as_py()
+            for query in [*_replace_batch_sql(cfg, spec, batch_id), *before]:
+                run(query)
+            ingest = statement()
+            ingest.set_options(
+                **{
+                    adbc.INGEST_OPTION_TARGET_TABLE: child,
+                    adbc.INGEST_OPTION_MODE: adbc.INGEST_OPTION_MODE_APPEND,
+                    adbc.StatementOptions.INGEST_TARGET_DB_SCHEMA.value: cfg.bronze_schema,
+                }
+            )
+            rows = adbc.ArrowArrayStreamHandle()
+            reader._export_to_c(rows.address)
+            ingest.bind_stream(rows)
+            ingest.execute_update()
+            for query in after:
+                run(query)
+            connection.commit()
         except Exception as exc:
-            adbc_conn.rollback()
+            connection.rollback()
             if stream is not None and stream.not_typable is not None:  # the driver reports it as its own
                 raise stream.not_typable from exc
             if not getattr(exc, "sqlstate", None):  # refused by the driver, not the server
                 raise NotTypable(" ".join(str(exc).split())[:300]) from exc
             raise _as_psycopg_error(exc) from exc
+    finally:
+        for stmt in reversed(statements):
+            stmt.close()
+        connection.close()
+        database.close()
     return replaced
 
 
@@ -437,20 +476,24 @@ class _TypedStream:
             if n == 0:
                 continue
             try:
-                arrays = [
+                columns = [
                     pg_values(batch.column(c.source), c, t)
                     for c, t in zip(self.spec.columns, self.types, strict=True)
                 ]
             except NotTypable as exc:
                 self.not_typable = exc
                 raise
-            arrays += [
-                pa.repeat(pa.scalar(self.batch_id), n),
-                pa.repeat(pa.scalar(self.source_file), n),
-                pa.array(numbers),
+            columns += [
+                pa.repeat(arrays.string(self.batch_id), n),
+                pa.repeat(arrays.string(self.source_file), n),
+                arrays.int64s(numbers),
             ]
-            yield pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+            yield pa.RecordBatch.from_arrays(columns, schema=self.schema)
             self.progress.add(n)
+
+
+def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
 
 
 def _prepend(first, rest: Iterator) -> Iterator:
@@ -504,14 +547,14 @@ def _load_text(
         with cur.copy(copy_sql) as copy:
             for batch, numbers in _good_batches(parquet, spec, skip, batch_rows):
                 n = batch.num_rows
-                arrays = [check_values(batch.column(c.source), c)[1] for c in spec.columns]
-                arrays += [
-                    pa.repeat(pa.scalar(batch_id), n),
-                    pa.repeat(pa.scalar(source_file), n),
-                    pa.array(numbers),
+                values = [check_values(batch.column(c.source), c)[1] for c in spec.columns]
+                values += [
+                    pa.repeat(arrays.string(batch_id), n),
+                    pa.repeat(arrays.string(source_file), n),
+                    arrays.int64s(numbers),
                 ]
                 buffer = io.BytesIO()
-                pacsv.write_csv(pa.Table.from_arrays(arrays, names=columns), buffer, CSV_OPTIONS)
+                pacsv.write_csv(pa.Table.from_arrays(values, names=columns), buffer, CSV_OPTIONS)
                 copy.write(buffer.getbuffer())
                 progress.add(n)
         for statement in finish:

@@ -423,7 +423,7 @@ def _csv_batches(src: Path, spec: SourceFile, block_size: int, raw: _RawFile) ->
             f"{row.text[:120]!r}"
         ) from exc
     if not yielded:  # header only: an empty Parquet with the header's columns
-        yield pa.RecordBatch.from_pylist([], schema=pa.schema([(c, pa.string()) for c in clean]))
+        yield pa.RecordBatch.from_arrays([pa.nulls(0, pa.string()) for _ in clean], names=clean)
 
 
 def _check_delimiter(src: Path, spec: SourceFile, header: list[str]) -> None:

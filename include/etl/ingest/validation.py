@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from include.etl.config import Column, SourceFile
+from include.etl.ingest import arrays
 from include.etl.ingest.convert import (
     HEADER_METADATA,
     JSON_KEYS_METADATA,
@@ -171,10 +172,10 @@ def _check(values: pa.Array, column: Column, text: bool = True) -> tuple[pa.Arra
     if column.type == "text":
         normalised = values
         present = pc.is_valid(values)
-        valid = present if column.required else pa.array(np.ones(len(values), dtype=bool))
+        valid = present if column.required else arrays.bools(np.ones(len(values), dtype=bool))
         if column.required:
-            valid = pc.and_(valid, pc.not_equal(pc.utf8_trim_whitespace(values), ""))
-        return pc.fill_null(valid, False), normalised, None
+            valid = pc.and_(valid, pc.not_equal(pc.utf8_trim_whitespace(values), arrays.EMPTY))
+        return pc.fill_null(valid, arrays.FALSE), normalised, None
 
     trimmed = _trimmed(values)
     parsed = None
@@ -184,11 +185,11 @@ def _check(values: pa.Array, column: Column, text: bool = True) -> tuple[pa.Arra
         ok, normalised, parsed = _check_temporal(trimmed, column, text)
     else:  # boolean
         lowered = pc.utf8_lower(trimmed)
-        keys = pa.array(list(BOOLEAN))
+        keys = arrays.strings(list(BOOLEAN))
         ok = pc.is_in(lowered, value_set=keys)
-        normalised = pc.take(pa.array(list(BOOLEAN.values())), pc.index_in(lowered, value_set=keys))
+        normalised = pc.take(arrays.strings(list(BOOLEAN.values())), pc.index_in(lowered, value_set=keys))
     is_null = pc.is_null(trimmed)
-    valid = pc.or_(is_null, pc.fill_null(ok, False))
+    valid = pc.or_(is_null, pc.fill_null(ok, arrays.FALSE))
     if column.required:
         valid = pc.and_(valid, pc.invert(is_null))
     return valid, normalised, parsed
@@ -272,9 +273,10 @@ def _trimmed(values: pa.Array) -> pa.Array:
         trimmed = pc.utf8_trim_whitespace(values)
     else:  # printable ASCII only: no white space to trim
         trimmed = values
-    if not pc.any(pc.equal(trimmed, "")).as_py():
+    empty = pc.equal(trimmed, arrays.EMPTY)
+    if not pc.any(empty).as_py():
         return trimmed
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    return pc.if_else(empty, arrays.null(pa.string()), trimmed)
 
 
 def _string_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
@@ -312,7 +314,7 @@ def _number_ok(trimmed: pa.Array, numeric: bool) -> pa.Array:
     else:
         ok = (digits >= 1) if numeric else (digits >= 1) & (digits <= 18)
     ok[rows[~(sign | point)]] = False
-    return pa.array(ok)
+    return arrays.bools(ok)
 
 
 def _decimal_shape(trimmed: pa.Array) -> tuple[int | None, int]:
@@ -332,7 +334,7 @@ def _decimal_shape(trimmed: pa.Array) -> tuple[int | None, int]:
     starts, ends = offsets[:-1], offsets[1:]
     present = ends > starts
     if trimmed.null_count:
-        present &= trimmed.is_valid().to_numpy(zero_copy_only=False)
+        present &= arrays.to_bools(trimmed.is_valid())
     if not present.any():
         return None, 0
     dots = np.flatnonzero(data == ord("."))
@@ -364,15 +366,15 @@ def _check_temporal(
         trimmed = pc.replace_substring(trimmed, "T", " ", max_replacements=1)
         formats = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
         out_format = "%Y-%m-%d %H:%M:%S"
-    ok = pa.array(np.zeros(len(trimmed), dtype=bool))
+    ok = arrays.bools(np.zeros(len(trimmed), dtype=bool))
     values = pa.nulls(len(trimmed), pa.timestamp("s"))
     for fmt in formats:
         parsed = pc.strptime(trimmed, format=fmt, unit="s", error_is_null=True)
         round_trip = pc.equal(pc.strftime(parsed, format=fmt), trimmed)
-        this_ok = pc.fill_null(round_trip, False)
+        this_ok = pc.fill_null(round_trip, arrays.FALSE)
         values = parsed if len(formats) == 1 else pc.if_else(pc.and_(this_ok, pc.invert(ok)), parsed, values)
         ok = pc.or_(ok, this_ok)
-    values = pc.if_else(ok, values, pa.scalar(None, pa.timestamp("s")))
+    values = pc.if_else(ok, values, arrays.null(pa.timestamp("s")))
     return ok, pc.strftime(values, format=out_format) if text else None, values
 
 
@@ -442,7 +444,7 @@ def _with_nul(values: pa.Array) -> pa.Array | None:
     got = _string_bytes(values)
     if got is not None and got[1].all():
         return None
-    found = pc.fill_null(pc.match_substring(values, "\x00"), False)
+    found = pc.fill_null(pc.match_substring(values, "\x00"), arrays.FALSE)
     return found if pc.any(found).as_py() else None
 
 
@@ -454,13 +456,15 @@ def _header_rows(batch: pa.RecordBatch, header: list[str]) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     same: pa.Array | None = None
     for name, title in zip(names, header, strict=True):
-        equal = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(batch.column(name)), title.strip()), False)
+        equal = pc.fill_null(
+            pc.equal(pc.utf8_trim_whitespace(batch.column(name)), arrays.string(title.strip())), arrays.FALSE
+        )
         same = equal if same is None else pc.and_(same, equal)
         if not pc.any(same).as_py():  # the first column alone rules out almost every row
             return np.zeros(0, dtype=np.int64)
     if same is None:
         return np.zeros(0, dtype=np.int64)
-    return np.flatnonzero(same.to_numpy(zero_copy_only=False))
+    return np.flatnonzero(arrays.to_bools(same))
 
 
 def _delivered_header(file: pq.ParquetFile, spec: SourceFile) -> list[str] | None:
@@ -475,7 +479,7 @@ def row_numbers(batch: pa.RecordBatch, first_row: int, has_row_numbers: bool) ->
     """The source row number of each row of a batch: the file's own (XLSX sheet rows)
     where conversion recorded them, else the row's position (1 = the first data row)."""
     if has_row_numbers:
-        return batch.column(ROW_NUMBER_COLUMN).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        return arrays.to_int64s(batch.column(ROW_NUMBER_COLUMN))
     return np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
 
 
@@ -488,7 +492,7 @@ class TypedSink(Protocol):
 
 
 def validate_rows(
-    parquet: Path, spec: SourceFile, batch_rows: int = 256 * 1024, typed: TypedSink | None = None
+    parquet: Path, spec: SourceFile, batch_rows: int = 64 * 1024, typed: TypedSink | None = None
 ) -> RowResult:
     """Check every row; keep the first ``keep_dead_letters`` rejected rows, count the rest.
 
@@ -524,7 +528,7 @@ def validate_rows(
             if nul is not None:
                 valid = pc.and_(valid, pc.invert(nul))
             checked.append((normalised, parsed))
-            bad = np.flatnonzero(~valid.to_numpy(zero_copy_only=False) & ~rejected)
+            bad = np.flatnonzero(~arrays.to_bools(valid) & ~rejected)
             if len(bad):
                 rejected[bad] = True
                 found += [(int(i), column) for i in bad]
@@ -532,7 +536,7 @@ def validate_rows(
         room = max(keep - len(result.rejects), 0)
         kept, result.dropped = found[:room], result.dropped + max(len(found) - room, 0)
         if kept:
-            raws = batch.take(pa.array([i for i, _ in kept])).to_pylist()
+            raws = batch.take(arrays.int64s(np.array([i for i, _ in kept]))).to_pylist()
             for (index, failing), raw in zip(kept, raws, strict=True):
                 raw.pop(ROW_NUMBER_COLUMN, None)  # the row number is not part of the record
                 number = int(numbers[index])
@@ -543,7 +547,7 @@ def validate_rows(
                     reason = _reason(failing, raw[failing.source])
                     result.rejects.append(Reject(number, failing.source, reason, _storable(raw)))
         if rejected.any():  # the accepted rows of what is used further: once, for keys and typed rows
-            accepted = pa.array(~rejected)
+            accepted = arrays.bools(~rejected)
             checked = [
                 (_filter(n, accepted), _filter(p, accepted))
                 if typed is not None or c.name in key_names
@@ -552,7 +556,11 @@ def validate_rows(
             ]
             numbers = numbers[~rejected]
         if key_names:  # keys compare as they will load
-            by_name = {c.name: n for c, (n, _) in zip(spec.columns, checked, strict=True)}
+            by_name = {
+                c.name: _key_values(c, n)
+                for c, (n, _) in zip(spec.columns, checked, strict=True)
+                if c.name in key_names
+            }
             keys.append(pa.table([by_name[k] for k in key_names], names=key_names))
         if typed is not None and len(numbers):
             try:
@@ -566,15 +574,58 @@ def validate_rows(
         types = [_pg_type(c, pa.nulls(0, pa.string())) for c in spec.columns]
         typed.write([pa.nulls(0, t) for t in types], types, np.zeros(0, np.int64))
     if keys:
-        counts = pa.concat_tables(keys).group_by(key_names, use_threads=False).aggregate([([], "count_all")])
-        per_key = counts.column("count_all").to_numpy()
-        result.duplicate_keys = int((per_key[per_key > 1] - 1).sum())
-        if result.duplicate_keys:
-            first = counts.filter(pc.greater(counts.column("count_all"), 1)).slice(0, 1).to_pylist()[0]
+        table = pa.concat_tables(keys)
+        result.duplicate_keys, row = _duplicates([table.column(k) for k in key_names])
+        if row is not None:
+            first = table.slice(row, 1).to_pylist()[0]
             result.duplicate_example = ", ".join(f"{k}={first[k]}" for k in key_names)
     result.rejects.sort(key=lambda r: r.row_number)
     progress.done()
     return result
+
+
+def _key_values(column: Column, normalised: pa.Array | None) -> pa.Array | None:
+    """A key column's values as they compare in bronze: an integer key as its number
+    (``007`` and ``7`` are one key, and 8 bytes a row are all a file's keys keep)."""
+    if column.type != "integer" or normalised is None:
+        return normalised
+    return _unsigned_plus(normalised).cast(pa.int64())
+
+
+def _duplicates(columns: list[pa.ChunkedArray]) -> tuple[int, int | None]:
+    """(rows whose key an earlier row has, the first row whose key another row has)."""
+    if len(columns) == 1 and columns[0].type == pa.int64() and not columns[0].null_count:
+        values = arrays.to_int64s(columns[0])  # one integer key, the usual case: sorted, no hashing
+        ordered = np.sort(values)
+        repeated = ordered[1:] == ordered[:-1]
+        count = int(repeated.sum())
+        if not count:
+            return 0, None
+        return count, int(np.flatnonzero(np.isin(values, ordered[1:][repeated]))[0])
+    codes = _key_codes(columns)
+    per_key = np.bincount(codes)
+    count = int((per_key[per_key > 1] - 1).sum())
+    return count, int(np.flatnonzero(per_key[codes] > 1)[0]) if count else None
+
+
+def _key_codes(columns: list[pa.ChunkedArray]) -> np.ndarray:
+    """One number per row, equal exactly when the rows' keys are (NULL equal to NULL):
+    each column's codes (an integer column without NULLs: its values' ranks; any other:
+    its dictionary codes), combined column by column and renumbered from 0 after each (so
+    the numbers stay below rows squared). Not a ``group_by``: that imports Arrow's query
+    engine, and pandas with it."""
+    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    for i, column in enumerate(columns):
+        values = column.combine_chunks()
+        if values.type == pa.int64() and not values.null_count:
+            distinct, ranks = np.unique(arrays.to_int64s(values), return_inverse=True)
+            codes = codes * max(len(distinct), 1) + ranks.astype(np.int64)
+        else:
+            encoded = pc.dictionary_encode(values, null_encoding="encode")
+            codes = codes * max(len(encoded.dictionary), 1) + arrays.to_int64s(encoded.indices)
+        if i < len(columns) - 1:
+            codes = np.unique(codes, return_inverse=True)[1].astype(np.int64)
+    return codes
 
 
 def _filter(values: pa.Array | None, mask: pa.Array) -> pa.Array | None:
