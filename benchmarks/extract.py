@@ -7,7 +7,8 @@ their own) against the floor: ``psql \\copy (SELECT ...) TO STDOUT`` piped into 
   group's seconds over the floor's (the fastest of ``repeat`` each, interleaved);
 * ``extract_peak_rss_ratio_10x_rows``: the group's peak memory at ``rows`` over at a
   tenth of them (flat: ~1);
-* ``incremental_vs_full``: the next run after 1% of the rows changed, over the full load.
+* ``incremental_vs_full``: the next run after 1% of the rows changed, over the full load
+  (the fastest of ``repeat``, each after another 1% changed).
 
     scripts/with-env python -m benchmarks --only extract --rows 2000000
 """
@@ -130,10 +131,13 @@ def measure_extract(results: Results, warehouse_base: str, rows: int, repeat: in
     results.values["extract_vs_psql_floor"] = round(group["seconds"] / floor["seconds"], 3)
     results.values["extract_peak_rss_ratio_10x_rows"] = round(group["peak_rss_mb"] / small["peak_rss_mb"], 3)
 
-    changed = _change_one_percent(libpq(source_url))
-    incremental = best(
-        "extract_group", {"run_id": f"bench-{uuid.uuid4().hex[:8]}", "full_load": False}, 1, env
-    )
+    incremental_runs = []
+    for _ in range(repeat):  # each run after 1% more changed: the fastest of repeat, as the full load
+        changed = _change_one_percent(libpq(source_url))
+        incremental_runs.append(
+            best("extract_group", {"run_id": f"bench-{uuid.uuid4().hex[:8]}", "full_load": False}, 1, env)
+        )
+    incremental = min(incremental_runs, key=lambda r: r["seconds"])
     results.record("extract_group_incremental", f"the next run, {changed:,} rows changed (1%)", incremental)
     results.values["extract_group_incremental_steps_s"] = incremental.get("steps")
     results.values["incremental_vs_full"] = round(incremental["seconds"] / group["seconds"], 3)
