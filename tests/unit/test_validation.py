@@ -17,6 +17,7 @@ from include.etl.ingest.validation import (
     NUMERIC,
     Reject,
     RowResult,
+    _strftime,
     check_mapping,
     check_values,
     pg_type,
@@ -409,3 +410,23 @@ def test_check_mapping(tmp_path: Path) -> None:
     )
     assert exact.missing == ["Customer ID", "name"]
     assert exact.extra == ["customer id", "name "]
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%d.%m.%Y",
+        "%Y%m%d",
+        "%m/%d/%Y %H:%M",
+        "%Y-%m-%dT%H:%MZ",
+        "%b %d %Y",  # through Arrow's own
+    ],
+)
+def test_timestamps_are_written_as_arrows_strftime_writes_them(fmt: str) -> None:
+    seconds = np.random.default_rng(7).integers(-30_000_000_000, 250_000_000_000, 5000)  # years 1019-9892
+    edges = [0, 86399, 951_782_400, -31_000_000_000]  # 1970, 2000-02-29, 0987-08-25
+    values = pa.array(np.append(seconds, edges), pa.timestamp("s"))
+    values = pc.if_else(pc.equal(pc.second(values), 13), pa.scalar(None, pa.timestamp("s")), values)
+    assert _strftime(values, fmt).to_pylist() == pc.strftime(values, format=fmt).to_pylist()
