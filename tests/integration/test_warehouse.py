@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -15,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from include.etl.config import ClientConfig
+from include.etl.ingest import bronze
 from include.etl.ingest.bronze import TypedFile, load_bronze, typed_file_mismatch
 from include.etl.ingest.convert import convert_to_parquet
 from include.etl.ingest.landing import typed_name
@@ -389,7 +391,13 @@ def test_load_bronze_loads_the_good_rows(
     assert lineage == [("BATCH000001", "cust_info_BATCH000001.csv", True)]
 
 
-def test_load_bronze_all_types(conn: psycopg.Connection, clients, tmp_path: Path) -> None:
+@pytest.mark.parametrize("way", ["typed, binary COPY", "typed, CSV text", "typed by the load"])
+def test_load_bronze_all_types(
+    conn: psycopg.Connection, clients, tmp_path: Path, way, monkeypatch, caplog
+) -> None:
+    """Every way of loading gives the same typed values (a numeric's scale, NULLs, booleans)."""
+    caplog.set_level(logging.INFO, logger="include.etl.ingest.bronze")
+    monkeypatch.setattr(bronze, "SMALL_LOAD_BYTES", 0 if way == "typed, binary COPY" else 8 * 1024 * 1024)
     cfg = clients["client2"]
     reset_client(conn, cfg)
     migrate(conn, [cfg])
@@ -403,8 +411,16 @@ def test_load_bronze_all_types(conn: psycopg.Connection, clients, tmp_path: Path
     src.write_bytes(text.encode("latin-1"))
     parquet = tmp_path / "plans.parquet"
     convert_to_parquet(src, parquet, spec)
-    assert validate_rows(parquet, spec).rejects == []
-    assert load_bronze(conn, cfg, spec, parquet, "BATCH000001", src.name) == 2
+    typed = None
+    if way == "typed by the load":
+        assert validate_rows(parquet, spec).rejects == []
+    else:
+        typed, rejected = validate_typed(parquet, spec, "BATCH000001", src.name)
+        assert rejected == set()
+    assert load_bronze(conn, cfg, spec, parquet, "BATCH000001", src.name, typed=typed) == 2
+    as_text = [r.getMessage() for r in caplog.records if "copied as CSV text" in r.getMessage()]
+    expected = ["plans.bronze.arrow: a small file, copied as CSV text"] if way == "typed, CSV text" else []
+    assert as_text == expected
     rows = conn.execute(
         """SELECT plan_code, plan_name, tier, monthly_price, billing_period, is_active
            FROM bronze_client2.billing_plans ORDER BY dwh_row_number"""
@@ -502,9 +518,11 @@ def validate_typed(parquet: Path, spec, batch_id: str, source_file: str) -> tupl
     return typed.path, rejected
 
 
+@pytest.mark.parametrize("small_load_bytes", [0, 8 * 1024 * 1024], ids=["binary COPY", "CSV text"])
 def test_load_bronze_streams_the_typed_rows_of_validation(
-    conn: psycopg.Connection, client1: ClientConfig, tmp_path: Path
+    conn: psycopg.Connection, client1: ClientConfig, tmp_path: Path, small_load_bytes, monkeypatch
 ) -> None:
+    monkeypatch.setattr(bronze, "SMALL_LOAD_BYTES", small_load_bytes)
     spec = client1.file("cust_info")[1]
     parquet = make_parquet(tmp_path, client1, "cust_info_BATCH000001", GOOD_ROWS)
     typed, rejected = validate_typed(parquet, spec, "BATCH000001", "cust_info_BATCH000001.csv")

@@ -130,6 +130,10 @@ TYPED_FORMAT = 1
 # Uncompressed: lz4 made the file smaller but cost validation more time than writing the
 # bytes (docs/benchmarks.md); the file lives from validation to the load only.
 TYPED_OPTIONS = pa.ipc.IpcWriteOptions()
+# A typed file up to this size goes through psycopg's COPY as CSV text on the task's own
+# connection: loading the ADBC driver and opening its connection cost 0.06 s, most of
+# the load of a day's increment (docs/benchmarks.md).
+SMALL_LOAD_BYTES = 8 * 1024 * 1024
 
 
 def _identity(
@@ -288,6 +292,10 @@ def _load_typed_file(
                     yield batch
                     progress.add(batch.num_rows)
 
+        if typed.stat().st_size <= SMALL_LOAD_BYTES:  # a day's increment: no driver to load
+            log.info("%s: a small file, copied as CSV text", typed.name)
+            around = ([set_defaults], [drop_defaults, *finish])
+            return _copy_csv(conn, cfg, spec, batch_id, file.schema.names, batches(), *around)
         reader = pa.RecordBatchReader.from_batches(file.schema, batches())
         return _ingest(
             conn, cfg, spec, batch_id, reader, before=[set_defaults], after=[drop_defaults, *finish]
@@ -535,28 +543,48 @@ def _load_text(
     progress: Progress,
     finish: tuple[sql.Composed, ...] = (),
 ) -> str | None:
-    child = sql.Identifier(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
     columns = [c.name for c in spec.columns] + LINEAGE
+
+    def tables() -> Iterator[pa.Table]:
+        for batch, numbers in _good_batches(parquet, spec, skip, batch_rows):
+            n = batch.num_rows
+            values = [check_values(batch.column(c.source), c)[1] for c in spec.columns]
+            values += [
+                pa.repeat(arrays.string(batch_id), n),
+                pa.repeat(arrays.string(source_file), n),
+                arrays.int64s(numbers),
+            ]
+            yield pa.Table.from_arrays(values, names=columns)
+            progress.add(n)
+
+    return _copy_csv(conn, cfg, spec, batch_id, columns, tables(), after=finish)
+
+
+def _copy_csv(
+    conn: psycopg.Connection,
+    cfg: ClientConfig,
+    spec: SourceFile,
+    batch_id: str,
+    columns: list[str],
+    tables: Iterator[pa.Table | pa.RecordBatch],
+    before: tuple[sql.Composed, ...] | list[sql.Composed] = (),
+    after: tuple[sql.Composed, ...] | list[sql.Composed] = (),
+) -> str | None:
+    """``_ingest`` through psycopg: the rows written as CSV into ``COPY`` (PostgreSQL
+    parses the text), on ``conn``, in one transaction."""
+    child = sql.Identifier(cfg.bronze_schema, batch_table(spec.bronze_table, batch_id))
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
         child, sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
     with conn.transaction(), conn.cursor() as cur:
         (replaced,) = cur.execute(_earlier_load_sql(cfg, spec, batch_id)).fetchone() or (None,)
-        for statement in _replace_batch_sql(cfg, spec, batch_id):
+        for statement in [*_replace_batch_sql(cfg, spec, batch_id), *before]:
             cur.execute(statement)
         with cur.copy(copy_sql) as copy:
-            for batch, numbers in _good_batches(parquet, spec, skip, batch_rows):
-                n = batch.num_rows
-                values = [check_values(batch.column(c.source), c)[1] for c in spec.columns]
-                values += [
-                    pa.repeat(arrays.string(batch_id), n),
-                    pa.repeat(arrays.string(source_file), n),
-                    arrays.int64s(numbers),
-                ]
+            for table in tables:
                 buffer = io.BytesIO()
-                pacsv.write_csv(pa.Table.from_arrays(values, names=columns), buffer, CSV_OPTIONS)
+                pacsv.write_csv(table, buffer, CSV_OPTIONS)
                 copy.write(buffer.getbuffer())
-                progress.add(n)
-        for statement in finish:
+        for statement in after:
             cur.execute(statement)
     return replaced
