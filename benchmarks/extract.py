@@ -5,6 +5,10 @@ their own) against the floor: ``psql \\copy (SELECT ...) TO STDOUT`` piped into 
 
 * ``extract_vs_psql_floor``: the full load of ``rows`` source rows (2M by default), the
   group's seconds over the floor's (the fastest of ``repeat`` each, interleaved);
+* ``extract_step_vs_psql_copy_out``, ``load_step_vs_psql_copy_in``: the extract task
+  against psql writing the same rows, in the same order, to a CSV file; the load task
+  against psql copying that file into the bare table (each half of the floor alone: the
+  floor's two psql processes run at once, one on each core);
 * ``extract_peak_rss_ratio_10x_rows``: the group's peak memory at ``rows`` over at a
   tenth of them (flat: ~1);
 * ``incremental_vs_full``: the next run after 1% of the rows changed, over the full load
@@ -74,20 +78,40 @@ def _change_one_percent(source_dsn: str) -> int:
         ).rowcount
 
 
-def _floor(source_dsn: str, warehouse_dsn: str) -> dict:
-    """psql \\copy out of the source piped into psql \\copy into a bare table: the floor."""
+def _bare_table(warehouse_dsn: str) -> None:
     with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
         conn.execute(
             """DROP TABLE IF EXISTS public.bench_floor;
                CREATE TABLE public.bench_floor (customer_id bigint, full_name text, email text,
                    country text, plan text, deleted boolean, updated_at timestamptz)"""
         )
+
+
+def _timed(command: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, shell=True, check=True)
+    return time.perf_counter() - started
+
+
+def _floor(source_dsn: str, warehouse_dsn: str) -> dict:
+    """psql \\copy out of the source piped into psql \\copy into a bare table: the floor.
+    And each half alone, as the group's extract and load do theirs: the rows in the
+    extract's order out to a CSV file (``copy_out``), that file into the bare table
+    (``copy_in``)."""
     psql = shutil.which("psql") or "psql"
     out = f'{psql} "{source_dsn}" -qc "\\copy (SELECT * FROM shop.customers) TO STDOUT"'
     into = f'{psql} "{warehouse_dsn}" -qc "\\copy public.bench_floor FROM STDIN"'
-    started = time.perf_counter()
-    subprocess.run(f"{out} | {into}", shell=True, check=True)
-    return {"seconds": time.perf_counter() - started}
+    _bare_table(warehouse_dsn)
+    seconds = _timed(f"{out} | {into}")
+    csv = WORK / "extract-floor.csv"
+    ordered = "SELECT * FROM shop.customers ORDER BY updated_at, customer_id"
+    to_file = f"\\copy ({ordered}) TO '{csv}' (FORMAT csv, HEADER true)"
+    copy_out = _timed(f'{psql} "{source_dsn}" -qc "{to_file}"')
+    _bare_table(warehouse_dsn)
+    from_file = f"\\copy public.bench_floor FROM '{csv}' (FORMAT csv, HEADER true)"
+    copy_in = _timed(f'{psql} "{warehouse_dsn}" -qc "{from_file}"')
+    csv.unlink()
+    return {"seconds": seconds, "copy_out": copy_out, "copy_in": copy_in}
 
 
 def measure_extract(results: Results, warehouse_base: str, rows: int, repeat: int) -> None:
@@ -129,6 +153,11 @@ def measure_extract(results: Results, warehouse_base: str, rows: int, repeat: in
     results.values["extract_group_steps_s"] = group.get("steps")  # where the seconds go
     results.record("extract_psql_floor", "psql \\copy out | psql \\copy in, same rows", floor)
     results.values["extract_vs_psql_floor"] = round(group["seconds"] / floor["seconds"], 3)
+    copy_out = round(min(r["copy_out"] for r in floor_runs), 3)
+    copy_in = round(min(r["copy_in"] for r in floor_runs), 3)
+    results.values["extract_psql_copy_out_s"], results.values["extract_psql_copy_in_s"] = copy_out, copy_in
+    results.values["extract_step_vs_psql_copy_out"] = round(group["steps"]["extract"] / copy_out, 3)
+    results.values["load_step_vs_psql_copy_in"] = round(group["steps"]["load_bronze"] / copy_in, 3)
     results.values["extract_peak_rss_ratio_10x_rows"] = round(group["peak_rss_mb"] / small["peak_rss_mb"], 3)
 
     incremental_runs = []
