@@ -16,34 +16,46 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator, SQLExecuteQueryOperator
 from airflow.sdk import BaseOperator, BaseSensorOperator, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 from include.etl.config import WAREHOUSE_CONN_ID
-from include.etl.orchestration import tasks
 from include.etl.orchestration.connections import warehouse
 from include.etl.orchestration.triggers import IncomingFilesTrigger
 from include.etl.warehouse.connection import one_row
 from include.etl.warehouse.quality import Check
 
+if TYPE_CHECKING:
+    from include.etl.orchestration.tasks import RunContext
+
 BATCH_ID_XCOM = "{{ ti.xcom_pull(task_ids='open_batch', key='batch_id') }}"
+
+
+def tasks() -> ModuleType:
+    """``include.etl.orchestration.tasks``, imported when a task runs, not when its DAG
+    file is parsed: it brings pyarrow and the ingest modules, 0.18 s of each parse of
+    each DAG file (``tests/dags/test_integrity.py`` keeps the parse without them)."""
+    from include.etl.orchestration import tasks as module
+
+    return module
 
 
 @contextlib.contextmanager
 def airflow_outcome() -> Iterator[None]:
     """Run a step; its ``Skip`` becomes Airflow's skip, its ``FailFast`` a failure that
     is not retried (retrying cannot help: the input or the config must be fixed)."""
+    steps = tasks()
     try:
         yield
-    except tasks.Skip as exc:
+    except steps.Skip as exc:
         raise AirflowSkipException(str(exc)) from exc
-    except tasks.FailFast as exc:
+    except steps.FailFast as exc:
         raise AirflowFailException(str(exc)) from exc
 
 
@@ -55,7 +67,7 @@ def batch_id_or_skip(client: str, rendered: str | None) -> str:
     return rendered
 
 
-def run_context(context: Any) -> tasks.RunContext:
+def run_context(context: Any) -> RunContext:
     """The tasks' ``RunContext`` for the running task: who runs, how to ask Airflow
     whether another run is active, and the day a backfill run is for."""
     ti, dag_run = context["ti"], context["dag_run"]
@@ -70,7 +82,7 @@ def run_context(context: Any) -> tasks.RunContext:
     run_type = getattr(dag_run, "run_type", None)
     backfill = getattr(run_type, "value", run_type) == "backfill"  # DagRunType.BACKFILL_JOB
     logical_date = getattr(dag_run, "logical_date", None)
-    return tasks.RunContext(
+    return tasks().RunContext(
         dag_run_id=ti.run_id,
         task_id=ti.task_id,
         try_number=ti.try_number,
@@ -132,7 +144,7 @@ class IncomingFilesSensor(BaseSensorOperator):
 
     def _waiting(self, context: Any) -> str | None:
         with airflow_outcome():
-            return tasks.files_ready(
+            return tasks().files_ready(
                 self.client, context["params"].get("mode", "start"), run_context(context)
             )
 
@@ -159,9 +171,9 @@ class IncomingFilesSensor(BaseSensorOperator):
         if getattr(run_type, "value", run_type) not in ("scheduled", "asset_triggered"):
             return
         run, mode = run_context(context), context["params"].get("mode", "start")
-        if not tasks.needs_delivery(self.client, mode, run):
+        if not tasks().needs_delivery(self.client, mode, run):
             return
-        waiting = tasks.delivery_waiting(self.client)
+        waiting = tasks().delivery_waiting(self.client)
         if waiting is None:
             return
         overdue = [e for e in _watcher_events(context) if e.get("status") == "overdue"]
@@ -195,8 +207,8 @@ class IncomingFilesSensor(BaseSensorOperator):
         mode = context["params"].get("mode", "start")
         # Waiting for files: the trigger looks at the folders. Waiting for the client
         # (busy with another run): the trigger only waits a poke interval.
-        files = tasks.needs_delivery(self.client, mode, run) and (
-            tasks.delivery_waiting(self.client, run.backfill_day) is not None
+        files = tasks().needs_delivery(self.client, mode, run) and (
+            tasks().delivery_waiting(self.client, run.backfill_day) is not None
         )
         self.defer(
             trigger=IncomingFilesTrigger(
@@ -218,7 +230,7 @@ def open_batch_task(client: str, params: dict | None = None) -> dict:
     """Allocate (or find) this run's batch id, claim the files, write the manifest."""
     params = params or {}
     with airflow_outcome():
-        return tasks.open_batch(
+        return tasks().open_batch(
             client,
             params.get("mode", "start"),
             params.get("batch_id") or None,
@@ -235,37 +247,19 @@ def close_batch_task(client: str, batch: dict | None = None) -> str:
     states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
     failed = sorted(t for t, s in states.items() if s in ("failed", "upstream_failed") and t != ti.task_id)
     with airflow_outcome():
-        return tasks.close_batch(client, batch, failed, run_context(context))
+        return tasks().close_batch(client, batch, failed, run_context(context))
 
 
 # ------------------------------------------------------------------ a source file's group
-@dataclass(frozen=True)
-class FileStep:
-    """One step of a file's group: the function it runs and the doc the UI shows."""
-
-    run: Callable[..., Any]
-    doc: str
-
-
-# The steps of a source's group, in order: a database source's starts with extract.
-FILE_STEPS: dict[str, FileStep] = {
-    "extract": FileStep(
-        tasks.extract,
-        "Extract the batch's window of rows from the source database into its CSV file "
-        "(the window is fixed at the first extract; the mark moves with the bronze load).",
-    ),
-    "convert": FileStep(
-        tasks.convert, "Convert the delivered file to Parquet; returns the Parquet file name."
-    ),
-    "validate_mapping": FileStep(
-        tasks.validate_mapping, "Check the file's columns against the configured mapping."
-    ),
-    "validate_rows": FileStep(
-        tasks.validate_rows, "Type, required and key checks per row; rejected rows go to tools.rejected_rows."
-    ),
-    "load_bronze": FileStep(
-        tasks.load_bronze, "Replace the batch's rows in the bronze table (delete + COPY, one transaction)."
-    ),
+# The steps of a source's group, in order (a database source's starts with extract): the
+# function of ``tasks`` each runs, named as the step, and the doc the UI shows.
+FILE_STEPS: dict[str, str] = {
+    "extract": "Extract the batch's window of rows from the source database into its CSV file "
+    "(the window is fixed at the first extract; the mark moves with the bronze load).",
+    "convert": "Convert the delivered file to Parquet; returns the Parquet file name.",
+    "validate_mapping": "Check the file's columns against the configured mapping.",
+    "validate_rows": "Type, required and key checks per row; rejected rows go to tools.rejected_rows.",
+    "load_bronze": "Replace the batch's rows in the bronze table (delete + COPY, one transaction).",
 }
 _PREVIOUS_STEP = {
     "validate_mapping": "convert",
@@ -291,7 +285,7 @@ class FileStepOperator(BaseOperator):
     ui_color = "#ffefeb"
 
     def __init__(self, *, client: str, logical: str, step: str, **kwargs: Any) -> None:
-        super().__init__(task_id=step, doc_md=FILE_STEPS[step].doc, **kwargs)
+        super().__init__(task_id=step, doc_md=FILE_STEPS[step], **kwargs)
         self.client, self.logical, self.step = client, logical, step
 
     def execute(self, context: Any) -> Any:
@@ -303,7 +297,7 @@ class FileStepOperator(BaseOperator):
             args.append(ti.xcom_pull(task_ids=f"{self.logical}.{_PREVIOUS_STEP[self.step]}"))
         self._ran = (batch, None)
         with airflow_outcome():
-            result = FILE_STEPS[self.step].run(*args, run_context(context))
+            result = getattr(tasks(), self.step)(*args, run_context(context))
         self._ran = (batch, result)
         return result
 

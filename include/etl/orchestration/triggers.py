@@ -26,7 +26,14 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from include.etl.config import ClientConfig, config_for
-from include.etl.orchestration import tasks
+
+
+def _tasks() -> Any:
+    """The tasks module, imported in the triggerer when a trigger runs: the DAG files
+    that name these triggers are parsed without it (``operators.tasks``)."""
+    from include.etl.orchestration import tasks
+
+    return tasks
 
 
 class IncomingFilesTrigger(BaseTrigger):
@@ -77,7 +84,7 @@ class IncomingFilesTrigger(BaseTrigger):
                 # look's cost); the sensor reads it afresh when it resumes.
                 if cfg is None:
                     cfg = await asyncio.to_thread(config_for, self.client)
-                waiting = await asyncio.to_thread(tasks.delivery_waiting, cfg, day)
+                waiting = await asyncio.to_thread(_tasks().delivery_waiting, cfg, day)
             except Exception as exc:
                 yield TriggerEvent({"status": "recheck", "why": str(exc), "deadline": self.deadline})
                 return
@@ -148,7 +155,7 @@ class DeliveryWatcher(BaseEventTrigger):
             try:  # in a thread: the triggerer's loop never blocks on the filesystem
                 if cfg is None or time.time() - read_at >= self.CONFIG_REFRESH_S:
                     cfg, read_at = await asyncio.to_thread(config_for, self.client), time.time()
-                waiting, files = await asyncio.to_thread(tasks.delivery_seen, cfg)
+                waiting, files = await asyncio.to_thread(_tasks().delivery_seen, cfg)
             except Exception as exc:
                 self.log.warning("%s: could not look at the incoming folders: %s", self.client, exc)
                 await asyncio.sleep(self.poke_interval)

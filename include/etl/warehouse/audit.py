@@ -6,11 +6,14 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 
-from include.etl.ingest.validation import MappingResult, Reject
 from include.etl.warehouse.connection import one_row
+
+if TYPE_CHECKING:  # not imported at parse time (pyarrow): operators.tasks
+    from include.etl.ingest.validation import MappingResult, Reject
 
 FILE_AUDIT_FIELDS = {
     "source_system",
