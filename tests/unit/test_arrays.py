@@ -44,3 +44,13 @@ def test_key_codes_equal_exactly_when_keys_are() -> None:
     single = _key_codes([pa.chunked_array([["x", "y", "x"]])]).tolist()
     assert single[0] == single[2] != single[1]
     assert _key_codes([pa.chunked_array([[]], pa.string())]).tolist() == []
+
+
+def test_key_codes_stay_below_the_rows() -> None:
+    """Numbered from 0 once combined: counting them (``np.bincount``) needs one slot a row,
+    not one per pair of values (2M distinct two-column keys asked for 238 GiB)."""
+    n = 5000
+    numbers = pa.chunked_array([pa.array(range(n), pa.int64())])
+    names = pa.chunked_array([pa.array([f"k{i}" for i in range(n)])])
+    codes = _key_codes([numbers, names, names])
+    assert sorted(codes.tolist()) == list(range(n))

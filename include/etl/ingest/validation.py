@@ -644,7 +644,7 @@ def _key_codes(columns: list[pa.ChunkedArray]) -> np.ndarray:
     """One number per row, equal exactly when the rows' keys are (NULL equal to NULL):
     each column's codes (an integer column without NULLs: its values' ranks; any other:
     its dictionary codes), combined column by column and renumbered from 0 after each (so
-    the numbers stay below rows squared). Not a ``group_by``: that imports Arrow's query
+    the numbers stay below the rows, and ``np.bincount`` of them small). Not a ``group_by``: that imports Arrow's query
     engine, and pandas with it."""
     codes = np.zeros(len(columns[0]), dtype=np.int64)
     for i, column in enumerate(columns):
@@ -655,7 +655,7 @@ def _key_codes(columns: list[pa.ChunkedArray]) -> np.ndarray:
         else:
             encoded = pc.dictionary_encode(values, null_encoding="encode")
             codes = codes * max(len(encoded.dictionary), 1) + arrays.to_int64s(encoded.indices)
-        if i < len(columns) - 1:
+        if i > 0:  # two columns combined: below rows squared, renumbered below rows
             codes = np.unique(codes, return_inverse=True)[1].astype(np.int64)
     return codes
 
