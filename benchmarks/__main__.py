@@ -189,6 +189,8 @@ def measure_sql(run: Run, results: Results) -> None:
             for layer in ("silver", "gold", "views")
         )
         results.values[f"sql_stage_{key}_seconds"] = round(total, 3)
+        if key == "next":  # where the next day's seconds go, step by step
+            results.values["sql_next_steps_s"] = {k: round(v["seconds"], 3) for k, v in res["steps"].items()}
         results.values[f"views_whole_recompute_{key}_seconds"] = round(res["views_full_seconds"], 3)
     results.line("  views recomputed whole (the old REFRESH), next day", res["views_full_seconds"])
     for key in ("rerun", "forced", "next"):

@@ -644,8 +644,8 @@ def _key_codes(columns: list[pa.ChunkedArray]) -> np.ndarray:
     """One number per row, equal exactly when the rows' keys are (NULL equal to NULL):
     each column's codes (an integer column without NULLs: its values' ranks; any other:
     its dictionary codes), combined column by column and renumbered from 0 after each (so
-    the numbers stay below the rows, and ``np.bincount`` of them small). Not a ``group_by``: that imports Arrow's query
-    engine, and pandas with it."""
+    the numbers stay below the rows, and ``np.bincount`` of them small). Not a
+    ``group_by``: that imports Arrow's query engine, and pandas with it."""
     codes = np.zeros(len(columns[0]), dtype=np.int64)
     for i, column in enumerate(columns):
         values = column.combine_chunks()
