@@ -16,7 +16,9 @@ rows of a validated file, typed as PostgreSQL will store them
 (``include.etl.ingest.validation.pg_values``), with their source row numbers, in an Arrow IPC file
 next to the converted one (``landing.typed_name``: ``x_BATCH000001.parquet`` ->
 ``x_BATCH000001.bronze.arrow``, in the data folder's ``incoming``). The load then only
-streams that file into the ADBC PostgreSQL driver's binary ``COPY``; the batch and the
+streams that file into the ADBC PostgreSQL driver's binary ``COPY`` (a file of up to
+``SMALL_LOAD_BYTES``, a day's increment, is written as CSV into psycopg's ``COPY``
+instead: no driver to load, no second connection); the batch and the
 source file, the same on every row, are the child table's column defaults meanwhile. The
 file names what it was made from (batch, source file, column config, the converted file,
 the rejected rows) and the load uses it only when all of that matches its own arguments.
