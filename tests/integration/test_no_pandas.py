@@ -59,8 +59,9 @@ def test_a_files_group_imports_no_pandas(
         "SELECT count(*) FROM bronze_client1.crm_sales_details WHERE dwh_batch_id = %s", (batch["batch_id"],)
     ).fetchone()
     rejected = conn.execute(
-        "SELECT raw_record->>'sls_price', reason FROM tools.rejected_rows WHERE batch_id = %s",
-        (batch["batch_id"],),
+        """SELECT raw_record->>'sls_price', reason FROM tools.rejected_rows
+           WHERE client_schema = %s AND batch_id = %s AND logical_source_file = 'sales_details'""",
+        (cfg.client, batch["batch_id"]),
     ).fetchall()
     assert ("not a price", "sls_price: not a number: 'not a price'") in rejected
     (raw,) = (landing.root / "raw").rglob("sales_details*.csv")
