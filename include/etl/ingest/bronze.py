@@ -493,13 +493,16 @@ class _TypedStream:
             except NotTypable as exc:
                 self.not_typable = exc
                 raise
-            columns += [
-                pa.repeat(arrays.string(self.batch_id), n),
-                pa.repeat(arrays.string(self.source_file), n),
-                arrays.int64s(numbers),
-            ]
+            columns += _lineage(self.batch_id, self.source_file, numbers)
             yield pa.RecordBatch.from_arrays(columns, schema=self.schema)
             self.progress.add(n)
+
+
+def _lineage(batch_id: str, source_file: str, numbers: np.ndarray) -> list[pa.Array]:
+    """The ``LINEAGE`` columns of a batch of rows with these source row numbers."""
+    n = len(numbers)
+    constant = [pa.repeat(arrays.string(value), n) for value in (batch_id, source_file)]
+    return [*constant, arrays.int64s(numbers)]
 
 
 def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
@@ -551,11 +554,7 @@ def _load_text(
         for batch, numbers in _good_batches(parquet, spec, skip, batch_rows):
             n = batch.num_rows
             values = [check_values(batch.column(c.source), c)[1] for c in spec.columns]
-            values += [
-                pa.repeat(arrays.string(batch_id), n),
-                pa.repeat(arrays.string(source_file), n),
-                arrays.int64s(numbers),
-            ]
+            values += _lineage(batch_id, source_file, numbers)
             yield pa.Table.from_arrays(values, names=columns)
             progress.add(n)
 
