@@ -84,9 +84,30 @@ def test_gold_tables_are_assets_published_by_a_successful_close(
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_close_batch_comes_after_every_task(dagbag: DagBag, client: str) -> None:
+def test_close_batch_comes_after_every_task(dagbag: DagBag, clients: dict, client: str) -> None:
+    """close_batch (all_done) starts only once every other task has ended: it waits for
+    each directly, or for a task whose only upstream it is (which cannot end before it)."""
     dag = dagbag.dags[client]
-    assert dag.get_task("close_batch").upstream_task_ids == {t for t in dag.task_ids if t != "close_batch"}
+    waits_for = dag.get_task("close_batch").upstream_task_ids
+
+    def ends_before_close(task_id: str) -> bool:
+        if task_id in waits_for:
+            return True
+        followers = [d for d in dag.get_task(task_id).downstream_list if d.upstream_task_ids == {task_id}]
+        return any(ends_before_close(d.task_id) for d in followers)
+
+    assert all(ends_before_close(t) for t in dag.task_ids if t != "close_batch")
+    # By value: a file's group is waited for through its last step, the silver steps and
+    # the gates directly (a task with several upstreams is upstream-failed by the first
+    # that fails, while the others may still run).
+    cfg = clients[client]
+    lasts = {f"{s.name}.load_bronze" if s.required else f"{s.name}.done" for _, s in cfg.files}
+    earlier = {t for t in dag.task_ids if t.endswith((".convert", ".validate_mapping", ".validate_rows"))}
+    assert not earlier & waits_for
+    if len(lasts) > 1:  # silver follows them all (one file: silver is its only follower)
+        assert lasts <= waits_for
+        assert {f"silver.{s.name}" for s in cfg.silver} <= waits_for
+    assert {t for t in dag.task_ids if t.startswith("quality.")} <= waits_for
 
 
 def test_parse_needs_no_database_and_is_fast() -> None:
@@ -99,7 +120,8 @@ def test_parse_needs_no_database_and_is_fast() -> None:
     code = (
         "import glob, runpy, sys, time; t = time.monotonic();"
         "dags = [d for f in glob.glob('dags/client_pipelines_*.py') for d in runpy.run_path(f)['dags']];"
-        "heavy = [m for m in ('include.etl.orchestration.tasks', 'pyarrow', 'pandas') if m in sys.modules];"
+        "heavy = ('include.etl.orchestration.tasks', 'pyarrow', 'pandas', 'psycopg');"
+        "heavy = [m for m in heavy if m in sys.modules];"
         "print(len(dags), round(time.monotonic() - t, 2), ','.join(heavy) or '-')"
     )
     started = time.monotonic()
@@ -108,7 +130,7 @@ def test_parse_needs_no_database_and_is_fast() -> None:
     )
     count, _, heavy = out.stdout.split()[-3:]
     assert int(count) == len(CLIENTS)
-    assert heavy == "-"  # what the tasks run is imported when they run (operators.tasks), not at parse
+    assert heavy == "-"  # what the tasks run (and the driver) is imported when they run, not at parse
     assert time.monotonic() - started < 120  # sanity bound only; speed is measured by the benchmark
 
 
