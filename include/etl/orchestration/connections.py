@@ -10,12 +10,14 @@ the extras libpq understands (TLS above all: ``sslmode=verify-full`` must hold).
 from __future__ import annotations
 
 import os
-
-import psycopg
+from typing import TYPE_CHECKING
 
 from include.etl.config import WAREHOUSE_CONN_ID
 from include.etl.ingest.landing import Landing
 from include.etl.warehouse.connection import connect
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Connection extras passed on to libpq.
 LIBPQ_EXTRAS = {
@@ -48,7 +50,9 @@ def conninfo(conn_id: str = WAREHOUSE_CONN_ID) -> str:
     }
     extras = conn.extra_dejson or {}
     params.update({k: str(v) for k, v in extras.items() if k in LIBPQ_EXTRAS})
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v})
+    from psycopg.conninfo import make_conninfo  # not at parse time: a DAG file needs no driver
+
+    return make_conninfo(**{k: v for k, v in params.items() if v})
 
 
 def warehouse(conn_id: str = WAREHOUSE_CONN_ID) -> psycopg.Connection:

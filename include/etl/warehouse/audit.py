@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-import psycopg
-
 from include.etl.warehouse.connection import one_row
 
-if TYPE_CHECKING:  # not imported at parse time (pyarrow): operators.tasks
+if TYPE_CHECKING:  # not imported at parse time (pyarrow, psycopg): operators.tasks
+    import psycopg
+
     from include.etl.ingest.validation import MappingResult, Reject
 
 FILE_AUDIT_FIELDS = {

@@ -7,15 +7,18 @@ a test passes its own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
+if TYPE_CHECKING:  # imported when a connection is opened, not by a DAG file's parse
+    import psycopg
 
 APPLICATION_NAME = "medallion-etl"  # what pg_stat_activity shows for our sessions
 
 
 def connect(conninfo: str) -> psycopg.Connection:
     """A new connection to the warehouse (not in autocommit: the caller decides)."""
+    import psycopg
+
     return psycopg.connect(conninfo, application_name=APPLICATION_NAME)
 
 
