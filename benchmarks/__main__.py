@@ -397,7 +397,7 @@ def main() -> int:
         counts = (low, high)
     results = Results(cpu_count=os.cpu_count())
     if args.only == "parse":
-        measure_parse(results)
+        measure_parse(results, repeat=args.repeat)
         return results.finish(Path(args.out))
     if args.only == "console":
         measure_console(
@@ -427,7 +427,7 @@ def main() -> int:
                 return results.finish(Path(args.out))
             measure_e2e(run, results, fastest["psql"]["seconds"])
             if not args.skip_parse:
-                measure_parse(results)
+                measure_parse(results, repeat=args.repeat)
             measure_console(
                 results,
                 os.environ["AIRFLOW_CONN_WAREHOUSE"],
