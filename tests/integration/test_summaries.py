@@ -1,7 +1,7 @@
 """client1's summary tables (views/*.sql), updated per batch for what the batch touched,
 hold exactly what a recomputation from the whole fact table gives: after lines move to
 another customer, product or month, late-arriving customers and products, a product that
-changes line, a renamed customer, a batch whose refresh never ran, and a skipped re-run."""
+changes line, a renamed customer (with or without a line of theirs), a batch whose refresh never ran, and a skipped re-run."""
 
 from __future__ import annotations
 
@@ -164,6 +164,25 @@ def test_a_batch_updates_what_it_touched(conn: psycopg.Connection, batch1: Clien
         ["fact_sales", "mv_monthly_sales_by_product_line", "mv_customer_lifetime_value"], True
     )
     assert_summaries_match_the_fact(conn)
+
+
+def test_a_customer_the_dimension_wrote_without_a_line_is_updated(
+    conn: psycopg.Connection, batch1: ClientConfig
+) -> None:
+    """Customers a batch changed in the dimension alone (no sales line of theirs came or
+    moved) are found by the batch the dimension row carries: a rename shows, a new
+    customer gets a row of zeros, the others are left as they were."""
+    customer(conn, "B2", 2, "Robert")  # renamed; SO2 stays as it was
+    customer(conn, "B2", 4, "Dee")  # new, no sales yet
+
+    run(conn, batch1, "B2")
+
+    assert_summaries_match_the_fact(conn)
+    rows = conn.execute(
+        "SELECT customer_id, first_name, orders, sales_lines, lifetime_value::int"
+        " FROM gold_client1.mv_customer_lifetime_value ORDER BY customer_id"
+    ).fetchall()
+    assert rows == [(1, "Ann", 2, 2, 50), (2, "Robert", 1, 1, 20), (4, "Dee", 0, 0, 0)]
 
 
 def test_a_batch_whose_refresh_never_ran_is_caught_up(conn: psycopg.Connection, batch1: ClientConfig) -> None:

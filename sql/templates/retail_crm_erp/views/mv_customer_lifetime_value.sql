@@ -4,7 +4,9 @@
 -- - customers of the sales lines written by this batch, or by a later batch than the
 --   last one this summary was updated for (a batch whose refresh never ran);
 -- - customers that lines moved away from ({{ gold }}.fact_sales_moves);
--- - customers new to the summary, or whose number, name or country changed.
+-- - customers the dimension step wrote with the same batches: new customers, and those
+--   whose number, name or country changed (a dimension row carries the batch that last
+--   wrote it), found without comparing every customer with the summary.
 -- A first run (nothing recorded yet in tools.sql_step_state) recomputes every customer,
 -- without looking for what changed (touched_customers is then empty: its queries are
 -- not run at all).
@@ -28,12 +30,9 @@ FROM (
     ) AS written
     WHERE written.dwh_batch_id = %(batch_id)s OR written.dwh_batch_id > (SELECT batch_id FROM since)
     UNION
-    SELECT c.customer_key
+    SELECT c.customer_key   -- customers the dimension step wrote (new or changed), by the same batches
     FROM {{ gold }}.dim_customers AS c
-    LEFT JOIN {{ gold }}.mv_customer_lifetime_value AS s ON s.customer_key = c.customer_key
-    WHERE s.customer_key IS NULL
-       OR (s.customer_id, s.customer_number, s.first_name, s.last_name, s.country)
-          IS DISTINCT FROM (c.customer_id, c.customer_number, c.first_name, c.last_name, c.country)
+    WHERE c.dwh_batch_id = %(batch_id)s OR c.dwh_batch_id > (SELECT batch_id FROM since)
 ) AS customers
 WHERE customers.customer_key IS NOT NULL
   AND (SELECT batch_id FROM since) <> '';
