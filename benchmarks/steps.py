@@ -375,11 +375,15 @@ def step_parse_dag_processor(p: dict) -> None:
     """What the DAG processor's parsing process does with a DAG file (``file``, the first
     client DAG file by default): fill a DagBag (import, checks, the SQL template files read) and serialize
     every DAG. Airflow itself is imported beforehand, untimed: that process is forked
-    from one that has it."""
+    from one that has it, and that has imported the Airflow modules the file imports
+    (``[dag_processor] parsing_pre_import_modules``, done by the processor before it forks)."""
+    import structlog
     from airflow.dag_processing.dagbag import BundleDagBag
+    from airflow.dag_processing.processor import _pre_import_airflow_modules
     from airflow.serialization.serialized_objects import DagSerialization
 
     dag_file = Path(p.get("file", ROOT / "dags" / "client_pipelines_0.py"))
+    _pre_import_airflow_modules(str(dag_file), structlog.get_logger())
     started = time.perf_counter()
     bag = BundleDagBag(
         dag_folder=str(dag_file),

@@ -947,7 +947,7 @@ def config_for(client: str) -> ClientConfig:
 
 # The client DAGs are spread over this many DAG files (dags/client_pipelines_<k>.py), so
 # the DAG processor parses them in parallel and no file holds every client.
-DAG_FILE_SHARDS = 8
+DAG_FILE_SHARDS = 16
 
 
 def shard_of(client: str, shards: int = DAG_FILE_SHARDS) -> int:
