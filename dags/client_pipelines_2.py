@@ -12,7 +12,6 @@ import airflow.sdk.bases.sensor
 import airflow.sdk.definitions.decorators
 import airflow.sdk.definitions.timetables.trigger
 import airflow.triggers.base
-import airflow.triggers.temporal
 from airflow.sdk import get_parsing_context
 
 from include.etl.orchestration.factory import build_shard

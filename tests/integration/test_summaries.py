@@ -1,7 +1,8 @@
 """client1's summary tables (views/*.sql), updated per batch for what the batch touched,
 hold exactly what a recomputation from the whole fact table gives: after lines move to
 another customer, product or month, late-arriving customers and products, a product that
-changes line, a renamed customer (with or without a line of theirs), a batch whose refresh never ran, and a skipped re-run."""
+changes line, a renamed customer (with or without a line of theirs), a batch whose
+refresh never ran, and a skipped re-run."""
 
 from __future__ import annotations
 
