@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -149,8 +150,12 @@ def test_a_client_dag_file_names_the_airflow_modules_its_parse_imports() -> None
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.split()[-1] == "-"
-    texts = {p.read_text() for p in (ROOT / "dags").glob("client_pipelines_*.py")}
-    assert len(texts) == DAG_FILE_SHARDS  # the same file but for its docstring's shard number
+    # every client DAG file is that one but for its shard number, so all name the same modules
+    texts = {
+        re.sub(r"shard \d+ of", "shard k of", p.read_text())
+        for p in (ROOT / "dags").glob("client_pipelines_*.py")
+    }
+    assert len(texts) == 1
 
 
 def test_clients_are_spread_over_the_dag_files_by_a_stable_hash(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ FROM (
     ) AS written
     WHERE written.dwh_batch_id = %(batch_id)s OR written.dwh_batch_id > (SELECT batch_id FROM since)
     UNION
-    SELECT c.customer_key   -- customers the dimension step wrote (new or changed), by the same batches
+    SELECT c.customer_key
     FROM {{ gold }}.dim_customers AS c
     WHERE c.dwh_batch_id = %(batch_id)s OR c.dwh_batch_id > (SELECT batch_id FROM since)
 ) AS customers
