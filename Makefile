@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 RUN := scripts/with-env
 ROWS ?= 20000
+# Test processes (pytest-xdist): each gets its own test databases and Airflow home.
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 
@@ -21,8 +23,8 @@ venv: $(VENV)/.installed ## Create the virtualenv and install the pinned depende
 demo: venv ## Run the demo clients end to end on the embedded warehouse (ROWS=20000)
 	$(RUN) python -m demo --rows $(ROWS)
 
-test: venv ## Run the whole test suite against real PostgreSQL and Airflow
-	$(RUN) pytest $(PYTEST_ARGS)
+test: venv ## Run the whole test suite against real PostgreSQL and Airflow (TEST_WORKERS=2 processes)
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-unit: venv ## Run the unit tests only: no database, no PostgreSQL needed (seconds)
 	eval "$$(python3 scripts/devenv.py env)" && PYTHONPATH=. $(VENV)/bin/pytest -m unit $(PYTEST_ARGS)

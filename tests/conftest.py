@@ -43,6 +43,40 @@ def _libpq(url: str) -> str:
 MARKS = {"unit": "unit", "dags": "unit", "integration": "db", "rules": "db", "e2e": "e2e"}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``pytest -n`` (``make test`` runs two workers), each worker gets databases
+    and an Airflow home of its own, so workers never see each other's clients, runs or
+    logs: the test warehouse ``<warehouse>_test_<worker>`` (its source database and the
+    stacks' metadata databases are named after it) and a fresh Airflow metadata database
+    ``<airflow>_<worker>``, migrated before anything imports Airflow."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    metadata = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+    if not worker or not metadata or not os.environ.get("AIRFLOW_CONN_WAREHOUSE"):
+        return
+    import subprocess
+    import sys
+
+    from scripts.airflow_stack import fresh_database, libpq
+
+    database = urlsplit(os.environ["AIRFLOW_CONN_WAREHOUSE"]).path.lstrip("/") or "warehouse"
+    os.environ.setdefault("WAREHOUSE_TEST_DB", f"{database}_test_{worker}")
+    parts = urlsplit(metadata)
+    own = fresh_database(libpq(urlunsplit(parts._replace(path=f"{parts.path}_{worker}"))))
+    home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "test-workers" / worker
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    os.environ.update(
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=own,
+        AIRFLOW_CONN_AIRFLOW_METADATA_DB=libpq(own),
+        AIRFLOW_HOME=str(home),
+    )
+    migrated = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, check=False
+    )
+    if migrated.returncode:
+        pytest.exit(f"airflow db migrate for test worker {worker} failed:\n{migrated.stderr[-3000:]}", 2)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test by its folder (``MARKS``); a test outside them is a unit test."""
     for item in items:
