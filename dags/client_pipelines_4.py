@@ -4,7 +4,7 @@ processor parses them in parallel and no file comes near the import timeout."""
 
 # The Airflow modules the factory builds with, named here so that the DAG processor
 # imports them once, in the process it forks each parse from ([dag_processor]
-# parsing_pre_import_modules), instead of in every parse of every file (65 ms each).
+# parsing_pre_import_modules), instead of in every parse of every file.
 import airflow.providers.common.sql.operators.sql
 import airflow.providers.standard.decorators.python
 import airflow.providers.standard.operators.empty

@@ -2,8 +2,9 @@
 
 pyarrow asks whether a value is a pandas object before it turns a Python or NumPy value
 into Arrow (``pa.array``, ``pa.scalar``, a Python value given to a compute function) and
-before ``to_numpy``; the first question imports pandas, 0.2 s of every task process that
-validates or loads a file (a task's own work on a day's increment is about as long). The
+before ``to_numpy``; the first question imports pandas, in every task process that
+validates or loads a file, as long as a task's own work on a day's increment
+(docs/benchmarks.md). The
 hot path (convert, validation, the bronze load) builds what it needs from buffers here
 instead. ``tests/unit/test_arrays.py`` checks the values and that a file's whole group
 runs without pandas.

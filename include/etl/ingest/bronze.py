@@ -133,8 +133,8 @@ TYPED_FORMAT = 1
 # bytes (docs/benchmarks.md); the file lives from validation to the load only.
 TYPED_OPTIONS = pa.ipc.IpcWriteOptions()
 # A typed file up to this size goes through psycopg's COPY as CSV text on the task's own
-# connection: loading the ADBC driver and opening its connection cost 0.06 s, most of
-# the load of a day's increment (docs/benchmarks.md).
+# connection: loading the ADBC driver and opening its connection cost most of the load
+# of a day's increment (docs/benchmarks.md).
 SMALL_LOAD_BYTES = 8 * 1024 * 1024
 
 
@@ -392,7 +392,7 @@ def _ingest(
     COPY the reader's rows in, run ``after``. Returns what was replaced (None: nothing).
 
     The driver manager's own objects, not its DB-API module: that module imports
-    ``pyarrow.dataset`` (which imports pandas) and polars, 0.4 s of every load's process."""
+    ``pyarrow.dataset`` (which imports pandas) and polars, in every load's process."""
     import adbc_driver_manager as adbc
     import adbc_driver_postgresql
 

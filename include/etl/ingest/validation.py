@@ -393,8 +393,9 @@ FIELDS = {  # strftime's directive: the field and its width, zero-padded
 
 def _strftime(values: pa.Array, fmt: str) -> pa.Array:
     """``pc.strftime(values, format=fmt)``, built from the timestamps' fields for formats
-    of ``%Y %m %d %H %M %S`` and literal text: Arrow's own strftime took 1.7 s of the
-    3 s validation of a 2M-row table with one timestamp column. Other formats go to
+    of ``%Y %m %d %H %M %S`` and literal text: Arrow's own strftime took more than half
+    of the validation of a table with one timestamp column (docs/benchmarks.md). Other
+    formats go to
     Arrow's (``tests/unit/test_validation.py`` holds both to the same text)."""
     pieces: list[pa.Array | pa.Scalar] = []
     for part in re.split(r"(%.)", fmt):

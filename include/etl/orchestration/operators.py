@@ -39,8 +39,8 @@ BATCH_ID_XCOM = "{{ ti.xcom_pull(task_ids='open_batch', key='batch_id') }}"
 
 def tasks() -> ModuleType:
     """``include.etl.orchestration.tasks``, imported when a task runs, not when its DAG
-    file is parsed: it brings pyarrow and the ingest modules, 0.18 s of each parse of
-    each DAG file (``tests/dags/test_integrity.py`` keeps the parse without them)."""
+    file is parsed: it brings pyarrow and the ingest modules, which every parse of every
+    DAG file would pay (``tests/dags/test_integrity.py`` keeps the parse without them)."""
     from include.etl.orchestration import tasks as module
 
     return module

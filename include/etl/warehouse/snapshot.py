@@ -42,8 +42,8 @@ LINEAGE_COLUMNS = ("dwh_batch_id", "dwh_source_file", "dwh_row_number", "dwh_loa
 # Set before the step's own statements: the cleaning's sort and the comparison's hashes
 # of a few hundred thousand rows then fit in memory (PostgreSQL's default of 4MB sorted the
 # cleaning on disk), and no statement is JIT-compiled (a temporary table has no statistics:
-# the planner's estimates of the comparison are far too high, and compiling it took 0.2 to
-# 0.4 s a statement, more than the statement itself).
+# the planner's estimates of the comparison are far too high, and compiling a statement
+# took longer than running it; the figures are in docs/benchmarks.md, session 13).
 SETTINGS = "SET LOCAL work_mem = '256MB';\nSET LOCAL jit = off"
 
 

@@ -22,9 +22,9 @@
 SET LOCAL work_mem = '256MB';
 -- A day's lines are matched to the table through its unique index, one probe a line, not
 -- by reading the whole table into a hash twice (the match, then the update): with the
--- default random_page_cost (4, for spinning disks) the planner read all 2M rows of the
--- table for 52k lines, 2.1 s against 1.0 s (docs/benchmarks.md). Storage that is not an
--- SSD may want 4 here again.
+-- default random_page_cost (4, for spinning disks) the planner read the whole table for
+-- a day's lines, twice as slow (docs/benchmarks.md). Storage that is not an SSD may want
+-- 4 here again.
 SET LOCAL random_page_cost = 1.1;
 
 WITH lines AS NOT MATERIALIZED (   -- inlined: read once, by the branch that runs
