@@ -43,8 +43,9 @@ def redis(tmp_path: Path) -> Iterator[str]:
 
 
 def _clients_dir(folder: Path) -> Path:
-    """The real client configs, with quick retries (a failed-over task is retried at once)
-    and no schedule: only the test's runs, no scheduled run taking their files."""
+    """The real client configs, with quick retries (a failed-over task is retried at once;
+    client2's own config waits 300 s) and no schedule: only the test's runs, no scheduled
+    run taking their files."""
     folder.mkdir()
     defaults = yaml.safe_load((CLIENTS_DIR / "_defaults.yaml").read_text())
     defaults.update(retry_delay_seconds=2)
@@ -52,7 +53,8 @@ def _clients_dir(folder: Path) -> Path:
     (folder / "_defaults.yaml").write_text(yaml.safe_dump(defaults))
     for client in ("client1", "client2"):
         config = yaml.safe_load((CLIENTS_DIR / f"{client}.yaml").read_text())
-        (folder / f"{client}.yaml").write_text(yaml.safe_dump({**config, "schedule": None}))
+        quick = {"schedule": None, "retry_delay_seconds": 2}
+        (folder / f"{client}.yaml").write_text(yaml.safe_dump({**config, **quick}))
     return folder
 
 
