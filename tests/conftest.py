@@ -33,6 +33,9 @@ def _test_database_url() -> str:
     parts = urlsplit(base)
     database = parts.path.lstrip("/") or "warehouse"
     test_database = os.environ.get("WAREHOUSE_TEST_DB", f"{database}_test")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # under pytest -n: one warehouse a process
+    if worker:
+        test_database = f"{test_database}_{worker}"
     return urlunsplit(parts._replace(path=f"/{test_database}"))
 
 
@@ -46,10 +49,10 @@ MARKS = {"unit": "unit", "dags": "unit", "integration": "db", "rules": "db", "e2
 def pytest_configure(config: pytest.Config) -> None:
     """Under ``pytest -n`` (``make test`` runs two workers), each worker gets databases
     and an Airflow home of its own, so workers never see each other's clients, runs or
-    logs: the test warehouse ``<warehouse>_test_<worker>`` (or ``$WAREHOUSE_TEST_DB`` and
-    the worker; its source database and the stacks' metadata databases are named after
-    it) and a fresh Airflow metadata database ``<airflow>_<worker>``, migrated before
-    anything imports Airflow."""
+    logs: the test warehouse named with the worker (``_test_database_url``; its source
+    database and the stacks' metadata databases are named after it), a fresh Airflow
+    metadata database ``<airflow>_<worker>``, migrated before anything imports Airflow,
+    and an Airflow home."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     metadata = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
     if not worker or not metadata or not os.environ.get("AIRFLOW_CONN_WAREHOUSE"):
@@ -59,8 +62,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     from scripts.airflow_stack import fresh_database, libpq
 
-    database = urlsplit(os.environ["AIRFLOW_CONN_WAREHOUSE"]).path.lstrip("/") or "warehouse"
-    os.environ["WAREHOUSE_TEST_DB"] = f"{os.environ.get('WAREHOUSE_TEST_DB', f'{database}_test')}_{worker}"
     parts = urlsplit(metadata)
     own = fresh_database(libpq(urlunsplit(parts._replace(path=f"{parts.path}_{worker}"))))
     home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "test-workers" / worker

@@ -48,7 +48,6 @@ def _clients_dir(folder: Path) -> Path:
     run taking their files."""
     folder.mkdir()
     defaults = yaml.safe_load((CLIENTS_DIR / "_defaults.yaml").read_text())
-    defaults.update(retry_delay_seconds=2)
     defaults["sensor"].update(poke_interval_seconds=5)
     (folder / "_defaults.yaml").write_text(yaml.safe_dump(defaults))
     for client in ("client1", "client2"):
