@@ -126,10 +126,17 @@ def files_in_incoming(files: dict[str, Path], admin: str, db: str, dsn: str) -> 
     return migration
 
 
+SYNTHETIC_TEMPLATE = "bench_retail_8_files"
+
+
 def synthetic_clients(folder: Path, count: int = 500) -> None:
-    """``count`` client files of 8 files each, clients of client1's template with two
-    more ERP files, in ``folder``/clients, and the SQL (the templates) in ``folder``/sql:
-    the ETL_CLIENTS_DIR and ETL_SQL_DIR of the parse steps."""
+    """``count`` client files of 8 files each in ``folder``/clients, and the SQL in
+    ``folder``/sql: the ETL_CLIENTS_DIR and ETL_SQL_DIR of the parse and waiting steps.
+
+    Each client is a tenant as the platform onboards one at scale: client1's file (a
+    name, owners, alerts and a template), naming ``bench_retail_8_files``, a template of
+    client1's with two more ERP files (its SQL is client1's template's). Until session 15
+    each client file spelled out the eight files' sources itself (131 lines of YAML)."""
     import yaml
 
     from include.etl.config import CLIENTS_DIR, SQL_DIR
@@ -137,18 +144,26 @@ def synthetic_clients(folder: Path, count: int = 500) -> None:
     sql = folder / "sql"
     (sql / "clients").mkdir(parents=True)
     (sql / "tools").symlink_to(SQL_DIR / "tools")
-    (sql / "templates").symlink_to(SQL_DIR / "templates")
-    folder = folder / "clients"
-    folder.mkdir()
-
+    for template in (SQL_DIR / "templates").iterdir():
+        (sql / "templates").mkdir(exist_ok=True)
+        (sql / "templates" / template.name).symlink_to(template)
     base = yaml.safe_load((CLIENTS_DIR / "client1.yaml").read_text())
-    sources = yaml.safe_load((SQL_DIR / "templates" / base["template"] / "template.yaml").read_text())[
-        "sources"
-    ]
-    shutil.copy(CLIENTS_DIR / "_defaults.yaml", folder / "_defaults.yaml")
-    erp = sources[1]["files"]
+    source = SQL_DIR / "templates" / base["template"]
+    bench = sql / "templates" / SYNTHETIC_TEMPLATE
+    bench.mkdir()
+    for part in source.iterdir():
+        if part.is_dir():
+            (bench / part.name).symlink_to(part)
+    settings = yaml.safe_load((source / "template.yaml").read_text())
+    erp = settings["sources"][1]["files"]
     for extra in ("EXTRA_A", "EXTRA_B"):
         erp.append({**erp[0], "name": extra, "pattern": rf"{extra}\.csv", "bronze_table": extra.lower()})
+    (bench / "template.yaml").write_text(yaml.safe_dump(settings))
+
+    folder = folder / "clients"
+    folder.mkdir()
+    shutil.copy(CLIENTS_DIR / "_defaults.yaml", folder / "_defaults.yaml")
     for i in range(count):
         client = f"bench{i:03d}"
-        (folder / f"{client}.yaml").write_text(yaml.safe_dump({**base, "client": client, "sources": sources}))
+        text = yaml.safe_dump({**base, "client": client, "template": SYNTHETIC_TEMPLATE})
+        (folder / f"{client}.yaml").write_text(text)

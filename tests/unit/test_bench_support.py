@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from benchmarks import common, data, steps
+from include.etl import config
 from include.etl.config import Column, load_clients
 from include.etl.ingest.bronze import MAX_IDENTIFIER, batch_table
 from include.etl.ingest.validation import NotTypable, check_values, pg_type, pg_values
@@ -67,15 +68,18 @@ def test_batch_tables_are_valid_identifiers() -> None:
     assert batch_table("t" * 63, "BATCH000001") != batch_table("t" * 62 + "u", "BATCH000001")
 
 
-def test_bench_synthetic_clients_load(tmp_path: Path) -> None:
+def test_bench_synthetic_clients_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data.synthetic_clients(tmp_path, count=3)
+    monkeypatch.setattr(config, "SQL_DIR", tmp_path / "sql")  # the parse steps' ETL_SQL_DIR
     configs, errors = load_clients(tmp_path / "clients")
     assert not errors
     assert [c.client for c in configs] == ["bench000", "bench001", "bench002"]
     assert all(len(c.files) == 8 for c in configs)
-    # each has client1's template's SQL, where ETL_SQL_DIR points the parse steps
+    # each names the bench's template, whose SQL is client1's template's, where
+    # ETL_SQL_DIR points the parse steps
     for cfg in configs:
-        assert cfg.template == "retail_crm_erp"
+        assert cfg.template == data.SYNTHETIC_TEMPLATE
+        assert [spec.name for _, spec in cfg.files][-2:] == ["EXTRA_A", "EXTRA_B"]
         for step in (*cfg.silver, *cfg.gold):
             assert (tmp_path / "sql" / "templates" / cfg.template / step.sql).is_file()
 
@@ -103,3 +107,44 @@ def test_bench_database_urls() -> None:
     url = common.db_url("postgresql://postgres@127.0.0.1:54329/warehouse", "bench")
     assert url == "postgresql://postgres@127.0.0.1:54329/bench"
     assert common.libpq("postgres://u@h/db") == "postgresql://u@h/db"
+
+
+def _shape(dag) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """A DAG's graph with the task names left out: per task, its group's depth, trigger
+    rule and the (depth, rule) of its upstream and downstream tasks."""
+
+    def node(task) -> tuple:  # type: ignore[no-untyped-def]
+        return (task.task_id.count("."), str(task.trigger_rule))
+
+    return sorted(
+        (
+            node(t),
+            sorted(node(u) for u in t.upstream_list),
+            sorted(node(d) for d in t.downstream_list),
+        )
+        for t in dag.tasks
+    )
+
+
+def test_the_parse_floor_is_a_synthetic_clients_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parse bench compares the factory with Airflow's floor "for the same graph":
+    the floor's DAG has the tasks, groups, edges and trigger rules of a synthetic
+    client's, with and without the client DAGs' settings."""
+    from benchmarks.parse import BARE, WITH_SETTINGS, floor_source
+    from include.etl.orchestration.factory import build_dag
+
+    data.synthetic_clients(tmp_path, count=1)
+    monkeypatch.setattr(config, "SQL_DIR", tmp_path / "sql")
+    (client,), errors = load_clients(tmp_path / "clients")
+    assert not errors
+    built = build_dag(client)
+    for settings in (BARE, WITH_SETTINGS):
+        floors: dict = {}
+        exec(floor_source(1, settings), floors)  # the bench's own generated file
+        floor = floors["floor000"]
+        assert len(floor.tasks) == len(built.tasks) == 48
+        assert _shape(floor) == _shape(built)
+        assert {type(t).__name__ for t in floor.tasks} == {"EmptyOperator"}
+    assert floor.schedule == built.schedule and floor.default_args == built.default_args
