@@ -135,8 +135,7 @@ def synthetic_clients(folder: Path, count: int = 500) -> None:
 
     Each client is a tenant as the platform onboards one at scale: client1's file (a
     name, owners, alerts and a template), naming ``bench_retail_8_files``, a template of
-    client1's with two more ERP files (its SQL is client1's template's). Until session 15
-    each client file spelled out the eight files' sources itself (131 lines of YAML)."""
+    client1's with two more ERP files (its SQL is client1's template's)."""
     import yaml
 
     from include.etl.config import CLIENTS_DIR, SQL_DIR

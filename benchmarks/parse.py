@@ -16,9 +16,8 @@ from benchmarks.report import Results
 # EmptyOperators, with no config read and no SQL file opened. The same task groups, tasks,
 # edges and trigger rules as a synthetic client's DAG (wait_for_files, open_batch, 8 file
 # groups of 4 chained steps, 6 silver steps, 2 dimensions and a fact, 2 summaries, 2
-# quality gates, close_batch after everything that must end before it); until session
-# 15 the silver, gold, view and quality steps were not in task groups and the gates
-# were wired elsewhere.
+# quality gates, close_batch after everything that must end before it);
+# tests/unit/test_bench_support.py compares the two graphs.
 FLOOR_DAGS = """
 import pendulum
 from datetime import timedelta
