@@ -143,8 +143,8 @@ def synthetic_clients(folder: Path, count: int = 500) -> None:
     sql = folder / "sql"
     (sql / "clients").mkdir(parents=True)
     (sql / "tools").symlink_to(SQL_DIR / "tools")
+    (sql / "templates").mkdir()
     for template in (SQL_DIR / "templates").iterdir():
-        (sql / "templates").mkdir(exist_ok=True)
         (sql / "templates" / template.name).symlink_to(template)
     base = yaml.safe_load((CLIENTS_DIR / "client1.yaml").read_text())
     source = SQL_DIR / "templates" / base["template"]

@@ -102,17 +102,16 @@ def measure_parse(results: Results, counts: tuple[int, ...] = CURVE, repeat: int
             synthetic_clients(Path(folder), count)
             env = {"ETL_CLIENTS_DIR": f"{folder}/clients", "ETL_SQL_DIR": f"{folder}/sql"}
             (Path(folder) / "floor").mkdir()
-            floor_files = []
-            for name, settings in (("floor.py", BARE), ("floor_settings.py", WITH_SETTINGS)):
-                floor_files.append(Path(folder) / "floor" / name)
-                floor_files[-1].write_text(floor_source(count, settings))
+            floor_files = [Path(folder) / "floor" / name for name in ("floor.py", "floor_settings.py")]
+            for floor_file, settings in zip(floor_files, (BARE, WITH_SETTINGS), strict=True):
+                floor_file.write_text(floor_source(count, settings))
             rounds = []
             for _ in range(max(1, repeat)):
                 shards = [run_step("parse_dag_processor", {"file": str(f)}, env=env) for f in shard_files]
                 floors = [run_step("parse_dag_processor", {"file": str(f)}) for f in floor_files]
                 rounds.append((shards, floors))
             files = [_fastest([parsed[k] for parsed, _ in rounds]) for k in range(len(shard_files))]
-            floor, floor_settings = (_fastest([floors[k] for _, floors in rounds]) for k in (0, 1))
+            floor, floor_settings = (_fastest([measured[k] for _, measured in rounds]) for k in (0, 1))
         built = sum(f["dags"] for f in files)
         floor_dags = {floor["dags"], floor_settings["dags"]}
         if built != count or any(f["errors"] for f in files) or floor_dags != {count}:
