@@ -9,6 +9,7 @@ a reader can check by hand.
 
 from __future__ import annotations
 
+from include.etl.warehouse.snapshot import recompared_batches
 from tests.rules.tables import expect, given, run_step
 
 B1, B2, B3 = "BATCH000001", "BATCH000002", "BATCH000003"
@@ -223,3 +224,118 @@ def test_the_row_count_gate_compares_what_a_snapshot_delivered(conn, client1) ->
     assert check.verdict(conn.execute(check.sql, {**params, "batch_id": B3}).fetchone(), B3) == (
         f"{SILVER} row_count: 400 rows in {B3}, 60% fewer than the 1,000 of {B2} (at most 50% allowed)"
     )
+
+
+def restart_with(conn, table: str, rows: str, batch: str) -> None:
+    """What a restart with a fixed file does to a batch's bronze: its rows replaced."""
+    conn.execute(f"DELETE FROM {table} WHERE dwh_batch_id = %s", (batch,))
+    given(conn, table, rows, batch=batch)
+    # the load re-creates the batch's table, which is what tells the step to run again
+    conn.execute(
+        "DELETE FROM tools.sql_step_state WHERE client_schema = 'client1' AND batch_id = %s", (batch,)
+    )
+
+
+def test_restarting_an_earlier_batch_recomputes_the_later_snapshots(conn, client1, client_dags) -> None:
+    """B1 and B2 deliver the same customer 1; B2 changes customer 2. B1 is then restarted
+    with another file: customer 1 misspelt, a customer 3 that B2 does not hold. B2's
+    changes are computed again against B1's new rows, in the same transaction: B2 now
+    adds customer 1 as it delivered it, and records customer 3 as vanished, as if the
+    two batches had run in order with these files."""
+    two_customers = """
+        cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+        1      | AW1     | Jon           | Yang         | M                  | M        | 2024-01-01
+        2      | AW2     | Ann           | Lee          | S                  | F        | 2024-01-02
+    """
+    given(conn, "bronze_client1.crm_cust_info", two_customers, batch=B1)
+    given(conn, "bronze_client1.crm_cust_info", """
+        cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+        1      | AW1     | Jon           | Yang         | M                  | M        | 2024-01-01  # unchanged
+        2      | AW2     | Ann           | Lee-Smith    | M                  | F        | 2024-01-02  # married
+    """, batch=B2)  # fmt: skip
+    for batch in (B1, B2):
+        silver_customers(conn, client_dags, batch)
+    assert delivery(conn) == [(B1, 2, 2, 0), (B2, 2, 1, 0)]
+
+    restart_with(conn, "bronze_client1.crm_cust_info", """
+        cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+        1      | AW1     | Jon           | Yung         | M                  | M        | 2024-01-01
+        2      | AW2     | Ann           | Lee          | S                  | F        | 2024-01-02
+        3      | AW3     | Bo            | Ka           | M                  |          | 2024-01-03
+    """, B1)  # fmt: skip
+    silver_customers(conn, client_dags, B1)
+
+    expect(conn, f"SELECT cst_id, cst_lastname, cst_marital_status, dwh_batch_id FROM {SILVER}", """
+        cst_id | cst_lastname | cst_marital_status | dwh_batch_id
+        1      | Yung         | Married            | BATCH000001
+        2      | Lee          | Single             | BATCH000001
+        3      | Ka           | Married            | BATCH000001
+        1      | Yang         | Married            | BATCH000002
+        2      | Lee-Smith    | Married            | BATCH000002
+    """)  # fmt: skip
+    assert vanished(conn) == [(B2, [3])]
+    assert delivery(conn) == [(B1, 3, 3, 0), (B2, 2, 2, 1)]
+
+
+def test_after_an_earlier_batch_is_restarted_gold_follows_the_later_deliveries(
+    conn, client1, client_dags
+) -> None:
+    """The same restart, then the restarted batch's dimension step: it runs for B1, then
+    again for B2, whose silver the restart compared again. Customer 1 ends as B2
+    delivered it (not as B1's fixed file spells it), as if the batches had run in order."""
+    dag = client_dags["client1"]
+    same_customer = """
+        cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+        1      | AW1     | Jon           | Yang         | M                  | M        | 2024-01-01
+    """
+    for batch in (B1, B2):
+        given(conn, "bronze_client1.crm_cust_info", same_customer, batch=batch)
+        silver_customers(conn, client_dags, batch)
+        run_step(conn, dag, "gold.dim_customers", batch)
+
+    restart_with(conn, "bronze_client1.crm_cust_info", """
+        cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+        1      | AW1     | Jon           | Yung         | M                  | M        | 2024-01-01
+        3      | AW3     | Bo            | Ka           | M                  |          | 2024-01-03
+    """, B1)  # fmt: skip
+    silver_customers(conn, client_dags, B1)
+    assert recompared_batches(conn, "client1", "gold", "dim_customers", B1) == [B2]
+    run_step(conn, dag, "gold.dim_customers", B1)
+
+    expect(conn, "SELECT customer_id, last_name, dwh_batch_id FROM gold_client1.dim_customers", """
+        customer_id | last_name | dwh_batch_id
+        1           | Yang      | BATCH000002
+        3           | Ka        | BATCH000001
+    """)  # fmt: skip
+    # B2's run is recorded as the step's run for B2: running B1's again does not repeat it
+    assert recompared_batches(conn, "client1", "gold", "dim_customers", B1) == []
+
+
+def test_a_later_batch_whose_bronze_is_gone_is_left_as_it_is(conn, client1, client_dags, capsys) -> None:
+    """Retention deleted B2's bronze rows: B2 cannot be compared again, so restarting B1
+    leaves B2's silver rows and counts as they are (never emptied), and the step's log
+    says which batch was not compared again and why."""
+    given(conn, "bronze_client1.crm_cust_info", DAY_ONE, batch=B1)
+    given(conn, "bronze_client1.crm_cust_info", DAY_ONE + """
+        4      | AW4     | Cy            | Do           | S                  | F        | 2024-02-01
+    """, batch=B2)  # fmt: skip
+    for batch in (B1, B2):
+        silver_customers(conn, client_dags, batch)
+    conn.execute("DELETE FROM bronze_client1.crm_cust_info WHERE dwh_batch_id = %s", (B2,))
+
+    restart_with(conn, "bronze_client1.crm_cust_info", DAY_ONE.replace("Yang", "Yung"), B1)
+    silver_customers(conn, client_dags, B1)
+
+    expect(conn, f"SELECT cst_id, cst_lastname, dwh_batch_id FROM {SILVER}", """
+        cst_id | cst_lastname | dwh_batch_id
+        1      | Yung         | BATCH000001
+        2      | Lee          | BATCH000001
+        3      | Ka           | BATCH000001
+        4      | Do           | BATCH000002
+    """)  # fmt: skip
+    assert delivery(conn) == [(B1, 3, 3, 0), (B2, 4, 1, 0)]
+    assert (
+        f"{SILVER}: {B2} delivered it after {B1}, but its rows in bronze_client1.crm_cust_info are "
+        f"gone (retention): its changes and those of the batches after it were not compared again "
+        f"with {B1}'s new rows"
+    ) in capsys.readouterr().out

@@ -15,6 +15,7 @@ warehouse through ``connections.warehouse`` (the Airflow connection ``warehouse`
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -327,7 +328,9 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
 
     With ``snapshot_key`` (a silver step of a file delivered in full each time), the
     statements of ``include.etl.warehouse.snapshot.diff_sql`` follow the file's in the same
-    transaction: silver keeps only the rows that changed since the batches before.
+    transaction: silver keeps only the rows that changed since the batches before. When an
+    earlier batch runs again after later batches delivered the file, the step then runs
+    for those later batches too, and so do the batch's gold and view steps (``_run``).
     """
 
     # The SQL and the bound batch id are rendered; the connection, database and hook
@@ -360,7 +363,6 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
     def execute(self, context: Any) -> None:
         """Run the step for the batch and log the attempt in ``tools.sql_step_log``."""
         from include.etl.warehouse.audit import one_line
-        from include.etl.warehouse.sqlstep import run_step
 
         parameters = self._bound()
         batch_id = batch_id_or_skip(self.client, parameters["batch_id"])
@@ -386,18 +388,8 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
             )
             try:
                 with warehouse(conn_id) as work:
-                    work.autocommit = True  # run_step opens the step's one transaction
-                    run_step(
-                        work,
-                        client=self.client,
-                        layer=self.layer,
-                        step=self.step,
-                        target=self.target,
-                        sql_text=self._step_text(work),
-                        batch_id=batch_id,
-                        parameters=parameters,
-                        log=self.log,
-                    )
+                    work.autocommit = True  # _run opens the step's one transaction
+                    self._run(work, batch_id, parameters)
                     rows = self._rows_for_batch(work, batch_id)
             except BaseException as exc:  # whatever fails (a kill too), the attempt is not left RUNNING
                 log_conn.execute(
@@ -412,6 +404,46 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                 (rows, log_id),
             )
         self.log.info("%s.%s: %s rows for %s", self.layer, self.step, rows, batch_id)
+
+    def _run(self, conn: Any, batch_id: str, parameters: dict[str, Any]) -> None:
+        """The step for the batch, then for the later batches whose rows depend on the
+        batch's snapshots (``include.etl.warehouse.snapshot``: an earlier batch run again
+        with other rows), in order, all in one transaction."""
+        from include.etl.warehouse import snapshot
+        from include.etl.warehouse.sqlstep import run_step
+
+        sql_text = self._step_text(conn)
+        run = functools.partial(
+            run_step,
+            conn,
+            client=self.client,
+            layer=self.layer,
+            step=self.step,
+            target=self.target,
+            sql_text=sql_text,
+            log=self.log,
+        )
+        with conn.transaction():
+            if run(batch_id=batch_id, parameters=parameters).skipped:
+                return
+            if self.snapshot_key:
+                later, cut = snapshot.later_deliveries(conn, self.client, self.target, batch_id, sql_text)
+                if cut:
+                    self.log.warning("%s", cut)
+            elif self.layer == "silver":
+                later = []
+            else:
+                later = snapshot.recompared_batches(conn, self.client, self.layer, self.step, batch_id)
+            for batch in later:
+                self.log.info(
+                    "%s.%s: run again for %s, whose snapshot comparison includes %s's rows",
+                    self.layer,
+                    self.step,
+                    batch,
+                    batch_id,
+                )
+                conn.execute("DISCARD TEMP")  # the temporary tables of the run before
+                run(batch_id=batch, parameters={**parameters, "batch_id": batch}, skip_unchanged=False)
 
     def get_openlineage_facets_on_start(self) -> Any:
         """The step's tables, from the OpenLineage provider's SQL parser."""

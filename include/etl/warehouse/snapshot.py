@@ -22,10 +22,17 @@ batch and deletes what an earlier run of it wrote first, so a cleared or re-run 
 (restart, reprocessing) computes the same result. Key columns are compared with ``=``:
 silver drops rows without a key (its ``not_null`` quality check says so).
 
-Rebasing: a batch is compared with the batches before it as they are when it runs. If an
-older batch is restarted with other files after newer batches ran, the newer batches'
-silver steps should be reprocessed too (their comparison was with the old content); gold
-is protected either way (an older batch never overwrites a newer row).
+**An earlier batch run again.** A batch is compared with the batches before it, so when
+an earlier batch's rows change after later batches ran (a restart with a fixed file), the
+later batches' comparisons are out of date: a key that a later batch delivered unchanged
+would now show the earlier batch's new row, and a key the earlier batch now holds and a
+later batch does not would never vanish. So the step, once it has run for its batch, runs
+again in the same transaction for every later batch that delivered the table
+(``later_deliveries``), in order: silver ends as if the batches had run in order with
+these files. The batch's gold and view steps then also run for those later batches
+(``recompared_batches``), after its own, so gold follows the later deliveries too. A
+later batch whose bronze rows retention already deleted cannot be compared again: the
+later runs stop before it, and the step's log says so.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ import re
 from collections.abc import Sequence
 
 import psycopg
+from psycopg import sql
+
+from include.etl.warehouse.sqlstep import relations_read
 
 # Columns that say where and when a row came from, not what it holds.
 LINEAGE_COLUMNS = ("dwh_batch_id", "dwh_source_file", "dwh_row_number", "dwh_loaded_at", "dwh_updated_at")
@@ -161,3 +171,54 @@ def step_text(
         f"CREATE TEMP TABLE snapshot_rows (LIKE {_q(schema)}.{_q(table)} INCLUDING DEFAULTS) ON COMMIT DROP"
     )
     return f"{like};\n{SETTINGS};\n{staged};\n{diff_sql(client, target, key, columns)}"
+
+
+def later_deliveries(
+    conn: psycopg.Connection, client: str, target: str, batch_id: str, sql_text: str
+) -> tuple[list[str], str | None]:
+    """The batches after ``batch_id`` that delivered ``target`` (a snapshot's silver table),
+    in order: their comparisons include this batch's rows, so they run again after it (see
+    the module docstring). Cut before the first whose bronze rows of a table the step reads
+    (``sql_text``) are gone, with the one line that says so (else ``None``)."""
+    later = [
+        batch
+        for (batch,) in conn.execute(
+            """SELECT batch_id FROM tools.snapshot_delivery
+               WHERE client_schema = %s AND table_name = %s AND batch_id > %s ORDER BY batch_id""",
+            (client, target, batch_id),
+        )
+    ]
+    bronze = sorted(r for r in relations_read(sql_text, client) if r.startswith(f"bronze_{client}."))
+    for position, batch in enumerate(later):
+        for table in bronze:
+            query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE dwh_batch_id = %s)").format(
+                sql.Identifier(*table.split(".", 1))
+            )
+            if not conn.execute(query, (batch,)).fetchone()[0]:
+                return later[:position], (
+                    f"{target}: {batch} delivered it after {batch_id}, but its rows in {table} are "
+                    f"gone (retention): its changes and those of the batches after it were not "
+                    f"compared again with {batch_id}'s new rows"
+                )
+    return later, None
+
+
+def recompared_batches(
+    conn: psycopg.Connection, client: str, layer: str, step: str, batch_id: str
+) -> list[str]:
+    """The batches after ``batch_id`` whose snapshot rows silver compared again (an earlier
+    batch run again, ``later_deliveries``) since ``step`` of ``layer`` last ran for them:
+    the step runs for them again, after ``batch_id``, in order."""
+    return [
+        batch
+        for (batch,) in conn.execute(
+            """SELECT DISTINCT d.batch_id
+               FROM tools.snapshot_delivery AS d
+               JOIN tools.sql_step_state AS s
+                 ON s.client_schema = d.client_schema AND s.layer = %s AND s.step_name = %s
+                AND s.batch_id = d.batch_id
+               WHERE d.client_schema = %s AND d.batch_id > %s AND d.recorded_at > s.written_at
+               ORDER BY d.batch_id""",
+            (layer, step, client, batch_id),
+        )
+    ]
