@@ -141,3 +141,54 @@ def test_next_days_add_their_changes_only_and_gold_follows_the_files(
     assert conn.execute(
         "SELECT last_name FROM gold_client1.dim_customers WHERE customer_id = %s", (renamed,)
     ).fetchone() == ("Renamed",)
+
+
+def test_restarting_an_earlier_day_with_another_file_leaves_gold_as_the_latest_files_say(
+    clients, conn, landing, tmp_path
+) -> None:
+    """Two days delivered and loaded; then day one is restarted with another customer file,
+    in which a customer day two delivered unchanged has another last name. The restart
+    compares day two's snapshot again and runs day two's gold steps again: gold is still
+    what the day-two files say, and silver holds the customer's row as each day
+    delivered it."""
+    cfg = clients["client1"]
+    reset_client(conn, cfg)
+    migrate(conn, [cfg])
+    day1 = tmp_path / "day1"
+    deliver_demo("client1", landing, day1, rows=ROWS)
+    run_day(cfg)
+    day2 = tmp_path / "day2"
+    shutil.copytree(day1, day2)
+    deliver(day2, landing)
+    run_day(cfg)
+    (customer,) = conn.execute(
+        """SELECT cst_id FROM silver_client1.crm_cust_info
+           WHERE cst_lastname IS NOT NULL ORDER BY cst_id LIMIT 1"""
+    ).fetchone()
+
+    def older_name(row: list[str]) -> None:
+        if row[0].strip() == str(customer):
+            row[3] = "Older"
+
+    fixed = tmp_path / "fixed_cust_info.csv"
+    shutil.copy2(day1 / "crm" / "cust_info.csv", fixed)
+    rewrite(fixed, older_name)
+    shutil.copy2(fixed, landing.raw("client1", "crm", "incoming") / "cust_info_BATCH000001.csv")
+    run = build_dag(cfg).test(run_conf={"mode": "restart", "batch_id": "BATCH000001"})
+    assert run.state == "success"
+
+    assert conn.execute(
+        """SELECT cst_lastname, dwh_batch_id FROM silver_client1.crm_cust_info
+           WHERE cst_id = %s ORDER BY dwh_batch_id""",
+        (customer,),
+    ).fetchall() == [("Older", "BATCH000001"), (gold_last_name(day2, customer), "BATCH000002")]
+    assert conn.execute(
+        "SELECT last_name, dwh_batch_id FROM gold_client1.dim_customers WHERE customer_id = %s", (customer,)
+    ).fetchone() == (gold_last_name(day2, customer), "BATCH000002")
+    assert_same_values(gold_values(conn), expected_values(day2))
+
+
+def gold_last_name(folder: Path, customer: int) -> str:
+    """The customer's last name as the customer file in ``folder`` spells it, trimmed."""
+    with (folder / "crm" / "cust_info.csv").open(newline="") as f:
+        return next(row[3].strip() for row in csv.reader(f) if row[0].strip() == str(customer))
