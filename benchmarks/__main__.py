@@ -219,7 +219,7 @@ def settle(dsn: str) -> None:
     runs on a warehouse whose autovacuum has long finished the day before's work, and
     the runs here follow one another within seconds (after the forced re-run rewrote
     every row, autovacuum cleaning up 5M dead rows ran during the next day's steps and
-    made them up to three times slower). The batch's own bronze rows are left as loaded."""
+    made some of them three times slower). The batch's own bronze rows are left as loaded."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         tables = conn.execute(
             """SELECT schemaname, tablename FROM pg_tables

@@ -43,6 +43,7 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
+from include.etl.warehouse.connection import one_row
 from include.etl.warehouse.sqlstep import relations_read
 
 # Columns that say where and when a row came from, not what it holds.
@@ -194,7 +195,7 @@ def later_deliveries(
             query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE dwh_batch_id = %s)").format(
                 sql.Identifier(*table.split(".", 1))
             )
-            if not conn.execute(query, (batch,)).fetchone()[0]:
+            if not one_row(conn.execute(query, (batch,)))[0]:
                 return later[:position], (
                     f"{target}: {batch} delivered it after {batch_id}, but its rows in {table} are "
                     f"gone (retention): its changes and those of the batches after it were not "
