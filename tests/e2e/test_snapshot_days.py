@@ -45,6 +45,18 @@ def run_day(cfg) -> str:
     return run.run_id
 
 
+def day_one(clients, conn, landing, tmp_path) -> tuple:
+    """client1 reset and migrated, the demo delivery loaded as its first batch: its config
+    and the folder of the day's files."""
+    cfg = clients["client1"]
+    reset_client(conn, cfg)
+    migrate(conn, [cfg])
+    day1 = tmp_path / "day1"
+    deliver_demo("client1", landing, day1, rows=ROWS)
+    run_day(cfg)
+    return cfg, day1
+
+
 def silver_rows(conn, table: str, batch: str) -> list[tuple]:
     key = {"crm_cust_info": "cst_id", "erp_cust_az12": "cid"}[table]
     return conn.execute(
@@ -55,12 +67,7 @@ def silver_rows(conn, table: str, batch: str) -> list[tuple]:
 def test_next_days_add_their_changes_only_and_gold_follows_the_files(
     clients, conn, landing, tmp_path
 ) -> None:
-    cfg = clients["client1"]
-    reset_client(conn, cfg)
-    migrate(conn, [cfg])
-    day1 = tmp_path / "day1"
-    deliver_demo("client1", landing, day1, rows=ROWS)
-    run_day(cfg)
+    cfg, day1 = day_one(clients, conn, landing, tmp_path)
 
     # The customers as the first batch left them: pick two plain ones (one CRM row each,
     # a key, an ERP birth row).
@@ -151,12 +158,7 @@ def test_restarting_an_earlier_day_with_another_file_leaves_gold_as_the_latest_f
     compares day two's snapshot again and runs day two's gold steps again: gold is still
     what the day-two files say, and silver holds the customer's row as each day
     delivered it."""
-    cfg = clients["client1"]
-    reset_client(conn, cfg)
-    migrate(conn, [cfg])
-    day1 = tmp_path / "day1"
-    deliver_demo("client1", landing, day1, rows=ROWS)
-    run_day(cfg)
+    cfg, day1 = day_one(clients, conn, landing, tmp_path)
     day2 = tmp_path / "day2"
     shutil.copytree(day1, day2)
     deliver(day2, landing)
