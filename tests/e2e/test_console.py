@@ -177,6 +177,27 @@ def test_the_batch_page_shows_its_snapshot_deliveries_and_extract_windows(consol
     ) in page
 
 
+def test_the_batch_page_says_when_a_step_ran_again_for_it(console, conn) -> None:
+    """A step run again for this batch because an earlier batch was run again (a snapshot's
+    later comparison) shows as the step's last run, with the batch that caused it."""
+    conn.execute(
+        """INSERT INTO tools.sql_step_log (client_schema, batch_id, layer, step_name, target_table,
+               status, rows_in_batch, try_number, started_at, ended_at, again_after)
+           VALUES ('client1', 'BATCH000002', 'silver', 'crm_cust_info', 'silver_client1.crm_cust_info',
+                   'SUCCESS', 12, 1, '2026-03-02 10:00:00+00', '2026-03-02 10:00:02.5+00',
+                   '<b>BATCH000001</b>')"""
+    )
+    try:
+        _, page, _ = get(console, "/console/clients/client1/batches/BATCH000002")
+    finally:
+        conn.execute("DELETE FROM tools.sql_step_log WHERE again_after IS NOT NULL")
+    assert (
+        '<td class="SUCCESS">SUCCESS</td><td class="n">12</td>\n'
+        '<td class="n">2.50</td><td class="n">1</td><td><span class="muted">'
+        "run again after &lt;b&gt;BATCH000001&lt;/b&gt; was run again</span></td></tr>"
+    ) in page
+
+
 def test_a_fact_row_traced_back_to_its_file_and_row(console, warehouse_with_batches) -> None:
     with warehouse_with_batches["sales"].open(encoding="utf-8") as f:
         rows = list(csv.reader(f))

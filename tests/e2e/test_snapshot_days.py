@@ -188,6 +188,25 @@ def test_restarting_an_earlier_day_with_another_file_leaves_gold_as_the_latest_f
         "SELECT last_name, dwh_batch_id FROM gold_client1.dim_customers WHERE customer_id = %s", (customer,)
     ).fetchone() == (gold_last_name(day2, customer), "BATCH000002")
     assert_same_values(gold_values(conn), expected_values(day2))
+    # Each step that ran again for day two logged it under day two, naming day one: the
+    # restart loaded each of day one's files again, so every snapshot step ran (not the two
+    # increments, products and sales lines), then every gold and view step.
+    assert conn.execute(
+        """SELECT layer || '.' || step_name FROM tools.sql_step_log
+           WHERE client_schema = 'client1' AND batch_id = 'BATCH000002' AND again_after = 'BATCH000001'
+             AND status = 'SUCCESS'
+           ORDER BY 1"""
+    ).fetchall() == [
+        ("gold.dim_customers",),
+        ("gold.dim_products",),
+        ("gold.fact_sales",),
+        ("silver.crm_cust_info",),
+        ("silver.erp_cust_az12",),
+        ("silver.erp_loc_a101",),
+        ("silver.erp_px_cat_g1v2",),
+        ("views.mv_customer_lifetime_value",),
+        ("views.mv_monthly_sales_by_product_line",),
+    ]
 
 
 def gold_last_name(folder: Path, customer: int) -> str:

@@ -93,6 +93,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "tools/V009__shared_functions.sql",
         "tools/V010__database_sources.sql",
         "tools/V011__snapshot_deliveries.sql",
+        "tools/V012__sql_step_log_again_after.sql",
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
         "client1/V003__sales_details_batch_brin.sql",
@@ -127,9 +128,10 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 9, "shared_functions", 16),
         ("tools", 10, "database_sources", 16),
         ("tools", 11, "snapshot_deliveries", 16),
+        ("tools", 12, "sql_step_log_again_after", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 20
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 21
     schemas = {
         s
         for (s,) in fresh_conn.execute(

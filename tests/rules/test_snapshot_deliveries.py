@@ -35,6 +35,16 @@ def delivery(conn) -> list[tuple]:
     ).fetchall()
 
 
+def step_log(conn, step: str) -> list[tuple]:
+    """The step's attempts in ``tools.sql_step_log``, in order: batch, status, rows, and
+    the batch whose run ran it again for this one."""
+    return conn.execute(
+        """SELECT batch_id, status, rows_in_batch, again_after FROM tools.sql_step_log
+           WHERE client_schema = 'client1' AND step_name = %s ORDER BY id""",
+        (step,),
+    ).fetchall()
+
+
 def vanished(conn) -> list[tuple]:
     return conn.execute(
         """SELECT batch_id, key FROM tools.snapshot_vanished
@@ -275,6 +285,13 @@ def test_restarting_an_earlier_batch_recomputes_the_later_snapshots(conn, client
     """)  # fmt: skip
     assert vanished(conn) == [(B2, [3])]
     assert delivery(conn) == [(B1, 3, 3, 0), (B2, 2, 2, 1)]
+    # B2's run is logged under B2 too, saying which batch's run caused it
+    assert step_log(conn, "crm_cust_info") == [
+        (B1, "SUCCESS", 2, None),
+        (B2, "SUCCESS", 1, None),
+        (B1, "SUCCESS", 3, None),
+        (B2, "SUCCESS", 2, B1),
+    ]
 
 
 def test_after_an_earlier_batch_is_restarted_gold_follows_the_later_deliveries(
@@ -309,6 +326,7 @@ def test_after_an_earlier_batch_is_restarted_gold_follows_the_later_deliveries(
     """)  # fmt: skip
     # B2's run is recorded as the step's run for B2: running B1's again does not repeat it
     assert recompared_batches(conn, "client1", "gold", "dim_customers", B1) == []
+    assert step_log(conn, "dim_customers")[-2:] == [(B1, "SUCCESS", 1, None), (B2, "SUCCESS", 1, B1)]
 
 
 def test_a_later_batch_whose_bronze_is_gone_is_left_as_it_is(conn, client1, client_dags, capsys) -> None:

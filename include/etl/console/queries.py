@@ -120,7 +120,7 @@ def sql_steps(conn: psycopg.Connection, client: str, batch_id: str) -> list[Row]
     return _rows(
         conn,
         """SELECT DISTINCT ON (layer, step_name) layer, step_name, target_table, status, rows_in_batch,
-                  try_number, error_message,
+                  try_number, error_message, again_after,
                   extract(epoch FROM coalesce(ended_at, now()) - started_at)::float AS seconds
            FROM tools.sql_step_log WHERE client_schema = %s AND batch_id = %s
            ORDER BY layer, step_name, id DESC""",

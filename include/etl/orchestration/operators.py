@@ -18,7 +18,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -330,7 +330,8 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
     statements of ``include.etl.warehouse.snapshot.diff_sql`` follow the file's in the same
     transaction: silver keeps only the rows that changed since the batches before. When an
     earlier batch runs again after later batches delivered the file, the step then runs
-    for those later batches too, and so do the batch's gold and view steps (``_run``).
+    for those later batches too, and so do the batch's gold and view steps (``_run``);
+    each such run is logged under its batch, ``again_after`` naming the batch run again.
     """
 
     # The SQL and the bound batch id are rendered; the connection, database and hook
@@ -389,8 +390,9 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
             try:
                 with warehouse(conn_id) as work:
                     work.autocommit = True  # _run opens the step's one transaction
-                    self._run(work, batch_id, parameters)
+                    again = self._run(work, batch_id, parameters)
                     rows = self._rows_for_batch(work, batch_id)
+                    again_rows = [(b, self._rows_for_batch(work, b), *times) for b, *times in again]
             except BaseException as exc:  # whatever fails (a kill too), the attempt is not left RUNNING
                 log_conn.execute(
                     """UPDATE tools.sql_step_log SET status = 'FAILED', error_message = %s,
@@ -403,12 +405,35 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                        ended_at = now() WHERE id = %s""",
                 (rows, log_id),
             )
+            for batch, batch_rows, started, ended in again_rows:  # committed with the step's own run
+                log_conn.execute(
+                    """INSERT INTO tools.sql_step_log (client_schema, batch_id, layer, step_name,
+                       sql_file, target_table, status, rows_in_batch, try_number, started_at,
+                       ended_at, again_after)
+                   VALUES (%s, %s, %s, %s, %s, %s, 'SUCCESS', %s, %s, %s, %s, %s)""",
+                    (
+                        self.client,
+                        batch,
+                        self.layer,
+                        self.step,
+                        self.sql_file,
+                        self.target,
+                        batch_rows,
+                        attempt,
+                        started,
+                        ended,
+                        batch_id,
+                    ),
+                )
         self.log.info("%s.%s: %s rows for %s", self.layer, self.step, rows, batch_id)
 
-    def _run(self, conn: Any, batch_id: str, parameters: dict[str, Any]) -> None:
+    def _run(
+        self, conn: Any, batch_id: str, parameters: dict[str, Any]
+    ) -> list[tuple[str, datetime, datetime]]:
         """The step for the batch, then for the later batches whose rows depend on the
         batch's snapshots (``include.etl.warehouse.snapshot``: an earlier batch run again
-        with other rows), in order, all in one transaction."""
+        with other rows), in order, all in one transaction. Returns the later batches it
+        ran for, each with when that run started and ended (``execute`` logs them)."""
         from include.etl.warehouse import snapshot
         from include.etl.warehouse.sqlstep import run_step
 
@@ -423,9 +448,10 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
             sql_text=sql_text,
             log=self.log,
         )
+        again: list[tuple[str, datetime, datetime]] = []
         with conn.transaction():
             if run(batch_id=batch_id, parameters=parameters).skipped:
-                return
+                return again
             if self.snapshot_key:
                 later, cut = snapshot.later_deliveries(conn, self.client, self.target, batch_id, sql_text)
                 if cut:
@@ -443,7 +469,10 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                     batch_id,
                 )
                 conn.execute("DISCARD TEMP")  # the temporary tables of the run before
+                started = datetime.now(UTC)
                 run(batch_id=batch, parameters={**parameters, "batch_id": batch}, skip_unchanged=False)
+                again.append((batch, started, datetime.now(UTC)))
+        return again
 
     def get_openlineage_facets_on_start(self) -> Any:
         """The step's tables, from the OpenLineage provider's SQL parser."""
