@@ -131,21 +131,19 @@ def test_a_null_key_in_gold_fails_the_batch(runs, conn) -> None:
 
 
 def test_a_duplicate_key_in_silver_fails_the_batch(runs, conn) -> None:
-    # The batch's unique index is gone and a product row was written twice (the products
-    # are an increment: every batch holds all of them; a snapshot's are in the rules tests).
+    # The batch's unique index is gone and a product row was written twice into batch 2
+    # (which, delivering the same products, kept none: the products are a snapshot delivery).
     conn.execute("DROP INDEX silver_client1.crm_prd_info_batch_key_uq")
     conn.execute(
-        """INSERT INTO silver_client1.crm_prd_info
-           SELECT * FROM silver_client1.crm_prd_info WHERE dwh_batch_id = 'BATCH000002'
-           ORDER BY prd_id LIMIT 1"""
+        """CREATE TEMP TABLE twice AS SELECT * FROM silver_client1.crm_prd_info
+           WHERE dwh_batch_id = 'BATCH000001' ORDER BY prd_id LIMIT 1"""
     )
+    conn.execute("UPDATE twice SET dwh_batch_id = 'BATCH000002'")
+    conn.execute("INSERT INTO silver_client1.crm_prd_info SELECT * FROM twice UNION ALL SELECT * FROM twice")
 
     def repair() -> None:
-        conn.execute(
-            """DELETE FROM silver_client1.crm_prd_info WHERE ctid IN (
-                   SELECT max(ctid) FROM silver_client1.crm_prd_info WHERE dwh_batch_id = 'BATCH000002'
-                   GROUP BY prd_id HAVING count(*) > 1)"""
-        )
+        conn.execute("DELETE FROM silver_client1.crm_prd_info WHERE dwh_batch_id = 'BATCH000002'")
+        conn.execute("DROP TABLE twice")
         conn.execute(
             """CREATE UNIQUE INDEX crm_prd_info_batch_key_uq
                ON silver_client1.crm_prd_info (dwh_batch_id, prd_id)"""
@@ -193,29 +191,24 @@ def test_a_fact_row_whose_key_is_not_in_its_dimension_fails_the_batch(runs, conn
 
 
 def test_a_row_count_drop_against_the_previous_batch_fails_the_batch(runs, conn) -> None:
-    # The silver step of batch 2 lost most of the products (a bad filter, say); a snapshot delivery's
-    # gate (it compares the rows delivered) is pinned in tests/rules/test_snapshot_deliveries.py.
-    before = rows(conn, "SELECT count(*) FROM silver_client1.crm_prd_info WHERE dwh_batch_id = 'BATCH000001'")
-    conn.execute(
-        """CREATE TEMP TABLE lost AS SELECT * FROM silver_client1.crm_prd_info
-           WHERE dwh_batch_id = 'BATCH000002' AND prd_id NOT IN (
-               SELECT prd_id FROM silver_client1.crm_prd_info WHERE dwh_batch_id = 'BATCH000002'
-               ORDER BY prd_id LIMIT 10)"""
-    )
-    conn.execute(
-        """DELETE FROM silver_client1.crm_prd_info
-           WHERE dwh_batch_id = 'BATCH000002' AND prd_id IN (SELECT prd_id FROM lost)"""
-    )
+    # The silver step of batch 2 lost most of the sales lines (a bad filter, say); a snapshot
+    # delivery's gate (it compares the rows delivered) is pinned in tests/rules/test_snapshot_deliveries.py.
+    lines = "silver_client1.crm_sales_details"
+    before = rows(conn, f"SELECT count(*) FROM {lines} WHERE dwh_batch_id = 'BATCH000001'")
+    kept = f"SELECT ctid FROM {lines} WHERE dwh_batch_id = 'BATCH000002' ORDER BY ctid LIMIT 10"
+    gone = f"FROM {lines} WHERE dwh_batch_id = 'BATCH000002' AND ctid NOT IN ({kept})"
+    conn.execute(f"CREATE TEMP TABLE lost AS SELECT * {gone}")
+    conn.execute(f"DELETE {gone}")
     drop = 1 - 10 / before
 
     def repair() -> None:
-        conn.execute("INSERT INTO silver_client1.crm_prd_info SELECT * FROM lost")
+        conn.execute(f"INSERT INTO {lines} SELECT * FROM lost")
 
     fails_then_passes(
         conn,
         runs,
         "quality.silver",
-        f"quality check failed: silver_client1.crm_prd_info row_count: 10 rows in BATCH000002, {drop:.0%} "
+        f"quality check failed: {lines} row_count: 10 rows in BATCH000002, {drop:.0%} "
         f"fewer than the {before:,} of BATCH000001 (at most 50% allowed)",
         repair,
     )

@@ -9,6 +9,7 @@ a reader can check by hand.
 
 from __future__ import annotations
 
+from include.etl.console.queries import lineage
 from include.etl.warehouse.snapshot import recompared_batches
 from tests.rules.tables import expect, given, run_step
 
@@ -204,6 +205,44 @@ def test_an_erp_change_alone_reaches_the_customer_in_gold(conn, client1, client_
         2           | Ann        | Female | 1991-07-02 | BATCH000002
         3           | Bo         | n/a    |            | BATCH000001
     """)  # fmt: skip
+    # The console's lineage of customer 2: its gold row is the second batch's, its CRM row
+    # the first batch's (silver keeps a row until it changes), traced to that bronze row.
+    entry = next(e for e in client1.lineage if e.gold == "dim_customers")
+    traced = lineage(conn, client1, entry, ["2"])
+    assert traced["gold"]["dwh_batch_id"] == B2
+    assert [(r["cst_id"], r["dwh_batch_id"], r["_bronze"]["cst_firstname"]) for r in traced["silver"]] == [
+        (2, B1, "Ann")
+    ]
+
+
+def test_an_erp_change_does_not_bring_back_a_vanished_customer(conn, client1, client_dags) -> None:
+    """Day two's CRM file no longer holds customer 3 (vanished), and the ERP now knows its
+    birth date: gold keeps customer 3 as the first batch wrote it (no batch after it
+    brings the customer), while customer 2's corrected birth date is taken."""
+    dag = client_dags["client1"]
+    given(conn, "bronze_client1.crm_cust_info", DAY_ONE, batch=B1)
+    given(conn, "bronze_client1.crm_cust_info", "\n".join(DAY_ONE.splitlines()[:-1]), batch=B2)
+    given(conn, "bronze_client1.erp_cust_az12", """
+        cid   | bdate      | gen
+        AW2   | 1990-07-02 | Female
+    """, batch=B1)  # fmt: skip
+    given(conn, "bronze_client1.erp_cust_az12", """
+        cid   | bdate      | gen
+        AW2   | 1991-07-02 | Female   # corrected birth date
+        AW3   | 1975-03-03 | Male     # known now, of a customer the CRM no longer holds
+    """, batch=B2)  # fmt: skip
+    for batch in (B1, B2):
+        run_step(conn, dag, "silver.crm_cust_info", batch)
+        run_step(conn, dag, "silver.erp_cust_az12", batch)
+        run_step(conn, dag, "gold.dim_customers", batch)
+
+    assert vanished(conn) == [(B2, [3])]
+    expect(conn, "SELECT customer_id, gender, birthdate, dwh_batch_id FROM gold_client1.dim_customers", """
+        customer_id | gender | birthdate  | dwh_batch_id
+        1           | Male   |            | BATCH000001
+        2           | Female | 1991-07-02 | BATCH000002
+        3           | n/a    |            | BATCH000001
+    """)  # fmt: skip
 
 
 def test_the_row_count_gate_compares_what_a_snapshot_delivered(conn, client1) -> None:
@@ -357,3 +396,83 @@ def test_a_later_batch_whose_bronze_is_gone_is_left_as_it_is(conn, client1, clie
         f"gone (retention): its changes and those of the batches after it were not compared again "
         f"with {B1}'s new rows"
     ) in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ products
+PRODUCTS = "silver_client1.crm_prd_info"
+
+
+def silver_products(conn, client_dags, batch: str) -> None:
+    run_step(conn, client_dags["client1"], "silver.crm_prd_info", batch)
+
+
+def test_a_new_product_version_adds_it_and_the_version_it_ends(conn, client1, client_dags) -> None:
+    """The products are a snapshot delivery: a day that brings a new version of a product
+    adds it and the version before, whose derived end date moved; an unchanged product
+    adds nothing. Gold takes the new current version."""
+    day_one = """
+        prd_id | prd_key          | prd_nm  | prd_cost | prd_line | prd_start_dt
+        210    | CO-RF-FR-R92B-58 | Frame 1 | 100      | R        | 2023-01-01
+        230    | AC-HE-HL-U509    | Helmet  | 35       | S        | 2024-01-01
+    """
+    given(conn, "bronze_client1.crm_prd_info", day_one, batch=B1)
+    given(conn, "bronze_client1.crm_prd_info", day_one + """
+        211    | CO-RF-FR-R92B-58 | Frame 2 | 120      | R        | 2024-01-01
+    """, batch=B2)  # fmt: skip
+    for batch in (B1, B2):
+        silver_products(conn, client_dags, batch)
+        run_step(conn, client_dags["client1"], "gold.dim_products", batch)
+
+    expect(conn, f"SELECT prd_id, prd_nm, prd_start_dt, prd_end_dt, dwh_batch_id FROM {PRODUCTS}", """
+        prd_id | prd_nm  | prd_start_dt | prd_end_dt | dwh_batch_id
+        210    | Frame 1 | 2023-01-01   |            | BATCH000001
+        230    | Helmet  | 2024-01-01   |            | BATCH000001
+        210    | Frame 1 | 2023-01-01   | 2023-12-31 | BATCH000002
+        211    | Frame 2 | 2024-01-01   |            | BATCH000002
+    """)  # fmt: skip
+    assert conn.execute(
+        """SELECT batch_id, delivered_rows, changed_rows, vanished_keys FROM tools.snapshot_delivery
+           WHERE client_schema = 'client1' AND table_name = %s ORDER BY batch_id""",
+        (PRODUCTS,),
+    ).fetchall() == [(B1, 2, 2, 0), (B2, 3, 2, 0)]
+    expect(conn, "SELECT product_number, product_id, product_name, cost, dwh_batch_id FROM gold_client1.dim_products", """
+        product_number | product_id | product_name | cost | dwh_batch_id
+        FR-R92B-58     | 211        | Frame 2      | 120  | BATCH000002
+        HL-U509        | 230        | Helmet       | 35   | BATCH000001
+    """)  # fmt: skip
+
+
+def test_a_category_change_alone_reaches_its_products_in_gold(conn, client1, client_dags) -> None:
+    """The second day brings the same products, but one (HL-U510) has vanished, and the
+    ERP renames a subcategory. Silver adds no product row; the products of that category
+    still take the new name in gold, with the batch that wrote it. The vanished product
+    keeps what it had: a category change does not bring it back."""
+    dag = client_dags["client1"]
+    products = """
+        prd_id | prd_key          | prd_nm  | prd_cost | prd_line | prd_start_dt
+        210    | CO-RF-FR-R92B-58 | Frame   | 100      | R        | 2023-01-01
+        230    | AC-HE-HL-U509    | Helmet  | 35       | S        | 2024-01-01
+    """
+    given(conn, "bronze_client1.crm_prd_info", products + """
+        240    | AC-HE-HL-U510    | Cap     | 12       | S        | 2024-01-01
+    """, batch=B1)  # fmt: skip
+    given(conn, "bronze_client1.crm_prd_info", products, batch=B2)
+    categories = """
+        id    | cat         | subcat      | maintenance
+        CO_RF | Components  | Road Frames | No
+        AC_HE | Accessories | {helmets}   | Yes
+    """
+    given(conn, "bronze_client1.erp_px_cat_g1v2", categories.format(helmets="Helmets"), batch=B1)
+    given(conn, "bronze_client1.erp_px_cat_g1v2", categories.format(helmets="Headwear"), batch=B2)
+    for batch in (B1, B2):
+        silver_products(conn, client_dags, batch)
+        run_step(conn, dag, "silver.erp_px_cat_g1v2", batch)
+        run_step(conn, dag, "gold.dim_products", batch)
+
+    assert conn.execute(f"SELECT count(*) FROM {PRODUCTS} WHERE dwh_batch_id = %s", (B2,)).fetchone() == (0,)
+    expect(conn, "SELECT product_number, product_id, category, subcategory, dwh_batch_id FROM gold_client1.dim_products", """
+        product_number | product_id | category    | subcategory | dwh_batch_id
+        FR-R92B-58     | 210        | Components  | Road Frames | BATCH000001
+        HL-U509        | 230        | Accessories | Headwear    | BATCH000002
+        HL-U510        | 240        | Accessories | Helmets     | BATCH000001
+    """)  # fmt: skip

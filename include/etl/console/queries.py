@@ -186,8 +186,10 @@ def rejected(
 
 
 def lineage(conn: psycopg.Connection, cfg: ClientConfig, entry: Lineage, values: list[str]) -> Row:
-    """A gold row by its key, the silver rows of its batch with that key, and for each the
-    bronze row and the delivered file and row it came from."""
+    """A gold row by its key, the silver rows with that key of its batch (or, for a
+    snapshot delivery, whose silver keeps a row until it changes, of the latest batch up
+    to it that holds the key), and for each the bronze row and the delivered file and row
+    it came from."""
 
     def matching(
         schema: str, table: str, columns: list[str], extra: sql.Composable | None = None
@@ -199,15 +201,18 @@ def lineage(conn: psycopg.Connection, cfg: ClientConfig, entry: Lineage, values:
     gold = _rows(conn, matching(cfg.gold_schema, entry.gold, entry.key), values)
     if not gold:
         return {"gold": None, "silver": []}
+    latest = sql.SQL("SELECT max(dwh_batch_id) FROM ({}) AS k").format(
+        matching(cfg.silver_schema, entry.silver, entry.silver_key, sql.SQL(" AND dwh_batch_id <= %s"))
+    )
     silver = _rows(
         conn,
         matching(
             cfg.silver_schema,
             entry.silver,
             entry.silver_key,
-            sql.SQL(" AND dwh_batch_id = %s ORDER BY dwh_source_file, dwh_row_number"),
+            sql.SQL(" AND dwh_batch_id = ({}) ORDER BY dwh_source_file, dwh_row_number").format(latest),
         ),
-        [*values, gold[0]["dwh_batch_id"]],
+        [*values, *values, gold[0]["dwh_batch_id"]],
     )
     for row in silver:
         bronze = _rows(

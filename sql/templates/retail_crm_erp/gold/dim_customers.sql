@@ -38,16 +38,23 @@ WITH erp_changed AS MATERIALIZED (
 ),
 crm AS MATERIALIZED (
     -- the batch's customers: the CRM rows that came with it, and for the customers whose
-    -- ERP rows changed alone, their latest CRM row from an earlier batch
+    -- ERP rows changed alone, their latest CRM row from an earlier batch, unless the CRM
+    -- no longer held them since (a vanished key: no batch after it brings the customer)
     SELECT * FROM {{ silver }}.crm_cust_info WHERE dwh_batch_id = %(batch_id)s
     UNION ALL
-    (SELECT DISTINCT ON (c.cst_id) c.*
-     FROM {{ silver }}.crm_cust_info AS c
-     WHERE c.dwh_batch_id < %(batch_id)s
-       AND c.cst_key IN (SELECT cid FROM erp_changed)
-       AND NOT EXISTS (SELECT FROM {{ silver }}.crm_cust_info AS n
-                       WHERE n.dwh_batch_id = %(batch_id)s AND n.cst_id = c.cst_id)
-     ORDER BY c.cst_id, c.dwh_batch_id DESC, c.dwh_row_number DESC)
+    (SELECT l.* FROM
+        (SELECT DISTINCT ON (c.cst_id) c.*
+         FROM {{ silver }}.crm_cust_info AS c
+         WHERE c.dwh_batch_id < %(batch_id)s
+           AND c.cst_key IN (SELECT cid FROM erp_changed)
+           AND NOT EXISTS (SELECT FROM {{ silver }}.crm_cust_info AS n
+                           WHERE n.dwh_batch_id = %(batch_id)s AND n.cst_id = c.cst_id)
+         ORDER BY c.cst_id, c.dwh_batch_id DESC, c.dwh_row_number DESC) AS l
+     WHERE NOT EXISTS (
+         SELECT FROM tools.snapshot_vanished AS g
+         WHERE g.client_schema = '{{ client }}' AND g.table_name = '{{ silver }}.crm_cust_info'
+           AND g.key = jsonb_build_array(l.cst_id)
+           AND g.batch_id > l.dwh_batch_id AND g.batch_id <= %(batch_id)s))
 ),
 birth AS NOT MATERIALIZED (
     SELECT DISTINCT ON (e.cid) e.cid, e.bdate, e.gen
