@@ -62,14 +62,14 @@ def test_two_clients_of_one_template_keep_to_their_own_rows(dags, clients, conn,
     ).fetchall()
     assert helpers == [("shared", "clean_text"), ("shared", "yyyymmdd_to_date")]
 
-    # client3's products step fails (a constraint no row meets; the products are an
+    # client3's sales lines step fails (a constraint no row meets; the sales lines are an
     # increment: a snapshot delivered again adds no row to fail on); client1 is untouched.
     before = oracle.gold_values(conn, "client1")
     batches1 = conn.execute(
         "SELECT batch_id, status FROM tools.batch WHERE client_schema = 'client1'"
     ).fetchall()
     conn.execute(
-        "ALTER TABLE silver_client3.crm_prd_info ADD CONSTRAINT no_rows_today CHECK (false) NOT VALID"
+        "ALTER TABLE silver_client3.crm_sales_details ADD CONSTRAINT no_rows_today CHECK (false) NOT VALID"
     )
     for task in dags["client3"].tasks:
         task.retries = 0  # the failure is the point, not the retries' wait
@@ -77,12 +77,12 @@ def test_two_clients_of_one_template_keep_to_their_own_rows(dags, clients, conn,
         deliver_demo("client3", landing, tmp_path / "client3-again", rows=700)
         assert dags["client3"].test(run_conf={"mode": "start"}).state == "failed"
     finally:
-        conn.execute("ALTER TABLE silver_client3.crm_prd_info DROP CONSTRAINT no_rows_today")
+        conn.execute("ALTER TABLE silver_client3.crm_sales_details DROP CONSTRAINT no_rows_today")
     failed = conn.execute(
         """SELECT step_name, error_message FROM tools.sql_step_log
            WHERE client_schema = 'client3' AND status = 'FAILED'"""
     ).fetchall()
-    assert {name for name, _ in failed} == {"crm_prd_info"}
+    assert {name for name, _ in failed} == {"crm_sales_details"}
     assert "no_rows_today" in failed[0][1]
     assert oracle.gold_values(conn, "client1") == before
     assert (
