@@ -17,13 +17,19 @@ candidates AS (
     UNION ALL
     -- for the products of those categories that the batch did not bring: each product
     -- id's latest row before the batch, still current unless its id vanished since
-    (SELECT DISTINCT ON (p.prd_id) p.*
-     FROM {{ silver }}.crm_prd_info AS p
-     WHERE p.dwh_batch_id < %(batch_id)s
-       AND p.cat_id IN (SELECT id FROM recategorized)
-       AND NOT EXISTS (SELECT FROM {{ silver }}.crm_prd_info AS n
-                       WHERE n.dwh_batch_id = %(batch_id)s AND n.prd_id = p.prd_id)
-     ORDER BY p.prd_id, p.dwh_batch_id DESC, p.dwh_row_number DESC)
+    (SELECT l.* FROM
+        (SELECT DISTINCT ON (p.prd_id) p.*
+         FROM {{ silver }}.crm_prd_info AS p
+         WHERE p.dwh_batch_id < %(batch_id)s
+           AND p.cat_id IN (SELECT id FROM recategorized)
+           AND NOT EXISTS (SELECT FROM {{ silver }}.crm_prd_info AS n
+                           WHERE n.dwh_batch_id = %(batch_id)s AND n.prd_id = p.prd_id)
+         ORDER BY p.prd_id, p.dwh_batch_id DESC, p.dwh_row_number DESC) AS l
+     WHERE NOT EXISTS (
+         SELECT FROM tools.snapshot_vanished AS g
+         WHERE g.client_schema = '{{ client }}' AND g.table_name = '{{ silver }}.crm_prd_info'
+           AND g.key = jsonb_build_array(l.prd_id)
+           AND g.batch_id > l.dwh_batch_id AND g.batch_id <= %(batch_id)s))
 ),
 current_products AS (
     -- one row per product number, should two keys ever share one
@@ -31,11 +37,6 @@ current_products AS (
     FROM candidates AS c
     WHERE c.prd_end_dt IS NULL
       AND c.prd_number <> ''
-      AND NOT EXISTS (
-          SELECT FROM tools.snapshot_vanished AS g
-          WHERE g.client_schema = '{{ client }}' AND g.table_name = '{{ silver }}.crm_prd_info'
-            AND g.key = jsonb_build_array(c.prd_id)
-            AND g.batch_id > c.dwh_batch_id AND g.batch_id <= %(batch_id)s)
     ORDER BY prd_number, prd_start_dt DESC NULLS LAST, prd_id DESC
 ),
 categories AS (
