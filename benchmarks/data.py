@@ -95,6 +95,40 @@ def next_delivery(files: dict[str, Path]) -> dict[str, Path]:
     return out
 
 
+def later_day(day: int) -> dict[str, Path]:
+    """The delivery of a later day of history (``day`` > 2): the next day's reference files
+    as they are (no row changed since), and new sales lines: the next day's lines as new
+    orders (``-<day>`` after each order number) ``day - 2`` months later, so the fact table
+    grows by a day's lines each day, as a client's does."""
+    folder = WORK / f"day{day}"
+    shutil.rmtree(folder, ignore_errors=True)
+    out = {}
+    for src in sorted((WORK / "next").rglob("*.csv")):
+        dest = folder / src.parent.name / src.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.stem != SALES:
+            shutil.copyfile(src, dest)
+        else:
+            with src.open() as f, dest.open("w") as g:
+                g.write(f.readline())
+                for line in f:
+                    fields = line.rstrip("\n").split(",")
+                    fields[0] = f"{fields[0]}-{day}"
+                    for at in (3, 4, 5):  # order, ship and due dates, yyyymmdd
+                        fields[at] = _months_later(fields[at], day - 2)
+                    g.write(",".join(fields) + "\n")
+        out[src.stem] = dest
+    return out
+
+
+def _months_later(yyyymmdd: str, months: int) -> str:
+    """A yyyymmdd date ``months`` later (the day kept, at most the 28th); else as it is."""
+    if len(yyyymmdd) != 8 or not yyyymmdd.isdigit() or yyyymmdd[:2] != "20":
+        return yyyymmdd
+    year, month = divmod(int(yyyymmdd[:4]) * 12 + int(yyyymmdd[4:6]) - 1 + months, 12)
+    return f"{year:04d}{month + 1:02d}{min(int(yyyymmdd[6:]), 28):02d}"
+
+
 def prepare_warehouse(dsn: str) -> None:
     """Tools + client1 schemas, bronze tables, and the baseline tables."""
     import psycopg

@@ -97,6 +97,26 @@ def test_bench_ten_times(tmp_path: Path) -> None:
     assert data.ten_times(src).read_text() == "a,b\n" + "3,w\n" * 10
 
 
+def test_a_later_day_of_history_is_new_orders_months_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "WORK", tmp_path)
+    (tmp_path / "next" / "crm").mkdir(parents=True)
+    (tmp_path / "next" / "crm" / "cust_info.csv").write_text("cst_id,cst_key\n1,AW1\n")
+    (tmp_path / "next" / "crm" / "sales_details.csv").write_text(
+        "sls_ord_num,sls_prd_key,sls_cust_id,sls_order_dt,sls_ship_dt,sls_due_dt,sls_sales\n"
+        "SO1,P1,7,20241230,20250106,0,10\n"
+        "SO2,P2,8,20241105,2024,20241112,20\n"
+    )
+    files = data.later_day(4)
+    assert files["cust_info"].read_text() == "cst_id,cst_key\n1,AW1\n"
+    assert files["sales_details"].read_text() == (
+        "sls_ord_num,sls_prd_key,sls_cust_id,sls_order_dt,sls_ship_dt,sls_due_dt,sls_sales\n"
+        "SO1-4,P1,7,20250228,20250306,0,10\n"  # two months later, the day at most the 28th
+        "SO2-4,P2,8,20250105,2024,20250112,20\n"  # what is no date is left as it is
+    )
+
+
 def test_bench_backend_memory_is_none_for_a_process_that_is_no_database() -> None:
     with steps.BackendMemory(os.getpid()) as memory:
         pass
