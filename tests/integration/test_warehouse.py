@@ -100,6 +100,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "client1/V004__fewer_batch_indexes.sql",
         "client1/V005__summary_tables.sql",
         "client1/V006__helpers_in_shared_schema.sql",
+        "client1/V007__fact_sales_summary_indexes.sql",
         "client2/V001__silver_gold.sql",
         "client2/V002__usage_events_without_fk.sql",
         "client2/V003__fewer_batch_indexes.sql",
@@ -114,6 +115,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("client1", 4, "fewer_batch_indexes", 16),
         ("client1", 5, "summary_tables", 16),
         ("client1", 6, "helpers_in_shared_schema", 16),
+        ("client1", 7, "fact_sales_summary_indexes", 16),
         ("client2", 1, "silver_gold", 16),
         ("client2", 2, "usage_events_without_fk", 16),
         ("client2", 3, "fewer_batch_indexes", 16),
@@ -131,7 +133,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 12, "sql_step_log_again_after", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 21
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 22
     schemas = {
         s
         for (s,) in fresh_conn.execute(
@@ -165,10 +167,11 @@ def test_migrate_after_reset_applies_only_the_client(conn: psycopg.Connection, c
         "client1/V004__fewer_batch_indexes.sql",
         "client1/V005__summary_tables.sql",
         "client1/V006__helpers_in_shared_schema.sql",
+        "client1/V007__fact_sales_summary_indexes.sql",
     ]
     assert migrate(conn, [cfg]) == []
     count = conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1'").fetchone()[0]
-    assert count == 6
+    assert count == 7
 
 
 @pytest.mark.parametrize("client", ["client1", "client2"])
@@ -650,6 +653,7 @@ def test_a_template_is_migrated_for_each_client_with_its_names(conn: psycopg.Con
         "client3/V004__fewer_batch_indexes.sql",
         "client3/V005__summary_tables.sql",
         "client3/V006__helpers_in_shared_schema.sql",
+        "client3/V007__fact_sales_summary_indexes.sql",
     ]
     recorded = {
         scope: dict(
@@ -659,7 +663,7 @@ def test_a_template_is_migrated_for_each_client_with_its_names(conn: psycopg.Con
         )
         for scope in ("client1", "client3")
     }
-    assert sorted(recorded["client3"]) == sorted(recorded["client1"]) == [1, 2, 3, 4, 5, 6]
+    assert sorted(recorded["client3"]) == sorted(recorded["client1"]) == [1, 2, 3, 4, 5, 6, 7]
     # the rendered text is what is recorded: the names differ, so the checksums do
     assert all(recorded["client3"][v] != recorded["client1"][v] for v in recorded["client1"])
     columns = conn.execute(

@@ -26,7 +26,7 @@ WITH relined AS (
     LEFT JOIN {{ gold }}.fact_sales_product_lines AS l ON l.product_key = p.product_key
     WHERE l.product_line IS DISTINCT FROM coalesce(p.product_line, 'n/a')
 )
-SELECT DISTINCT date_trunc('month', lines.order_date)::date AS sales_month
+SELECT DISTINCT date_trunc('month', lines.order_date::timestamp)::date AS sales_month
 FROM (
     SELECT written.order_date
     FROM (   -- lines as written, and where changed lines were before
@@ -43,22 +43,31 @@ FROM (
 WHERE lines.order_date IS NOT NULL
   AND (SELECT batch_id FROM since) <> '';
 
--- Their figures. CREATE TABLE AS may use parallel workers (INSERT ... SELECT may not);
--- the months are passed to them as one array.
+-- Their figures, from the lines of two branches of which one runs (the other's condition
+-- on `since` is checked once, before it reads anything): a first run reads every line; a
+-- later run reads the touched months' lines through the month index (template migration
+-- V007), so a day costs its months, not the history. (One statement without branches
+-- either read the whole table each day or, given every month, read a first run's lines
+-- through the index, 1.4 s slower at 2M lines: docs/benchmarks.md, session 18.)
 CREATE TEMP TABLE fresh ON COMMIT DROP AS
 SELECT
-    date_trunc('month', f.order_date)::date   AS sales_month,
+    date_trunc('month', f.order_date::timestamp)::date AS sales_month,
     coalesce(p.product_line, 'n/a')           AS product_line,
     count(DISTINCT f.order_number)            AS orders,
     count(*)                                  AS sales_lines,
     count(DISTINCT f.customer_key)            AS customers,
     sum(f.quantity)                           AS quantity,
     sum(f.sales_amount)                       AS sales_amount
-FROM {{ gold }}.fact_sales AS f
+FROM (
+    SELECT * FROM {{ gold }}.fact_sales
+    WHERE (SELECT batch_id FROM since) = ''
+    UNION ALL
+    SELECT * FROM {{ gold }}.fact_sales
+    WHERE (SELECT batch_id FROM since) <> ''
+      AND date_trunc('month', order_date::timestamp)::date = ANY (ARRAY(SELECT sales_month FROM touched_months))
+) AS f
 LEFT JOIN {{ gold }}.dim_products AS p ON p.product_key = f.product_key
 WHERE f.order_date IS NOT NULL
-  AND ((SELECT batch_id FROM since) = ''
-       OR date_trunc('month', f.order_date)::date = ANY (ARRAY(SELECT sales_month FROM touched_months)))
 GROUP BY 1, 2;
 
 -- One statement with OR: the summary holds a few hundred rows, a scan of it costs nothing.
