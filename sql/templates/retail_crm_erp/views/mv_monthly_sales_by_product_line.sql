@@ -12,6 +12,10 @@
 -- run at all).
 
 SET LOCAL work_mem = '256MB';
+-- No statement is JIT-compiled: the plan of a day's update is costed with its first-run
+-- branch over the whole fact table, so PostgreSQL compiled it (~250 ms at 2.46M lines,
+-- more than the day's work; docs/benchmarks.md, session 18), as the snapshot steps found.
+SET LOCAL jit = off;
 
 -- The last batch this summary was updated for ('' before its first run).
 CREATE TEMP TABLE since ON COMMIT DROP AS
