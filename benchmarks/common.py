@@ -79,28 +79,18 @@ def best(name: str, params: dict, repeat: int, env: dict | None = None) -> dict:
     }
 
 
-def reset_database(admin_dsn: str, name: str) -> None:
+def reset_database(admin_dsn: str, name: str, template: str | None = None) -> None:
+    """``name`` dropped and made again: empty, or a copy of database ``template`` (file by
+    file: a few seconds for the bench's warehouse; nothing may be connected to it)."""
     import psycopg
     from psycopg import sql
 
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        create += sql.SQL(" TEMPLATE {} STRATEGY FILE_COPY").format(sql.Identifier(template))
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def copy_database(admin_dsn: str, source: str, name: str) -> None:
-    """``name`` made again as a copy of database ``source`` (file by file: a few seconds
-    for the bench's warehouse; nothing may be connected to ``source``)."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
-                sql.Identifier(name), sql.Identifier(source)
-            )
-        )
+        conn.execute(create)
 
 
 def drop_database(admin_dsn: str, name: str) -> None:
