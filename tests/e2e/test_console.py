@@ -211,6 +211,14 @@ def test_a_fact_row_traced_back_to_its_file_and_row(console, warehouse_with_batc
     assert "bronze.crm_sales_details (as delivered)" in page
 
 
+def test_a_lineage_key_of_the_wrong_type_is_said_so(console) -> None:
+    _, page, _ = get(console, "/console/lineage?client=client1&table=dim_customers&key=%3Cb%3EAW7")
+    assert (
+        '<p class="FAILED">dim_customers is found by customer_id: '
+        "invalid input syntax for type bigint: &#34;&lt;b&gt;AW7&#34;</p>"
+    ) in page
+
+
 def test_an_unknown_client_or_batch_is_not_found(console) -> None:
     assert get(console, "/console/clients/nobody/batches/BATCH000001")[0] == 404
     assert get(console, "/console/clients/client1/batches/..%2F..%2Fetc")[0] == 404
