@@ -64,7 +64,7 @@ from benchmarks.common import (
     reset_database,
     run_step,
 )
-from benchmarks.console import measure_console
+from benchmarks.console import measure_console, measure_lineage
 from benchmarks.data import (
     files_in_incoming,
     generate,
@@ -515,6 +515,7 @@ def main() -> int:
             measure_sql(run, results)
             if not args.skip_history:
                 measure_history(run, results)
+                measure_lineage(results, run.dsn)
             else:
                 drop_database(run.admin, f"{args.db}_day1")
             if args.only == "sql":

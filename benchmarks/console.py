@@ -1,6 +1,8 @@
 """The operator console with history: each page's answer time from a real api-server
 (the plugin loaded, a signed-in user) over a warehouse whose ``tools`` log holds 1,000
-batches of client1 and 500,000 rejected rows. The median of 5 requests per page."""
+batches of client1 and 500,000 rejected rows. The median of 5 requests per page. And the
+Lineage page's queries over the SQL bench's warehouse after its history (``measure_lineage``):
+the one page whose answer depends on the layers' size."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import psycopg
 
 from benchmarks.common import client1, libpq
 from benchmarks.report import Results
+from include.etl.console import queries
+from include.etl.warehouse.connection import one_row
 from include.etl.warehouse.migrations import migrate
 from scripts.airflow_stack import AirflowStack, database_beside, fresh_database
 
@@ -136,3 +140,49 @@ def measure_console(results: Results, warehouse_base: str, metadata_base: str) -
     results.values["console_slowest_page_ms"] = max(
         results.values[f"console_{name}_ms"] for name in pages if name != "rejected_csv"
     )
+
+
+def measure_lineage(results: Results, dsn: str) -> None:
+    """The Lineage page's queries (``queries.lineage``) on the SQL bench's warehouse after
+    its history (11 batches, 2.46M fact lines): a sales line of the first batch (2M lines)
+    and of the latest (52k), a customer and a product, on a read-only connection as the
+    console opens one. The median of 5 lookups after one to warm the cache, in ms."""
+    cfg = client1()
+    with psycopg.connect(dsn) as conn:
+        first_and_latest = "SELECT min(dwh_batch_id), max(dwh_batch_id) FROM gold_client1.fact_sales"
+        batches = one_row(conn.execute(first_and_latest))
+        lines = [
+            one_row(
+                conn.execute(
+                    """SELECT order_number, product_number FROM gold_client1.fact_sales
+                       WHERE dwh_batch_id = %s ORDER BY order_number, product_number LIMIT 1""",
+                    (batch,),
+                )
+            )
+            for batch in batches
+        ]
+        (customer,) = one_row(conn.execute("SELECT min(customer_id) FROM gold_client1.dim_customers"))
+        (product,) = one_row(conn.execute("SELECT min(product_number) FROM gold_client1.dim_products"))
+    cases = {
+        "first_batch_line": ("fact_sales", lines[0]),
+        "latest_batch_line": ("fact_sales", lines[1]),
+        "customer": ("dim_customers", (customer,)),
+        "product": ("dim_products", (product,)),
+    }
+    found: dict[str, float] = {}
+    with psycopg.connect(dsn) as conn:
+        conn.read_only = True
+        for name, (table, key) in cases.items():
+            entry = next(e for e in cfg.lineage if e.gold == table)
+            times = []
+            for _ in range(6):  # the first warms the cache up, not counted
+                started = time.perf_counter()
+                traced = queries.lineage(conn, cfg, entry, [str(v) for v in key])
+                times.append(time.perf_counter() - started)
+                conn.rollback()
+            if not traced["gold"] or not traced["silver"] or not traced["silver"][0]["_bronze"]:
+                raise RuntimeError(f"lineage of {table} {key}: not traced to bronze ({traced})")
+            found[name] = round(statistics.median(times[1:]) * 1000, 1)
+            results.line(f"  lineage of a {name.replace('_', ' ')} (median of 5)", found[name] / 1000)
+    results.values["lineage_ms"] = found
+    results.values["lineage_slowest_ms"] = max(found.values())
