@@ -356,7 +356,7 @@ def measure_history(run: Run, results: Results, days: int = 10) -> None:
             samples[name].append(round(sum(v["seconds"] for v in res["steps"].values()), 3))
             for step, v in res["steps"].items():
                 steps[name][step] = round(min(v["seconds"], steps[name].get(step, v["seconds"])), 3)
-    for database in (sample, *(copy for copy, _ in kept.values())):
+    for database in (sample, *(copy for copy, _ in kept.values() if not run.args.keep_copies)):
         drop_database(run.admin, database)
     one_day, history = min(samples["1d"]), min(samples[f"{days}d"])
     results.line("  next day at 1 day of history (fastest, from its copy)", one_day)
@@ -469,6 +469,11 @@ def main() -> int:
     )
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--skip-history", action="store_true", help="skip the 10 days of history")
+    parser.add_argument(
+        "--keep-copies",
+        action="store_true",
+        help="keep the history's warehouse copies (<db>_day1, <db>_day10) to EXPLAIN a day's steps on",
+    )
     parser.add_argument(
         "--only",
         choices=["convert", "bronze", "sql", "parse", "waiting", "console", "extract"],
