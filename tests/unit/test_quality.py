@@ -59,9 +59,12 @@ def test_identifiers_are_quoted_and_the_batch_id_is_bound(clients_dir: Path) -> 
     not_null, unique, row_count = checks_for(cfg, "silver")
     _, joins = checks_for(cfg, "gold")
 
-    assert not_null.sql == (
-        'SELECT count(*) FILTER (WHERE "customer_id" IS NULL), count(*) '
-        'FROM "silver_acme"."customers" WHERE dwh_batch_id = %(batch_id)s'
+    assert not_null.sql.endswith(
+        'SELECT count(*) FILTER (WHERE "customer_id" IS NULL), count(*), (SELECT yes FROM enforced) '
+        'FROM "silver_acme"."customers" WHERE dwh_batch_id = %(batch_id)s AND NOT (SELECT yes FROM enforced)'
+    )
+    assert "a.attrelid = '\"silver_acme\".\"customers\"'::regclass AND a.attname IN ('customer_id')" in (
+        not_null.sql
     )
     assert 'GROUP BY "customer_id" HAVING count(*) > 1' in unique.sql
     assert "client_schema = %(client)s" in row_count.sql and "BATCH" not in row_count.sql
