@@ -145,8 +145,9 @@ def measure_console(results: Results, warehouse_base: str, metadata_base: str) -
 def measure_lineage(results: Results, dsn: str) -> None:
     """The Lineage page's queries (``queries.lineage``) on the SQL bench's warehouse after
     its history (11 batches, 2.46M fact lines): a sales line of the first batch (2M lines)
-    and of the latest (52k), a customer and a product, on a read-only connection as the
-    console opens one. The median of 5 lookups after one to warm the cache, in ms."""
+    and of the latest (52k), a customer, a customer whose CRM row is older than its gold
+    row (the lookup's fallback) and a product, on a read-only connection as the console
+    opens one. The median of 5 lookups after one to warm the cache, in ms."""
     cfg = client1()
     with psycopg.connect(dsn) as conn:
         first_and_latest = "SELECT min(dwh_batch_id), max(dwh_batch_id) FROM gold_client1.fact_sales"
@@ -163,10 +164,21 @@ def measure_lineage(results: Results, dsn: str) -> None:
         ]
         (customer,) = one_row(conn.execute("SELECT min(customer_id) FROM gold_client1.dim_customers"))
         (product,) = one_row(conn.execute("SELECT min(product_number) FROM gold_client1.dim_products"))
+        # a customer whose gold row a later batch wrote (an ERP change) while its CRM row
+        # is older: the lookup that falls back to the latest batch before the gold row's
+        (older,) = one_row(
+            conn.execute(
+                """SELECT min(d.customer_id) FROM gold_client1.dim_customers AS d
+                   WHERE d.dwh_batch_id > 'BATCH000001' AND NOT EXISTS (
+                       SELECT FROM silver_client1.crm_cust_info AS s
+                       WHERE s.cst_id = d.customer_id AND s.dwh_batch_id = d.dwh_batch_id)"""
+            )
+        )
     cases = {
         "first_batch_line": ("fact_sales", lines[0]),
         "latest_batch_line": ("fact_sales", lines[1]),
         "customer": ("dim_customers", (customer,)),
+        "customer_older_crm_row": ("dim_customers", (older,)),
         "product": ("dim_products", (product,)),
     }
     found: dict[str, float] = {}

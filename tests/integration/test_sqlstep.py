@@ -65,10 +65,11 @@ def test_statements_reads_and_writes_of_a_step_file(clients) -> None:
     }
     # the side table where moved lines were: it gets the step's write id too
     assert relations_written(text, "client1") == {"gold_client1.fact_sales", "gold_client1.fact_sales_moves"}
-    statements = split_statements(text)  # two SET LOCAL, the merge, two late-arrival links
+    statements = split_statements(text)  # three SET LOCAL, the merge, two late-arrival links
     assert [describe(s, width=60) for s in statements] == [
         "SET LOCAL work_mem = '256MB'",
         "SET LOCAL random_page_cost = 1.1",
+        "SET LOCAL enable_seqscan = off",
         "WITH ... UPDATE gold_client1.fact_sales, INSERT INTO gold...",
         "WITH ... UPDATE gold_client1.fact_sales, INSERT INTO gold...",
         "WITH ... UPDATE gold_client1.fact_sales, INSERT INTO gold...",

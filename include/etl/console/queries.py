@@ -211,7 +211,8 @@ def lineage(conn: psycopg.Connection, cfg: ClientConfig, entry: Lineage, values:
     if not gold:
         return {"gold": None, "silver": []}
     batch = gold[0]["dwh_batch_id"]
-    key = [gold[0][c] for c in entry.key]  # typed as gold stores them
+    # Gold's values as text, each read as its silver column's type (which may not be gold's).
+    key = [None if gold[0][c] is None else str(gold[0][c]) for c in entry.key]
     ordered = sql.SQL(" ORDER BY dwh_source_file, dwh_row_number")
     # Through silver's batch index even where the planner would read the whole table: it
     # costs that index by how closely the batches follow the table's physical order, which

@@ -79,7 +79,11 @@ def _enforced_not_null(table: str, columns: list[str]) -> str:
     return (
         "SELECT count(*) = " + str(len(columns)) + " AS yes FROM pg_attribute AS a "
         f"WHERE a.attrelid = '{table}'::regclass AND a.attname IN ({names}) AND a.attnotnull "
-        "AND NOT a.attisdropped"
+        "AND NOT a.attisdropped "
+        # PostgreSQL 18 marks a NOT VALID not-null constraint in attnotnull too (its old
+        # rows may hold NULLs): only a validated one counts. Before 18 none is listed.
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c WHERE c.conrelid = a.attrelid "
+        "AND c.contype = 'n' AND NOT c.convalidated AND a.attnum = ANY (c.conkey))"
     )
 
 

@@ -58,6 +58,8 @@ def test_a_line_delivered_again_is_traced_to_the_delivery_gold_holds(conn, clien
     ] == [(B3, 2, "crm_sales_details_BATCH000003.csv", 2)]
     bronze = found["silver"][0]["_bronze"]
     assert (bronze["dwh_batch_id"], bronze["sls_ord_num"], bronze["sls_quantity"]) == (B3, "SO1", 2)
+    # The lookup's planner setting ends with it: the request's next queries plan as usual.
+    assert console.execute("SHOW enable_seqscan").fetchone() == ("on",)
 
 
 def test_a_customer_unchanged_since_is_traced_to_the_latest_row_before_its_gold_batch(
