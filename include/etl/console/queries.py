@@ -214,10 +214,8 @@ def lineage(conn: psycopg.Connection, cfg: ClientConfig, entry: Lineage, values:
     # Gold's values as text, each read as its silver column's type (which may not be gold's).
     key = [None if gold[0][c] is None else str(gold[0][c]) for c in entry.key]
     ordered = sql.SQL(" ORDER BY dwh_source_file, dwh_row_number")
-    # Through silver's batch index even where the planner would read the whole table: it
-    # costs that index by how closely the batches follow the table's physical order, which
-    # a batch run again breaks (its rows land in the space its old rows left), while the
-    # index still narrows the read to the batch's own blocks.
+    # Through silver's batch index, which the planner passes over once a batch has been
+    # run again (why: the same setting in gold/fact_sales.sql).
     with conn.transaction():
         conn.execute("SET LOCAL enable_seqscan = off")
         silver = _rows(

@@ -552,10 +552,9 @@ class QualityCheckOperator(BaseSQLOperator):
         with warehouse(self.conn_id or WAREHOUSE_CONN_ID) as conn:
             conn.autocommit = True
             if self.checks and all(c.layer == "silver" for c in self.checks):
-                # Silver's checks read a batch's rows (WHERE dwh_batch_id = ...), each table
-                # through an index on its batch; without this the planner read the whole
-                # sales table through a batch BRIN it costs by the batch ids' physical
-                # order, which a batch run again breaks (docs/benchmarks.md, session 19).
+                # Silver's checks read one batch's rows, through each table's batch index,
+                # which the planner passes over once a batch has been run again (why: the
+                # same setting in gold/fact_sales.sql).
                 conn.execute("SET enable_seqscan = off")
             with audit.job(conn, self.client, batch_id, ti.run_id, ti.task_id, ti.try_number) as job:
                 failures = []
