@@ -256,7 +256,7 @@ def step_sql(p: dict) -> None:
     from psycopg import sql
 
     from include.etl.warehouse.connection import one_row
-    from include.etl.warehouse.snapshot import compared_columns, step_text
+    from include.etl.warehouse.snapshot import step_text, table_columns
     from include.etl.warehouse.sqlstep import run_step
 
     logging.basicConfig(level=logging.WARNING)
@@ -275,7 +275,7 @@ def step_sql(p: dict) -> None:
                 text = f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{name}"'
             else:
                 key = snapshot_keys.get(name)
-                columns = compared_columns(conn, target) if key else ()
+                columns = table_columns(conn, target) if key else ()
                 text = step_text(cfg.render_sql(path), cfg.client, target, key, columns)
             with BackendMemory(conn.info.backend_pid) as memory:
                 res = run_step(

@@ -9,8 +9,10 @@ a reader can check by hand.
 
 from __future__ import annotations
 
+import pytest
+
 from include.etl.console.queries import lineage
-from include.etl.warehouse.snapshot import recompared_batches
+from include.etl.warehouse.snapshot import diff_sql, recompared_batches
 from tests.rules.tables import expect, given, run_step
 
 B1, B2, B3 = "BATCH000001", "BATCH000002", "BATCH000003"
@@ -129,6 +131,53 @@ def test_a_vanished_key_is_recorded_and_comes_back_as_a_new_row(conn, client1, c
     """)  # fmt: skip
     assert vanished(conn) == [(B2, [3])]
     assert delivery(conn) == [(B1, 3, 3, 0), (B2, 2, 0, 1), (B3, 3, 1, 0)]
+
+
+def test_a_vanished_text_key_comes_back_and_a_later_key_stays_vanished(conn, client1, client_dags) -> None:
+    """The ERP locations' key is text, cleaned from the file's (``AW-2`` is ``AW2``).
+    AW2 vanishes in B2 and comes back unchanged in B3: a new row. AW3 vanishes in B3:
+    recorded there, and AW2's earlier vanishing is not recorded again."""
+    table = "silver_client1.erp_loc_a101"
+    given(conn, "bronze_client1.erp_loc_a101", """
+        cid  | cntry
+        AW-1 | DE
+        AW-2 | US
+        AW-3 | Germany
+    """, batch=B1)  # fmt: skip
+    given(conn, "bronze_client1.erp_loc_a101", """
+        cid  | cntry
+        AW-1 | DE
+        AW-3 | Germany
+    """, batch=B2)  # fmt: skip
+    given(conn, "bronze_client1.erp_loc_a101", """
+        cid  | cntry
+        AW-1 | Germany
+        AW-2 | USA
+    """, batch=B3)  # fmt: skip
+    for batch in (B1, B2, B3):
+        run_step(conn, client_dags["client1"], "silver.erp_loc_a101", batch)
+
+    expect(conn, f"SELECT cid, cntry, dwh_batch_id FROM {table}", """
+        cid | cntry         | dwh_batch_id
+        AW1 | Germany       | BATCH000001
+        AW2 | United States | BATCH000001
+        AW3 | Germany       | BATCH000001
+        AW2 | United States | BATCH000003
+    """)  # fmt: skip
+    assert conn.execute(
+        """SELECT batch_id, key FROM tools.snapshot_vanished WHERE table_name = %s ORDER BY batch_id""",
+        (table,),
+    ).fetchall() == [(B2, ["AW2"]), (B3, ["AW3"])]
+
+
+def test_a_table_column_named_as_the_comparison_s_own_is_refused() -> None:
+    """The comparison adds two columns of its own beside the table's: a table with a column
+    of either name, or without the key, is refused with a line that says which."""
+    columns = [("id", "integer"), ("snapshot delivered", "boolean"), ("dwh_batch_id", "text")]
+    with pytest.raises(ValueError, match="may not be named 'snapshot delivered'"):
+        diff_sql("client1", "silver_client1.t", ["id"], columns)
+    with pytest.raises(ValueError, match="no key column code"):
+        diff_sql("client1", "silver_client1.t", ["code"], [("id", "integer")])
 
 
 def test_a_snapshot_not_delivered_changes_nothing(conn, client1, client_dags) -> None:

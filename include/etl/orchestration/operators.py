@@ -500,11 +500,11 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
 
     def _step_text(self, conn: Any) -> str:
         """What the step runs: the rendered SQL, and a snapshot delivery's comparison."""
-        from include.etl.warehouse.snapshot import compared_columns, step_text
+        from include.etl.warehouse.snapshot import step_text, table_columns
 
         if not self.snapshot_key:
             return self._sql_text()
-        columns = compared_columns(conn, self.target)
+        columns = table_columns(conn, self.target)
         return step_text(self._sql_text(), self.client, self.target, self.snapshot_key, columns)
 
     def _rows_for_batch(self, conn: Any, batch_id: str) -> int:

@@ -66,14 +66,32 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def diff_sql(client: str, target: str, key: Sequence[str], columns: Sequence[str]) -> str:
+# The names the comparison gives its own columns beside the table's (a table column of
+# either name is refused: ``diff_sql``).
+DELIVERED, VANISHED_KEY = "snapshot delivered", "snapshot vanished key"
+
+
+def diff_sql(client: str, target: str, key: Sequence[str], columns: Sequence[tuple[str, str]]) -> str:
     """The statements that add to ``target`` (``schema.table``, a silver table) what the
     batch's cleaned snapshot, in the temporary table ``snapshot_rows``, changes (see the
-    module docstring), with ``%(batch_id)s`` bound. ``columns``: the table's columns that
-    are compared (``compared_columns``). Identifiers come from the validated config or the
-    catalog and are quoted; the client and table names are written as quoted literals."""
+    module docstring), with ``%(batch_id)s`` bound. ``columns``: the table's columns and
+    their types, in order (``table_columns``). Identifiers come from the validated config
+    or the catalog and are quoted; the client and table names are written as quoted
+    literals.
+
+    One statement compares the snapshot with the current rows in one pass (a full join by
+    the key) and writes both what changed and what vanished: reading the current rows is
+    most of the comparison's cost, and a table of them written first and joined twice cost
+    twice the pass (docs/benchmarks.md, session 20). The vanished keys recorded earlier
+    are matched by the key's own types, not as JSON built for every current row."""
     if not key:
         raise ValueError(f"a snapshot delivery into {target} needs key columns")
+    names = [name for name, _ in columns]
+    types = dict(columns)
+    if missing := [k for k in key if k not in types]:
+        raise ValueError(f"{target}: no key column {', '.join(missing)} (a snapshot delivery's key)")
+    if clash := [name for name in names if name in (DELIVERED, VANISHED_KEY)]:
+        raise ValueError(f"{target}: a column may not be named {clash[0]!r} (a snapshot delivery's own)")
     schema, table = target.split(".", 1)
     t = f"{_q(schema)}.{_q(table)}"
     c, name = _literal(client), _literal(target)
@@ -85,11 +103,13 @@ def diff_sql(client: str, target: str, key: Sequence[str], columns: Sequence[str
     def same_key(a: str, b: str) -> str:
         return " AND ".join(f"{a}.{_q(k)} = {b}.{_q(k)}" for k in key)
 
-    compared = [col for col in columns if col not in key]
+    compared = [col for col in names if col not in key and col not in LINEAGE_COLUMNS]
 
     def values(alias: str) -> str:
         return "(" + ", ".join(f"{alias}.{_q(col)}" for col in compared) + ")" if compared else "(NULL)"
 
+    recorded_key = " AND ".join(f"(g.key ->> {i})::{types[k]} = b.{_q(k)}" for i, k in enumerate(key))
+    every = ", ".join(_q(col) for col in names)
     scope = f"client_schema = {c} AND table_name = {name} AND batch_id = %(batch_id)s"
     return f"""
 -- ---- snapshot delivery of {target}: add what changed (include/etl/warehouse/snapshot.py)
@@ -97,33 +117,38 @@ DELETE FROM tools.snapshot_vanished WHERE {scope};
 
 DELETE FROM tools.snapshot_delivery WHERE {scope};
 
-CREATE TEMP TABLE snapshot_before ON COMMIT DROP AS
-SELECT v.*
-FROM (
+WITH latest AS (   -- per key, its latest row before the batch
     SELECT DISTINCT ON ({keys}) {cols("p")}, p.dwh_batch_id AS version_batch,
            {", ".join(f"p.{_q(col)}" for col in compared) or "NULL AS nothing"}
     FROM {t} AS p
     WHERE p.dwh_batch_id < %(batch_id)s
       AND EXISTS (SELECT FROM snapshot_rows)
     ORDER BY {keys}, p.dwh_batch_id DESC, p.dwh_row_number DESC NULLS LAST
-) AS v
-WHERE NOT EXISTS (
-    SELECT FROM tools.snapshot_vanished AS g
-    WHERE g.client_schema = {c} AND g.table_name = {name}
-      AND g.key = jsonb_build_array({cols("v")})
-      AND g.batch_id > v.version_batch AND g.batch_id < %(batch_id)s
-);
-
-INSERT INTO tools.snapshot_vanished (client_schema, table_name, batch_id, key)
-SELECT {c}, {name}, %(batch_id)s, jsonb_build_array({cols("b")})
-FROM snapshot_before AS b
-WHERE NOT EXISTS (SELECT FROM snapshot_rows AS n WHERE {same_key("n", "b")});
-
-INSERT INTO {t}
-SELECT n.*
-FROM snapshot_rows AS n
-LEFT JOIN snapshot_before AS b ON {same_key("b", "n")}
-WHERE b.version_batch IS NULL OR {values("b")} IS DISTINCT FROM {values("n")};
+),
+held AS (   -- the current rows: unless a batch after the row, before this one, lost the key
+    SELECT b.* FROM latest AS b
+    WHERE NOT EXISTS (
+        SELECT FROM tools.snapshot_vanished AS g
+        WHERE g.client_schema = {c} AND g.table_name = {name}
+          AND {recorded_key}
+          AND g.batch_id > b.version_batch AND g.batch_id < %(batch_id)s)
+),
+changes AS MATERIALIZED (   -- new keys, changed rows, and keys the snapshot no longer holds
+    SELECT {", ".join(f"n.{_q(col)}" for col in names)}, n.{_q(DELIVERED)},
+           CASE WHEN n.{_q(DELIVERED)} IS NULL THEN jsonb_build_array({cols("b")}) END
+               AS {_q(VANISHED_KEY)}
+    FROM (SELECT *, true AS {_q(DELIVERED)} FROM snapshot_rows) AS n
+    FULL JOIN held AS b ON {same_key("b", "n")}
+    WHERE b.version_batch IS NULL OR n.{_q(DELIVERED)} IS NULL
+       OR {values("b")} IS DISTINCT FROM {values("n")}
+),
+vanished AS (
+    INSERT INTO tools.snapshot_vanished (client_schema, table_name, batch_id, key)
+    SELECT {c}, {name}, %(batch_id)s, {_q(VANISHED_KEY)}
+    FROM changes WHERE {_q(DELIVERED)} IS NULL
+)
+INSERT INTO {t} ({every})
+SELECT {every} FROM changes WHERE {_q(DELIVERED)};
 
 INSERT INTO tools.snapshot_delivery
     (client_schema, table_name, batch_id, delivered_rows, changed_rows, vanished_keys)
@@ -135,22 +160,30 @@ HAVING count(*) > 0
 """
 
 
-def compared_columns(conn: psycopg.Connection, target: str) -> list[str]:
-    """The columns of ``target`` (``schema.table``) a snapshot compares: all but lineage."""
+def table_columns(conn: psycopg.Connection, target: str) -> list[tuple[str, str]]:
+    """The columns of ``target`` (``schema.table``) and their types, in order: a snapshot
+    compares all but the lineage columns, and matches recorded keys by their types."""
     schema, table = target.split(".", 1)
     rows = conn.execute(
-        """SELECT column_name FROM information_schema.columns
-           WHERE table_schema = %s AND table_name = %s AND NOT column_name = ANY(%s)
-           ORDER BY ordinal_position""",
-        (schema, table, list(LINEAGE_COLUMNS)),
+        """SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+           FROM pg_attribute AS a
+           JOIN pg_class AS c ON c.oid = a.attrelid
+           JOIN pg_namespace AS s ON s.oid = c.relnamespace
+           WHERE s.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+           ORDER BY a.attnum""",
+        (schema, table),
     ).fetchall()
     if not rows:
         raise ValueError(f"{target}: no such table (a snapshot delivery's silver table)")
-    return [name for (name,) in rows]
+    return [(name, type_) for name, type_ in rows]
 
 
 def step_text(
-    sql_text: str, client: str, target: str, key: Sequence[str] | None, columns: Sequence[str] = ()
+    sql_text: str,
+    client: str,
+    target: str,
+    key: Sequence[str] | None,
+    columns: Sequence[tuple[str, str]] = (),
 ) -> str:
     """What a silver step runs: its file's statements, and for a snapshot delivery (a
     ``key``), its one ``INSERT INTO <target>`` made into the temporary ``snapshot_rows``
