@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from include.etl.console.queries import lineage
-from include.etl.warehouse.snapshot import diff_sql, recompared_batches
+from include.etl.warehouse.snapshot import TableColumn, diff_sql, recompared_batches, table_columns
+from include.etl.warehouse.sqlstep import split_statements
 from tests.rules.tables import expect, given, run_step
 
 B1, B2, B3 = "BATCH000001", "BATCH000002", "BATCH000003"
@@ -171,13 +172,59 @@ def test_a_vanished_text_key_comes_back_and_a_later_key_stays_vanished(conn, cli
 
 
 def test_a_table_column_named_as_the_comparison_s_own_is_refused() -> None:
-    """The comparison adds two columns of its own beside the table's: a table with a column
-    of either name, or without the key, is refused with a line that says which."""
-    columns = [("id", "integer"), ("snapshot delivered", "boolean"), ("dwh_batch_id", "text")]
-    with pytest.raises(ValueError, match="may not be named 'snapshot delivered'"):
-        diff_sql("client1", "silver_client1.t", ["id"], columns)
+    """The comparison adds columns of its own beside the table's: a table with a column
+    of one of their names, without the key, or whose key is an array, is refused with a
+    line that says which."""
+    key, batch = TableColumn("id", "integer", "N"), TableColumn("dwh_batch_id", "text", "S")
+    for own in ("snapshot delivered", "snapshot version batch"):
+        with pytest.raises(ValueError, match=f"may not be named '{own}'"):
+            diff_sql("client1", "silver_client1.t", ["id"], [key, TableColumn(own, "boolean", "B"), batch])
     with pytest.raises(ValueError, match="no key column code"):
-        diff_sql("client1", "silver_client1.t", ["code"], [("id", "integer")])
+        diff_sql("client1", "silver_client1.t", ["code"], [key, batch])
+    with pytest.raises(ValueError, match=r"key column codes is of type text\[\]: .* not arrays or rows"):
+        diff_sql("client1", "silver_client1.t", ["codes"], [TableColumn("codes", "text[]", "A"), batch])
+
+
+def test_a_key_of_a_date_and_a_number_is_matched_by_its_types(conn, client1) -> None:
+    """A key of two columns, a date and a numeric(10,2), recorded as vanished (JSON) and
+    matched back column by column, each as its own type: (2024-01-02, 1.50) vanishes in
+    B2 and comes back unchanged in B3, a new row; (2024-01-01, 2.00) stays as B1 wrote it."""
+    target = "snapshot_keys.prices"
+    conn.execute("DROP SCHEMA IF EXISTS snapshot_keys CASCADE")
+    conn.execute("CREATE SCHEMA snapshot_keys")
+    conn.execute(
+        """CREATE TABLE snapshot_keys.prices (day date NOT NULL, amount numeric(10,2) NOT NULL,
+               label text, dwh_batch_id text NOT NULL, dwh_row_number bigint)"""
+    )
+    days = {
+        B1: [("2024-01-01", "2.00", "a"), ("2024-01-02", "1.50", "b")],
+        B2: [("2024-01-01", "2.00", "a")],
+        B3: [("2024-01-01", "2.00", "a"), ("2024-01-02", "1.50", "b")],
+    }
+    try:
+        for batch, rows in days.items():
+            with conn.transaction():
+                conn.execute("CREATE TEMP TABLE snapshot_rows (LIKE snapshot_keys.prices) ON COMMIT DROP")
+                for number, row in enumerate(rows, start=1):
+                    conn.execute(
+                        "INSERT INTO snapshot_rows VALUES (%s, %s, %s, %s, %s)", (*row, batch, number)
+                    )
+                text = diff_sql("keys_test", target, ["day", "amount"], table_columns(conn, target))
+                for statement in split_statements(text):
+                    conn.execute(statement, {"batch_id": batch})
+        expect(conn, f"SELECT day, amount, label, dwh_batch_id FROM {target}", """
+            day        | amount | label | dwh_batch_id
+            2024-01-01 | 2.00   | a     | BATCH000001
+            2024-01-02 | 1.50   | b     | BATCH000001
+            2024-01-02 | 1.50   | b     | BATCH000003
+        """)  # fmt: skip
+        assert conn.execute(
+            "SELECT batch_id, key FROM tools.snapshot_vanished WHERE client_schema = 'keys_test'"
+        ).fetchall() == [(B2, ["2024-01-02", 1.50])]
+    finally:
+        conn.execute("DROP SCHEMA snapshot_keys CASCADE")
+        conn.execute("DELETE FROM tools.snapshot_vanished WHERE client_schema = 'keys_test'")
+        conn.execute("DELETE FROM tools.snapshot_delivery WHERE client_schema = 'keys_test'")
 
 
 def test_a_snapshot_not_delivered_changes_nothing(conn, client1, client_dags) -> None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -66,16 +67,24 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+class TableColumn(NamedTuple):
+    """A column of a snapshot's silver table, as the catalog has it (``table_columns``)."""
+
+    name: str
+    type: str  # format_type: the SQL spelling of the type, e.g. numeric(10,2)
+    category: str  # pg_type.typcategory: A an array, C a composite, N a number, S text...
+
+
 # The names the comparison gives its own columns beside the table's (a table column of
-# either name is refused: ``diff_sql``).
-DELIVERED, VANISHED_KEY = "snapshot delivered", "snapshot vanished key"
+# any of them is refused: ``diff_sql``).
+DELIVERED, VANISHED_KEY, VERSION = "snapshot delivered", "snapshot vanished key", "snapshot version batch"
 
 
-def diff_sql(client: str, target: str, key: Sequence[str], columns: Sequence[tuple[str, str]]) -> str:
+def diff_sql(client: str, target: str, key: Sequence[str], columns: Sequence[TableColumn]) -> str:
     """The statements that add to ``target`` (``schema.table``, a silver table) what the
     batch's cleaned snapshot, in the temporary table ``snapshot_rows``, changes (see the
-    module docstring), with ``%(batch_id)s`` bound. ``columns``: the table's columns and
-    their types, in order (``table_columns``). Identifiers come from the validated config
+    module docstring), with ``%(batch_id)s`` bound. ``columns``: the table's columns, in
+    order (``table_columns``). Identifiers come from the validated config
     or the catalog and are quoted; the client and table names are written as quoted
     literals.
 
@@ -83,15 +92,22 @@ def diff_sql(client: str, target: str, key: Sequence[str], columns: Sequence[tup
     the key) and writes both what changed and what vanished: reading the current rows is
     most of the comparison's cost, and a table of them written first and joined twice cost
     twice the pass (docs/benchmarks.md, session 20). The vanished keys recorded earlier
-    are matched by the key's own types, not as JSON built for every current row."""
+    are matched by the key's own types, not as JSON built for every current row: a key
+    column is a single value (a number, text, a date...), not an array or a row."""
     if not key:
         raise ValueError(f"a snapshot delivery into {target} needs key columns")
-    names = [name for name, _ in columns]
-    types = dict(columns)
-    if missing := [k for k in key if k not in types]:
+    names = [column.name for column in columns]
+    by_name = {column.name: column for column in columns}
+    if missing := [k for k in key if k not in by_name]:
         raise ValueError(f"{target}: no key column {', '.join(missing)} (a snapshot delivery's key)")
-    if clash := [name for name in names if name in (DELIVERED, VANISHED_KEY)]:
+    if clash := [name for name in names if name in (DELIVERED, VANISHED_KEY, VERSION)]:
         raise ValueError(f"{target}: a column may not be named {clash[0]!r} (a snapshot delivery's own)")
+    if composite := [k for k in key if by_name[k].category in ("A", "C")]:
+        k = composite[0]
+        raise ValueError(
+            f"{target}: the key column {k} is of type {by_name[k].type}: a snapshot delivery's key "
+            "columns must hold single values (numbers, text, dates), not arrays or rows"
+        )
     schema, table = target.split(".", 1)
     t = f"{_q(schema)}.{_q(table)}"
     c, name = _literal(client), _literal(target)
@@ -108,7 +124,9 @@ def diff_sql(client: str, target: str, key: Sequence[str], columns: Sequence[tup
     def values(alias: str) -> str:
         return "(" + ", ".join(f"{alias}.{_q(col)}" for col in compared) + ")" if compared else "(NULL)"
 
-    recorded_key = " AND ".join(f"(g.key ->> {i})::{types[k]} = b.{_q(k)}" for i, k in enumerate(key))
+    recorded_key = " AND ".join(f"(g.key ->> {i})::{by_name[k].type} = b.{_q(k)}" for i, k in enumerate(key))
+    version = _q(VERSION)
+    current = ", ".join([f"p.{_q(col)}" for col in (*key, *compared)] + [f"p.dwh_batch_id AS {version}"])
     every = ", ".join(_q(col) for col in names)
     scope = f"client_schema = {c} AND table_name = {name} AND batch_id = %(batch_id)s"
     return f"""
@@ -118,8 +136,7 @@ DELETE FROM tools.snapshot_vanished WHERE {scope};
 DELETE FROM tools.snapshot_delivery WHERE {scope};
 
 WITH latest AS (   -- per key, its latest row before the batch
-    SELECT DISTINCT ON ({keys}) {cols("p")}, p.dwh_batch_id AS version_batch,
-           {", ".join(f"p.{_q(col)}" for col in compared) or "NULL AS nothing"}
+    SELECT DISTINCT ON ({keys}) {current}
     FROM {t} AS p
     WHERE p.dwh_batch_id < %(batch_id)s
       AND EXISTS (SELECT FROM snapshot_rows)
@@ -131,7 +148,7 @@ held AS (   -- the current rows: unless a batch after the row, before this one, 
         SELECT FROM tools.snapshot_vanished AS g
         WHERE g.client_schema = {c} AND g.table_name = {name}
           AND {recorded_key}
-          AND g.batch_id > b.version_batch AND g.batch_id < %(batch_id)s)
+          AND g.batch_id > b.{version} AND g.batch_id < %(batch_id)s)
 ),
 changes AS MATERIALIZED (   -- new keys, changed rows, and keys the snapshot no longer holds
     SELECT {", ".join(f"n.{_q(col)}" for col in names)}, n.{_q(DELIVERED)},
@@ -139,7 +156,7 @@ changes AS MATERIALIZED (   -- new keys, changed rows, and keys the snapshot no 
                AS {_q(VANISHED_KEY)}
     FROM (SELECT *, true AS {_q(DELIVERED)} FROM snapshot_rows) AS n
     FULL JOIN held AS b ON {same_key("b", "n")}
-    WHERE b.version_batch IS NULL OR n.{_q(DELIVERED)} IS NULL
+    WHERE b.{version} IS NULL OR n.{_q(DELIVERED)} IS NULL
        OR {values("b")} IS DISTINCT FROM {values("n")}
 ),
 vanished AS (
@@ -160,13 +177,14 @@ HAVING count(*) > 0
 """
 
 
-def table_columns(conn: psycopg.Connection, target: str) -> list[tuple[str, str]]:
+def table_columns(conn: psycopg.Connection, target: str) -> list[TableColumn]:
     """The columns of ``target`` (``schema.table``) and their types, in order: a snapshot
     compares all but the lineage columns, and matches recorded keys by their types."""
     schema, table = target.split(".", 1)
     rows = conn.execute(
-        """SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+        """SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory
            FROM pg_attribute AS a
+           JOIN pg_type AS t ON t.oid = a.atttypid
            JOIN pg_class AS c ON c.oid = a.attrelid
            JOIN pg_namespace AS s ON s.oid = c.relnamespace
            WHERE s.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
@@ -175,7 +193,7 @@ def table_columns(conn: psycopg.Connection, target: str) -> list[tuple[str, str]
     ).fetchall()
     if not rows:
         raise ValueError(f"{target}: no such table (a snapshot delivery's silver table)")
-    return [(name, type_) for name, type_ in rows]
+    return [TableColumn(*row) for row in rows]
 
 
 def step_text(
@@ -183,7 +201,7 @@ def step_text(
     client: str,
     target: str,
     key: Sequence[str] | None,
-    columns: Sequence[tuple[str, str]] = (),
+    columns: Sequence[TableColumn] = (),
 ) -> str:
     """What a silver step runs: its file's statements, and for a snapshot delivery (a
     ``key``), its one ``INSERT INTO <target>`` made into the temporary ``snapshot_rows``

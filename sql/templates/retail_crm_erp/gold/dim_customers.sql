@@ -27,11 +27,11 @@
 -- The sorts and hashes below hold a few hundred thousand rows: give this transaction
 -- the memory to keep them off disk (the default 4MB spills).
 SET LOCAL work_mem = '256MB';
--- A day's customers (a few thousand) are matched to the dimension and to their ERP rows
--- through the tables' key indexes, not by reading the whole dimension into a hash: with
--- the default random_page_cost (4, for spinning disks) the planner hashed all 333k
--- customers for 9k (0.5 s against 0.25 s; a first batch costs the same either way;
--- docs/benchmarks.md, session 20). As in fact_sales.sql.
+-- A day's customers (a few thousand) are matched to the dimension through its key index,
+-- not by reading the whole dimension into a hash: with the default random_page_cost (4,
+-- for spinning disks) the planner hashed all 333k customers for 9k (0.5 s against
+-- 0.25 s; a first batch costs the same either way; docs/benchmarks.md, session 20). As
+-- in fact_sales.sql.
 SET LOCAL random_page_cost = 1.1;
 
 WITH erp_changed AS MATERIALIZED (
