@@ -70,6 +70,11 @@ def stack(warehouse_url: str, redis: str, tmp_path: Path, landing: Landing) -> I
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "30",
+        # a message the killed worker had already taken can be lost with it rather than
+        # given back by the broker: the scheduler sends the task again once it has been
+        # queued for two minutes (Airflow's default, ten, once ran this test to 16 minutes)
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW_CONN_WAREHOUSE": warehouse_url,
         "ETL_DATA_ROOT": str(landing.root),
