@@ -96,18 +96,35 @@ def next_delivery(files: dict[str, Path]) -> dict[str, Path]:
 
 
 def later_day(day: int) -> dict[str, Path]:
-    """The delivery of a later day of history (``day`` > 2): the next day's reference files
-    as they are (no row changed since), and new sales lines: the next day's lines as new
-    orders (``-<day>`` after each order number) ``day - 2`` months later, so the fact table
-    grows by a day's lines each day, as a client's does."""
+    """The delivery of a later day of history (``day`` > 2), and new sales lines: the next
+    day's lines as new orders (``-<day>`` after each order number) ``day - 2`` months
+    later, so the fact table grows by a day's lines each day, as a client's does. The
+    reference files: on day 3 the next day's as they are (a snapshot delivered again,
+    unchanged); from day 4 another 1% of their rows changed each day (the rows ``day``
+    after the next day's in every hundred), so each later day changes as much as the next
+    day did."""
+    import csv
+
     folder = WORK / f"day{day}"
     shutil.rmtree(folder, ignore_errors=True)
     out = {}
+    changed = {(CHANGE_EVERY // 2 + later) % CHANGE_EVERY for later in range(4, day + 1)}
     for src in sorted((WORK / "next").rglob("*.csv")):
         dest = folder / src.parent.name / src.name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if src.stem != SALES:
+        if src.stem != SALES and not changed:
             shutil.copyfile(src, dest)
+        elif src.stem != SALES:
+            column, change = CHANGED_COLUMN[src.stem]
+            with src.open(newline="") as f, dest.open("w", newline="") as g:
+                reader, writer = csv.reader(f), csv.writer(g, lineterminator="\n")
+                names = next(reader)
+                writer.writerow(names)
+                at = names.index(column)
+                for number, row in enumerate(reader):
+                    if number % CHANGE_EVERY in changed and len(row) > at:
+                        row[at] = change(row[at])
+                    writer.writerow(row)
         else:
             with src.open() as f, dest.open("w") as g:
                 g.write(f.readline())

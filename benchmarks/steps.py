@@ -155,14 +155,28 @@ def step_bronze_others(p: dict) -> None:
     with connect(p["dsn"]) as conn:
         conn.autocommit = True
         for logical, src in p["files"].items():
-            _, spec = cfg.file(logical)
+            system, spec = cfg.file(logical)
             parquet = Path(p["out"]) / f"{logical}.parquet"
-            convert_to_parquet(Path(src), parquet, spec)
+            converted = convert_to_parquet(Path(src), parquet, spec)
             batch = p.get("batch", BATCH)
             typed = typed_file(parquet, logical, src, batch)
             rejects = {r.row_number for r in validate_rows(parquet, spec, typed=typed).rejects}
             typed.commit(rejects)
             total += load_bronze(conn, cfg, spec, parquet, batch, Path(src).name, rejects, typed=typed.path)
+            # the file's hash, as the convert task records it (a snapshot step reads it)
+            conn.execute(
+                """INSERT INTO tools.batch (client_schema, batch_id, mode, config_version)
+                   VALUES (%s, %s, 'start', 'bench') ON CONFLICT DO NOTHING""",
+                (cfg.client, batch),
+            )
+            conn.execute(
+                """INSERT INTO tools.file_audit_log
+                       (client_schema, batch_id, logical_source_file, source_system, file_sha256)
+                   VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (client_schema, batch_id, logical_source_file)
+                   DO UPDATE SET file_sha256 = EXCLUDED.file_sha256""",
+                (cfg.client, batch, logical, system.name, converted.sha256),
+            )
     report(seconds=time.perf_counter() - started, rows=total)
 
 
@@ -256,7 +270,7 @@ def step_sql(p: dict) -> None:
     from psycopg import sql
 
     from include.etl.warehouse.connection import one_row
-    from include.etl.warehouse.snapshot import step_text, table_columns
+    from include.etl.warehouse.snapshot import batch_step_text
     from include.etl.warehouse.sqlstep import run_step
 
     logging.basicConfig(level=logging.WARNING)
@@ -267,16 +281,20 @@ def step_sql(p: dict) -> None:
     steps += [("gold", s.name, s.sql, f"{cfg.gold_schema}.{s.table}") for s in cfg.gold]
     steps += [("views", v.name, v.sql, f"{cfg.gold_schema}.{v.name}") for v in cfg.views]
     snapshot_keys = {s.name: s.snapshot_key for s in cfg.silver}  # as the DAG's tasks
+    bronze_files = {f"{cfg.bronze_schema}.{f.bronze_table}": f.name for s in cfg.sources for f in s.files}
     results = {}
     batch = p.get("batch", BATCH)
     with psycopg.connect(p["dsn"], autocommit=True) as conn:
         for layer, name, path, target in steps:
+            key = snapshot_keys.get(name) if layer == "silver" else None
             if path is None:
                 text = f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{name}"'
             else:
-                key = snapshot_keys.get(name)
-                columns = table_columns(conn, target) if key else ()
-                text = step_text(cfg.render_sql(path), cfg.client, target, key, columns)
+                text = cfg.render_sql(path)
+            started = time.perf_counter()
+            if key:  # as the operator: a snapshot delivered again is not compared
+                text, _ = batch_step_text(conn, cfg.client, target, key, text, batch, bronze_files)
+            decided = time.perf_counter() - started
             with BackendMemory(conn.info.backend_pid) as memory:
                 res = run_step(
                     conn,
@@ -295,7 +313,7 @@ def step_sql(p: dict) -> None:
                 query += sql.SQL(" WHERE dwh_batch_id = %s")
             rows = one_row(conn.execute(query, (batch,) if layer != "views" else None))[0]
             results[f"{layer}.{name}"] = {
-                "seconds": res.seconds,
+                "seconds": res.seconds + decided,  # with the check for a snapshot delivered again
                 "rows": rows,
                 "skipped": res.skipped,
                 "peak_rss_mb": memory.peak_mb,  # the database backend's (see BackendMemory)

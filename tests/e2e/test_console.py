@@ -151,7 +151,8 @@ def test_rejected_rows_are_shown_as_text_and_downloadable(console, warehouse_wit
 
 def test_the_batch_page_shows_its_snapshot_deliveries_and_extract_windows(console, conn) -> None:
     """What each snapshot delivered and what silver kept of it (the first batch keeps all),
-    and a database source's window: where it started, where it ended, the rows it took."""
+    whether it was compared (not when it repeated an earlier batch's files), and a
+    database source's window: where it started, where it ended, the rows it took."""
     customers = conn.execute(
         "SELECT count(*) FROM silver_client1.crm_cust_info WHERE dwh_batch_id = 'BATCH000001'"
     ).fetchone()[0]
@@ -162,14 +163,21 @@ def test_the_batch_page_shows_its_snapshot_deliveries_and_extract_windows(consol
            VALUES ('client1', 'BATCH000001', 'customers', false, '2026-03-01 12:00:00+00', '7',
                    '2026-03-01 14:00:00+00', 659, '2026-03-01 13:59:00+00', '42', '2026-03-01 14:05:00+00')"""
     )
+    # a snapshot that repeated an earlier batch's files (not compared), as the page says it
+    repeated = """UPDATE tools.snapshot_delivery SET same_as_batch = %s
+                  WHERE client_schema = 'client1' AND batch_id = 'BATCH000001'
+                    AND table_name = 'silver_client1.erp_px_cat_g1v2'"""
+    conn.execute(repeated, ("BATCH000000",))
     try:
         _, page, _ = get(console, "/console/clients/client1/batches/BATCH000001")
     finally:
         conn.execute("DELETE FROM tools.extract_window WHERE client_schema = 'client1'")
+        conn.execute(repeated, (None,))
     assert (
         f'<tr><td>silver_client1.crm_cust_info</td><td class="n">{customers:,}</td>\n'
-        f'<td class="n">{customers:,}</td><td class="n">0</td></tr>'
+        f'<td class="n">{customers:,}</td><td class="n">0</td>\n<td>yes</td></tr>'
     ) in page
+    assert "<td>no: BATCH000000's files again</td></tr>" in page
     assert (
         "<tr><td>customers</td><td>incremental</td>\n<td>2026-03-01 12:00:00 UTC (key 7)</td>\n"
         '<td>2026-03-01 14:00:00 UTC</td><td class="n">659</td>\n'

@@ -437,23 +437,18 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         from include.etl.warehouse import snapshot
         from include.etl.warehouse.sqlstep import run_step
 
-        sql_text = self._step_text(conn)
         run = functools.partial(
-            run_step,
-            conn,
-            client=self.client,
-            layer=self.layer,
-            step=self.step,
-            target=self.target,
-            sql_text=sql_text,
-            log=self.log,
+            run_step, conn, client=self.client, layer=self.layer, step=self.step, target=self.target
         )
         again: list[tuple[str, datetime, datetime]] = []
         with conn.transaction():
-            if run(batch_id=batch_id, parameters=parameters).skipped:
+            text = self._step_text(conn, batch_id)
+            if run(batch_id=batch_id, sql_text=text, parameters=parameters, log=self.log).skipped:
                 return again
             if self.snapshot_key:
-                later, cut = snapshot.later_deliveries(conn, self.client, self.target, batch_id, sql_text)
+                later, cut = snapshot.later_deliveries(
+                    conn, self.client, self.target, batch_id, self._sql_text()
+                )
                 if cut:
                     self.log.warning("%s", cut)
             elif self.layer == "silver":
@@ -470,7 +465,13 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                 )
                 conn.execute("DISCARD TEMP")  # the temporary tables of the run before
                 started = datetime.now(UTC)
-                run(batch_id=batch, parameters={**parameters, "batch_id": batch}, skip_unchanged=False)
+                run(
+                    batch_id=batch,
+                    sql_text=self._step_text(conn, batch),
+                    parameters={**parameters, "batch_id": batch},
+                    skip_unchanged=False,
+                    log=self.log,
+                )
                 again.append((batch, started, datetime.now(UTC)))
         return again
 
@@ -498,14 +499,30 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
             return self.sql
         return ";\n".join(s.strip().rstrip(";") for s in self.sql)
 
-    def _step_text(self, conn: Any) -> str:
-        """What the step runs: the rendered SQL, and a snapshot delivery's comparison."""
-        from include.etl.warehouse.snapshot import step_text, table_columns
+    def _step_text(self, conn: Any, batch_id: str) -> str:
+        """What the step runs for the batch: the rendered SQL, and a snapshot delivery's
+        comparison; or, for a snapshot that an earlier batch delivered as it is, only the
+        record of that (``include.etl.warehouse.snapshot.same_snapshot``)."""
+        from include.etl.config import config_for
+        from include.etl.warehouse.snapshot import batch_step_text
 
         if not self.snapshot_key:
             return self._sql_text()
-        columns = table_columns(conn, self.target)
-        return step_text(self._sql_text(), self.client, self.target, self.snapshot_key, columns)
+        cfg = config_for(self.client)
+        bronze_files = {f"{cfg.bronze_schema}.{f.bronze_table}": f.name for s in cfg.sources for f in s.files}
+        text, same = batch_step_text(
+            conn, self.client, self.target, self.snapshot_key, self._sql_text(), batch_id, bronze_files
+        )
+        if same is not None:
+            self.log.info(
+                "%s: %s delivers %s's snapshot again (the same files, the same bronze rows): "
+                "not cleaned or compared; %s rows delivered, none changed",
+                self.target,
+                batch_id,
+                same.base,
+                f"{same.delivered_rows:,}",
+            )
+        return text
 
     def _rows_for_batch(self, conn: Any, batch_id: str) -> int:
         """The rows the target holds for the batch (a view: all its rows)."""

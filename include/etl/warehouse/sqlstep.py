@@ -187,6 +187,19 @@ def _view_sources(conn: psycopg.Connection, relation: str) -> set[str]:
     return {name for (name,) in rows}
 
 
+def applied_migrations(conn: psycopg.Connection, client: str) -> str | None:
+    """The migrations applied to the client's schemas and to ``tools``, each with its
+    checksum, as one text: a new or changed migration changes it."""
+    (migrations,) = one_row(
+        conn.execute(
+            """SELECT string_agg(scope || ':' || version || ':' || checksum, ',' ORDER BY scope, version)
+           FROM tools.schema_migrations WHERE scope IN (%s, %s, 'tools')""",
+            (client, f"{client}:own"),
+        )
+    )
+    return migrations
+
+
 def fingerprint(
     conn: psycopg.Connection,
     client: str,
@@ -199,17 +212,10 @@ def fingerprint(
     reads = relations_read(sql_text, client) | {target}
     if layer == "views":
         reads |= _view_sources(conn, target)
-    (migrations,) = one_row(
-        conn.execute(
-            """SELECT string_agg(scope || ':' || version || ':' || checksum, ',' ORDER BY scope, version)
-           FROM tools.schema_migrations WHERE scope IN (%s, %s, 'tools')""",
-            (client, f"{client}:own"),
-        )
-    )
     state = {
         "sql": sql_text,
         "parameters": parameters,
-        "migrations": migrations,
+        "migrations": applied_migrations(conn, client),
         "versions": _versions(conn, client, reads),
     }
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,9 @@
+-- A snapshot delivered again as it was (include/etl/warehouse/snapshot.py, "The same
+-- snapshot again"): its silver step neither cleans nor compares it. The delivery record
+-- says which step compared it and, when it was not compared, which batch it repeats.
+ALTER TABLE tools.snapshot_delivery ADD COLUMN IF NOT EXISTS step_digest text;
+ALTER TABLE tools.snapshot_delivery ADD COLUMN IF NOT EXISTS same_as_batch text;
+COMMENT ON COLUMN tools.snapshot_delivery.step_digest IS
+    'a hash of the silver step that took the snapshot (its SQL, key, table columns and the applied migrations)';
+COMMENT ON COLUMN tools.snapshot_delivery.same_as_batch IS
+    'the earlier batch whose bronze rows this batch delivered again, unchanged: not cleaned or compared (NULL: compared)';
