@@ -281,6 +281,7 @@ def step_sql(p: dict) -> None:
     steps += [("gold", s.name, s.sql, f"{cfg.gold_schema}.{s.table}") for s in cfg.gold]
     steps += [("views", v.name, v.sql, f"{cfg.gold_schema}.{v.name}") for v in cfg.views]
     snapshot_keys = {s.name: s.snapshot_key for s in cfg.silver}  # as the DAG's tasks
+    bronze_keys = {s.name: s.bronze_key for s in cfg.silver}
     bronze_files = {f"{cfg.bronze_schema}.{f.bronze_table}": f.name for s in cfg.sources for f in s.files}
     results = {}
     batch = p.get("batch", BATCH)
@@ -293,7 +294,9 @@ def step_sql(p: dict) -> None:
                 text = cfg.render_sql(path)
             started = time.perf_counter()
             if key:  # as the operator: a snapshot delivered again is not compared
-                text, _ = batch_step_text(conn, cfg.client, target, key, text, batch, bronze_files)
+                text, _ = batch_step_text(
+                    conn, cfg.client, target, key, text, batch, bronze_files, bronze_keys[name]
+                )
             decided = time.perf_counter() - started
             with BackendMemory(conn.info.backend_pid) as memory:
                 res = run_step(

@@ -300,6 +300,18 @@ def _sql_path(value: str) -> str:
     return value
 
 
+class BronzeKey(_Model):
+    """How a snapshot step's key is computed from a row of its bronze table, for a step
+    whose cleaned row of a key depends only on the bronze rows of that key: the bronze
+    ``columns`` themselves (as many as the key's), or a ``function`` of the client's
+    silver schema over them (an immutable SQL function the step's own SQL calls for the
+    key too, so the two cannot disagree). With it, a day's snapshot cleans and compares
+    only the keys of the rows that changed (include/etl/warehouse/snapshot.py)."""
+
+    columns: list[Identifier] = Field(min_length=1)
+    function: Identifier | None = None
+
+
 class SqlStep(_Model):
     """One SQL file run with the batch id as the bound parameter ``%(batch_id)s``."""
 
@@ -313,6 +325,7 @@ class SqlStep(_Model):
     # since the batches before, by ``key`` (include/etl/warehouse/snapshot.py).
     delivery: Literal["increment", "snapshot"] = "increment"
     key: list[Identifier] = []  # the table's key columns (snapshot deliveries)
+    bronze_key: BronzeKey | None = None  # a snapshot step's key from a bronze row (BronzeKey)
 
     @field_validator("sql")
     @classmethod
@@ -330,6 +343,19 @@ class SqlStep(_Model):
             raise ValueError(
                 f"step '{self.name}': a snapshot delivery needs its table's key columns (key: [...])"
             )
+        if self.bronze_key is not None:
+            if self.delivery != "snapshot":
+                raise ValueError(f"step '{self.name}': bronze_key is for a snapshot delivery's step")
+            if self.bronze_key.function is None and len(self.bronze_key.columns) != len(self.key):
+                raise ValueError(
+                    f"step '{self.name}': bronze_key.columns must name one bronze column per key column "
+                    f"({len(self.key)}), or give the function that computes the key from them"
+                )
+            if self.bronze_key.function is not None and len(self.key) != 1:
+                raise ValueError(
+                    f"step '{self.name}': a bronze_key function computes a key of one column, "
+                    f"not {len(self.key)}"
+                )
         return self
 
 

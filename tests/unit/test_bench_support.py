@@ -102,14 +102,20 @@ def test_a_later_day_of_history_is_new_orders_months_later(
 ) -> None:
     monkeypatch.setattr(data, "WORK", tmp_path)
     (tmp_path / "next" / "crm").mkdir(parents=True)
-    (tmp_path / "next" / "crm" / "cust_info.csv").write_text("cst_id,cst_key\n1,AW1\n")
+    customers = "cst_id,cst_lastname\n" + "".join(f"{n},Lee\n" for n in range(100))
+    (tmp_path / "next" / "crm" / "cust_info.csv").write_text(customers)
     (tmp_path / "next" / "crm" / "sales_details.csv").write_text(
         "sls_ord_num,sls_prd_key,sls_cust_id,sls_order_dt,sls_ship_dt,sls_due_dt,sls_sales\n"
         "SO1,P1,7,20241230,20250106,0,10\n"
         "SO2,P2,8,20241105,2024,20241112,20\n"
     )
+    assert data.later_day(3)["cust_info"].read_text() == customers  # the same file again
+    lines = customers.splitlines(keepends=True)
+    day5 = data.later_day(5)["cust_info"].read_text().splitlines(keepends=True)
+    changed = [n for n, (a, b) in enumerate(zip(lines, day5, strict=True)) if a != b]
+    assert [day5[n] for n in changed] == ["54,Lee-Next\n", "55,Lee-Next\n"]  # 4 and 5 after the next day's 50
     files = data.later_day(4)
-    assert files["cust_info"].read_text() == "cst_id,cst_key\n1,AW1\n"
+    assert files["cust_info"].read_text().count("-Next") == 1  # another 1% each day
     assert files["sales_details"].read_text() == (
         "sls_ord_num,sls_prd_key,sls_cust_id,sls_order_dt,sls_ship_dt,sls_due_dt,sls_sales\n"
         "SO1-4,P1,7,20250228,20250306,0,10\n"  # two months later, the day at most the 28th

@@ -216,6 +216,37 @@ def test_gold_depends_on_an_unknown_step(clients_dir: Path) -> None:
     assert "gold step 'fact_signups' depends on unknown step(s): dim_nowhere" in message
 
 
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [
+        (
+            {"bronze_key": {"columns": ["id"]}},
+            "step 'customers': bronze_key is for a snapshot delivery's step",
+        ),
+        (
+            {"delivery": "snapshot", "key": ["id", "name"], "bronze_key": {"columns": ["id"]}},
+            "step 'customers': bronze_key.columns must name one bronze column per key column (2)",
+        ),
+        (
+            {
+                "delivery": "snapshot",
+                "key": ["id", "name"],
+                "bronze_key": {"function": "customer_key", "columns": ["id"]},
+            },
+            "step 'customers': a bronze_key function computes a key of one column, not 2",
+        ),
+        (
+            {"delivery": "snapshot", "key": ["id"], "bronze_key": {"function": "key; drop", "columns": ["id"]}},
+            "bronze_key.function",
+        ),
+    ],
+)
+def test_a_bronze_key_that_cannot_compute_the_key_is_refused(clients_dir: Path, step: dict, said: str) -> None:
+    data = minimal("acme")
+    data["silver"][0].update(step)
+    assert said in load_error(clients_dir, "acme", data)
+
+
 def test_dependency_cycle(clients_dir: Path) -> None:
     data = minimal("acme")
     data["gold"][0]["depends_on"] = ["fact_signups"]

@@ -504,23 +504,38 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         comparison; or, for a snapshot that an earlier batch delivered as it is, only the
         record of that (``include.etl.warehouse.snapshot.same_snapshot``)."""
         from include.etl.config import config_for
-        from include.etl.warehouse.snapshot import batch_step_text
+        from include.etl.warehouse.snapshot import ChangedOnly, SameSnapshot, batch_step_text
 
         if not self.snapshot_key:
             return self._sql_text()
         cfg = config_for(self.client)
         bronze_files = {f"{cfg.bronze_schema}.{f.bronze_table}": f.name for s in cfg.sources for f in s.files}
-        text, same = batch_step_text(
-            conn, self.client, self.target, self.snapshot_key, self._sql_text(), batch_id, bronze_files
+        bronze_key = next((s.bronze_key for s in cfg.silver if s.name == self.step), None)
+        text, how = batch_step_text(
+            conn,
+            self.client,
+            self.target,
+            self.snapshot_key,
+            self._sql_text(),
+            batch_id,
+            bronze_files,
+            bronze_key,
         )
-        if same is not None:
+        if isinstance(how, SameSnapshot):
             self.log.info(
                 "%s: %s delivers %s's snapshot again (the same files, the same bronze rows): "
                 "not cleaned or compared; %s rows delivered, none changed",
                 self.target,
                 batch_id,
-                same.base,
-                f"{same.delivered_rows:,}",
+                how.base,
+                f"{how.delivered_rows:,}",
+            )
+        elif isinstance(how, ChangedOnly):
+            self.log.info(
+                "%s: %s is compared by the keys of its rows changed since %s only",
+                self.target,
+                batch_id,
+                how.base,
             )
         return text
 

@@ -55,6 +55,7 @@ from typing import NamedTuple
 import psycopg
 from psycopg import sql
 
+from include.etl.config import BronzeKey
 from include.etl.warehouse.connection import one_row
 from include.etl.warehouse.sqlstep import applied_migrations, relations_read, split_statements
 
@@ -97,12 +98,14 @@ def diff_sql(
     key: Sequence[str],
     columns: Sequence[TableColumn],
     digest: str | None = None,
+    changed: ChangedOnly | None = None,
 ) -> str:
     """The statements that add to ``target`` (``schema.table``, a silver table) what the
     batch's cleaned snapshot, in the temporary table ``snapshot_rows``, changes (see the
     module docstring), with ``%(batch_id)s`` bound. ``columns``: the table's columns, in
     order (``table_columns``); ``digest``: the step's (``step_digest``), recorded with the
-    delivery. Identifiers come from the validated config
+    delivery; ``changed``: compare only the keys in the temporary table ``snapshot_keys``
+    (``changed_only_text``). Identifiers come from the validated config
     or the catalog and are quoted; the client and table names are written as quoted
     literals.
 
@@ -147,6 +150,16 @@ def diff_sql(
     current = ", ".join([f"p.{_q(col)}" for col in (*key, *compared)] + [f"p.dwh_batch_id AS {version}"])
     every = ", ".join(_q(col) for col in names)
     scope = f"client_schema = {c} AND table_name = {name} AND batch_id = %(batch_id)s"
+    if changed is None:  # every key; a snapshot of no row (the file did not come) changes nothing
+        which = "AND EXISTS (SELECT FROM snapshot_rows)"
+        counted = ""
+        delivered, keys_compared, record = "count(*)", "NULL", "FROM snapshot_rows\nHAVING count(*) > 0"
+    else:  # the changed keys; the others are the base's rows, which the current rows already are
+        which = f"AND ({keys}) IN (SELECT {keys} FROM snapshot_keys)"
+        counted = ",\ncounted AS (INSERT INTO snapshot_held SELECT count(*) FROM held)"
+        base = int(changed.delivered_rows)
+        delivered = f"{base} - (SELECT n FROM snapshot_held) + (SELECT count(*) FROM snapshot_rows)"
+        keys_compared, record = "(SELECT count(*) FROM snapshot_keys)", ""
     return f"""
 -- ---- snapshot delivery of {target}: add what changed (include/etl/warehouse/snapshot.py)
 DELETE FROM tools.snapshot_vanished WHERE {scope};
@@ -157,7 +170,7 @@ WITH latest AS (   -- per key, its latest row before the batch
     SELECT DISTINCT ON ({keys}) {current}
     FROM {t} AS p
     WHERE p.dwh_batch_id < %(batch_id)s
-      AND EXISTS (SELECT FROM snapshot_rows)
+      {which}
     ORDER BY {keys}, p.dwh_batch_id DESC, p.dwh_row_number DESC NULLS LAST
 ),
 held AS (   -- the current rows: unless a batch after the row, before this one, lost the key
@@ -181,18 +194,18 @@ vanished AS (
     INSERT INTO tools.snapshot_vanished (client_schema, table_name, batch_id, key)
     SELECT {c}, {name}, %(batch_id)s, {_q(VANISHED_KEY)}
     FROM changes WHERE {_q(DELIVERED)} IS NULL
-)
+){counted}
 INSERT INTO {t} ({every})
 SELECT {every} FROM changes WHERE {_q(DELIVERED)};
 
 INSERT INTO tools.snapshot_delivery
-    (client_schema, table_name, batch_id, delivered_rows, changed_rows, vanished_keys, step_digest)
-SELECT {c}, {name}, %(batch_id)s, count(*),
+    (client_schema, table_name, batch_id, delivered_rows, changed_rows, vanished_keys, step_digest,
+     compared_keys)
+SELECT {c}, {name}, %(batch_id)s, {delivered},
        (SELECT count(*) FROM {t} WHERE dwh_batch_id = %(batch_id)s),
        (SELECT count(*) FROM tools.snapshot_vanished WHERE {scope}),
-       {_literal(digest) if digest else "NULL"}
-FROM snapshot_rows
-HAVING count(*) > 0
+       {_literal(digest) if digest else "NULL"}, {keys_compared}
+{record}
 """
 
 
@@ -215,19 +228,9 @@ def table_columns(conn: psycopg.Connection, target: str) -> list[TableColumn]:
     return [TableColumn(*row) for row in rows]
 
 
-def step_text(
-    sql_text: str,
-    client: str,
-    target: str,
-    key: Sequence[str] | None,
-    columns: Sequence[TableColumn] = (),
-    digest: str | None = None,
-) -> str:
-    """What a silver step runs: its file's statements, and for a snapshot delivery (a
-    ``key``), its one ``INSERT INTO <target>`` made into the temporary ``snapshot_rows``
-    (a table like the target's), then the statements of ``diff_sql``: one transaction."""
-    if not key:
-        return sql_text
+def _staged(sql_text: str, target: str) -> tuple[str, str]:
+    """A snapshot step's statements with their one ``INSERT INTO <target>`` made into the
+    temporary ``snapshot_rows``, and the statement creating that table (like the target)."""
     schema, table = target.split(".", 1)
     into = re.compile(
         rf'\bINSERT\s+INTO\s+"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?(?=[\s(])', re.I
@@ -242,13 +245,30 @@ def step_text(
     like = (
         f"CREATE TEMP TABLE snapshot_rows (LIKE {_q(schema)}.{_q(table)} INCLUDING DEFAULTS) ON COMMIT DROP"
     )
+    return like, staged
+
+
+def step_text(
+    sql_text: str,
+    client: str,
+    target: str,
+    key: Sequence[str] | None,
+    columns: Sequence[TableColumn] = (),
+    digest: str | None = None,
+) -> str:
+    """What a silver step runs: its file's statements, and for a snapshot delivery (a
+    ``key``), its one ``INSERT INTO <target>`` made into the temporary ``snapshot_rows``
+    (a table like the target's), then the statements of ``diff_sql``: one transaction."""
+    if not key:
+        return sql_text
+    like, staged = _staged(sql_text, target)
     return f"{like};\n{SETTINGS};\n{staged};\n{diff_sql(client, target, key, columns, digest)}"
 
 
-# ---------------------------------------------------------------- the same snapshot again
+# ------------------------------------------------ the same snapshot again, or its changes only
 
 # A step whose SQL reads the clock or chance can clean the same bronze rows into other
-# rows on another day: its snapshots are always compared.
+# rows on another day: its snapshots are always compared in full.
 TIME_OR_CHANCE = re.compile(
     r"\b(?:current_date|current_time|current_timestamp|localtime|localtimestamp)\b"
     r"|\b(?:now|clock_timestamp|statement_timestamp|transaction_timestamp|timeofday|age|random"
@@ -259,6 +279,8 @@ _CALL = re.compile(r'"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\.\s*"?([A-Za-z_][A-Za-z0-9_
 # A bronze row's own columns say where it came from, not what it holds (but its number
 # is compared: a key's latest row can be the later one in the file).
 BRONZE_LINEAGE = ("dwh_batch_id", "dwh_source_file", "dwh_loaded_at")
+# Comparing two batches' bronze rows hashes one of them: in memory, not in batches on disk.
+COMPARE_SETTINGS = "SET LOCAL work_mem = '256MB'"
 
 
 class SameSnapshot(NamedTuple):
@@ -266,6 +288,16 @@ class SameSnapshot(NamedTuple):
 
     base: str  # the earlier batch
     delivered_rows: int  # what its snapshot delivered, after the step's cleaning
+
+
+class ChangedOnly(NamedTuple):
+    """A batch whose snapshot is compared by the keys of its changed rows only
+    (``batch_step_text``): against the base's rows of ``bronze``."""
+
+    base: str  # the table's latest delivery before the batch
+    delivered_rows: int  # what the base's snapshot delivered
+    bronze: str  # schema.table: the one bronze table the step reads
+    bronze_key: BronzeKey  # how a bronze row's key is computed
 
 
 def step_digest(
@@ -290,7 +322,7 @@ def _plain(statement: str) -> str:
     return " ".join(sqlparse.format(statement, strip_comments=True).split())
 
 
-def same_snapshot(
+def _comparable_base(
     conn: psycopg.Connection,
     client: str,
     target: str,
@@ -298,30 +330,20 @@ def same_snapshot(
     sql_text: str,
     digest: str,
     bronze_files: Mapping[str, str],
-) -> SameSnapshot | None:
-    """The earlier batch whose snapshot ``batch_id`` delivers again, when cleaning and
-    comparing it is sure to add no row and find no key vanished; else None.
+) -> tuple[str, int, set[str]] | None:
+    """The table's latest delivery before the batch (the base), what it delivered and the
+    bronze tables the step reads, when the step is one whose result follows from its
+    batch's bronze rows alone and took the base's snapshot as it is now; else None.
 
-    Sure when all of these hold:
-
-    * the step (``sql_text``, rendered) deletes the batch's rows (``DELETE FROM <target>
+    * The step (``sql_text``, rendered) deletes the batch's rows (``DELETE FROM <target>
       WHERE dwh_batch_id = %(batch_id)s``) and inserts its cleaned rows in one ``INSERT
       INTO <target>``, and nothing else; that insert reads bronze tables of the client's
       files (``bronze_files``: ``schema.table`` to the logical file), not the target or
       any other table, calls no function that is not immutable and does not read the
-      clock or chance (``TIME_OR_CHANCE``);
-    * the table's latest delivery before the batch (the base) was taken by the same step
-      (``step_digest``: the same SQL, key, columns and migrations);
-    * each of those files came with the same content in both batches (its sha256), and
-      its bronze rows are the same: row for row by their number, every column but
-      ``BRONZE_LINEAGE``. (The same file loaded under another config differs here, as
-      does a base whose bronze rows retention deleted.)
-
-    Then the step would clean the batch into the base's snapshot, and the base's
-    comparison left silver's current rows as that snapshot (no batch between them
-    delivered the table): nothing to add, nothing vanished. The check reads both
-    batches' bronze rows once (about 0.3 s for 342k rows, docs/benchmarks.md), and only
-    when the files' hashes say they are the same."""
+      clock or chance (``TIME_OR_CHANCE``).
+    * The base was taken by the same step (``step_digest``: the same SQL, key, columns
+      and migrations). The base's comparison left silver's current rows as the base's
+      snapshot, and no batch between them delivered the table."""
     if TIME_OR_CHANCE.search(sql_text):
         return None
     schema, table = target.split(".", 1)
@@ -332,10 +354,10 @@ def same_snapshot(
     inserts = [into.sub("INSERT INTO", s) for s in statements if into.match(s)]
     if len(inserts) != 1 or any(not delete.fullmatch(s) and not into.match(s) for s in statements):
         return None
-    reads = relations_read(inserts[0], client)
+    calls = _CALL.findall(inserts[0])
+    reads = relations_read(inserts[0], client) - {f"{s}.{f}" for s, f in calls}  # tables, not functions
     if not reads or not reads <= bronze_files.keys():
         return None
-    calls = _CALL.findall(inserts[0])
     if (
         calls
         and one_row(
@@ -359,7 +381,33 @@ def same_snapshot(
     ).fetchone()
     if row is None or row[2] != digest:
         return None
-    base, delivered = row[0], int(row[1])
+    return row[0], int(row[1]), reads
+
+
+def same_snapshot(
+    conn: psycopg.Connection,
+    client: str,
+    target: str,
+    batch_id: str,
+    sql_text: str,
+    digest: str,
+    bronze_files: Mapping[str, str],
+) -> SameSnapshot | None:
+    """The earlier batch whose snapshot ``batch_id`` delivers again, when cleaning and
+    comparing it is sure to add no row and find no key vanished; else None.
+
+    Sure when the step and the base are comparable (``_comparable_base``), and each file
+    the step reads came with the same content in both batches (its sha256) and its bronze
+    rows are the same: row for row by their number, every column but ``BRONZE_LINEAGE``.
+    (The same file loaded under another config differs here, as does a base whose bronze
+    rows retention deleted.) Then the step would clean the batch into the base's
+    snapshot, which silver's current rows already are: nothing to add, nothing vanished.
+    The rows are read only when the files' hashes say they are the same (both batches'
+    rows once: about 0.5 s for 342k customers, docs/benchmarks.md)."""
+    found = _comparable_base(conn, client, target, batch_id, sql_text, digest, bronze_files)
+    if found is None:
+        return None
+    base, delivered, reads = found
     files = sorted({bronze_files[r] for r in reads})
     (same_files,) = one_row(
         conn.execute(
@@ -373,35 +421,42 @@ def same_snapshot(
     )
     if same_files != len(files):
         return None
+    conn.execute(COMPARE_SETTINGS)
     if not all(_same_bronze_rows(conn, bronze, batch_id, base) for bronze in sorted(reads)):
         return None
     return SameSnapshot(base, delivered)
 
 
+def _data_columns(columns: Sequence[TableColumn]) -> list[TableColumn]:
+    """A bronze table's columns that hold what a row says (not its lineage, not its number)."""
+    return [c for c in columns if c.name not in (*BRONZE_LINEAGE, "dwh_row_number")]
+
+
+def _value(alias: str, column: TableColumn) -> str:
+    """A column of a row, as it is compared: a type without equality (json, xml,
+    geometric) as its text."""
+    cast = column.type in ("json", "xml") or column.category == "G"
+    return f"{alias}.{_q(column.name)}" + ("::text" if cast else "")
+
+
+def _pairs_that_differ(bronze: str, columns: Sequence[TableColumn], base: str) -> str:
+    """FROM and WHERE of the rows of the batch (``n``) and of the base (``b``) in
+    ``bronze``, paired by their number, that are not the same (a row only one holds
+    too)."""
+    t = ".".join(_q(part) for part in bronze.split(".", 1))
+    n = ", ".join(_value("n", c) for c in columns)
+    b = ", ".join(_value("b", c) for c in columns)
+    return f"""(SELECT * FROM {t} WHERE dwh_batch_id = %(batch_id)s) AS n
+    FULL JOIN (SELECT * FROM {t} WHERE dwh_batch_id = {_literal(base)}) AS b
+      ON b.dwh_row_number = n.dwh_row_number
+    WHERE n.dwh_row_number IS NULL OR b.dwh_row_number IS NULL
+       OR ROW({n}) IS DISTINCT FROM ROW({b})"""
+
+
 def _same_bronze_rows(conn: psycopg.Connection, bronze: str, batch_id: str, base: str) -> bool:
     """Do the two batches hold the same rows in ``bronze``, row for row by their number?"""
-
-    def value(alias: str, column: TableColumn) -> sql.Composable:
-        # a type without equality (json, xml, geometric) is compared as its text
-        cast = column.type in ("json", "xml") or column.category == "G"
-        return sql.SQL("{}.{}" + ("::text" if cast else "")).format(
-            sql.Identifier(alias), sql.Identifier(column.name)
-        )
-
-    columns = [c for c in table_columns(conn, bronze) if c.name not in (*BRONZE_LINEAGE, "dwh_row_number")]
-    query = sql.SQL(
-        """SELECT NOT EXISTS (
-               SELECT FROM (SELECT * FROM {t} WHERE dwh_batch_id = %(batch)s) AS n
-               FULL JOIN (SELECT * FROM {t} WHERE dwh_batch_id = %(base)s) AS b
-                 ON b.dwh_row_number = n.dwh_row_number
-               WHERE n.dwh_row_number IS NULL OR b.dwh_row_number IS NULL
-                  OR ROW({n}) IS DISTINCT FROM ROW({b}))"""
-    ).format(
-        t=sql.Identifier(*bronze.split(".", 1)),
-        n=sql.SQL(", ").join(value("n", c) for c in columns),
-        b=sql.SQL(", ").join(value("b", c) for c in columns),
-    )
-    return bool(one_row(conn.execute(query, {"batch": batch_id, "base": base}))[0])
+    pairs = _pairs_that_differ(bronze, _data_columns(table_columns(conn, bronze)), base)
+    return bool(one_row(conn.execute(f"SELECT NOT EXISTS (SELECT FROM {pairs})", {"batch_id": batch_id}))[0])
 
 
 def same_snapshot_sql(client: str, target: str, digest: str, same: SameSnapshot) -> str:
@@ -421,10 +476,103 @@ DELETE FROM tools.snapshot_delivery WHERE {scope};
 
 INSERT INTO tools.snapshot_delivery
     (client_schema, table_name, batch_id, delivered_rows, changed_rows, vanished_keys, step_digest,
-     same_as_batch)
+     same_as_batch, compared_keys)
 VALUES ({c}, {name}, %(batch_id)s, {int(same.delivered_rows)}, 0, 0,
-        {_literal(digest)}, {_literal(same.base)})
+        {_literal(digest)}, {_literal(same.base)}, 0)
 """
+
+
+def _bronze_key_sql(
+    alias: str,
+    bronze_key: BronzeKey,
+    silver_schema: str,
+    key: Sequence[str],
+    by_name: Mapping[str, TableColumn],
+) -> list[str]:
+    """The key of a bronze row (``alias``) as ``bronze_key`` computes it, one expression
+    per key column, each of the key column's type."""
+    if bronze_key.function is None:
+        return [
+            f"{alias}.{_q(col)}::{by_name[k].type}" for col, k in zip(bronze_key.columns, key, strict=True)
+        ]
+    args = ", ".join(f"{alias}.{_q(col)}" for col in bronze_key.columns)
+    return [f"{_q(silver_schema)}.{_q(bronze_key.function)}({args})::{by_name[key[0]].type}"]
+
+
+def changed_only_text(
+    sql_text: str,
+    client: str,
+    target: str,
+    key: Sequence[str],
+    columns: Sequence[TableColumn],
+    digest: str,
+    changed: ChangedOnly,
+    bronze_columns: Sequence[TableColumn],
+) -> str:
+    """What the step runs to compare only the keys whose bronze rows changed since the
+    base (``ChangedOnly``; the step declared its key's ``bronze_key``):
+
+    1. the keys of the rows that differ from the base's, row for row by their number
+       (either side's row: a changed row may move to another key), in ``snapshot_keys``;
+    2. the batch's bronze rows of those keys, in ``snapshot_bronze``, which the step's own
+       statements read in place of the bronze table (so a key's rows are cleaned and
+       de-duplicated together, as in full);
+    3. a cleaned row whose key is not among those keys fails the step (the declared
+       ``bronze_key`` does not compute the key the step does);
+    4. ``diff_sql`` compares those keys only: the other keys' rows are the base's, which
+       silver's current rows already are. The delivery's rows are the base's, less the
+       compared keys the base held, plus the compared keys the batch holds."""
+    by_name = {column.name: column for column in columns}
+    silver_schema = target.split(".", 1)[0]
+    names = ", ".join(_q(k) for k in key)
+    n_key = _bronze_key_sql("n", changed.bronze_key, silver_schema, key, by_name)
+    b_key = _bronze_key_sql("b", changed.bronze_key, silver_schema, key, by_name)
+    both = ", ".join(
+        [f"{e} AS n{i}" for i, e in enumerate(n_key)] + [f"{e} AS b{i}" for i, e in enumerate(b_key)]
+    )
+    r_key = _bronze_key_sql("r", changed.bronze_key, silver_schema, key, by_name)
+    pairs = _pairs_that_differ(changed.bronze, _data_columns(bronze_columns), changed.base)
+    schema, table = changed.bronze.split(".", 1)
+    bronze = re.compile(rf'\b"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?(?![A-Za-z0-9_$"])')
+    like, cleaning = _staged(bronze.sub("pg_temp.snapshot_bronze", sql_text), target)
+    t = ".".join(_q(part) for part in changed.bronze.split(".", 1))
+    found = " AND ".join(f"k.{_q(k)} = s.{_q(k)}" for k in key)
+    message = _literal(
+        f"{target}: a cleaned row's key is not the one bronze_key computes from its bronze row: "
+        "the step's key and its bronze_key disagree"
+    )
+    return f"""{like};
+{SETTINGS};
+-- ---- snapshot delivery of {target}: the keys of the rows changed since {changed.base}
+CREATE TEMP TABLE snapshot_keys ON COMMIT DROP AS
+SELECT DISTINCT {", ".join(f"v.{_q(k)}" for k in key)}
+FROM (
+    SELECT {both}
+    FROM {pairs}
+) AS d
+CROSS JOIN LATERAL (VALUES ({", ".join(f"d.n{i}" for i in range(len(key)))}),
+                           ({", ".join(f"d.b{i}" for i in range(len(key)))})) AS v({names})
+WHERE {" AND ".join(f"v.{_q(k)} IS NOT NULL" for k in key)};
+
+ANALYZE snapshot_keys;   -- a temporary table has no statistics until analyzed
+
+CREATE TEMP TABLE snapshot_bronze (LIKE {t}) ON COMMIT DROP;
+
+INSERT INTO snapshot_bronze
+SELECT r.* FROM {t} AS r
+WHERE r.dwh_batch_id = %(batch_id)s
+  AND ({", ".join(r_key)}) IN (SELECT {names} FROM snapshot_keys);
+
+{cleaning};
+
+DO $check$ BEGIN
+    IF EXISTS (SELECT FROM snapshot_rows AS s WHERE NOT EXISTS (SELECT FROM snapshot_keys AS k WHERE {found}))
+    THEN RAISE EXCEPTION {message};
+    END IF;
+END $check$;
+
+CREATE TEMP TABLE snapshot_held (n bigint) ON COMMIT DROP;
+{diff_sql(client, target, key, columns, digest, changed)}"""
 
 
 def batch_step_text(
@@ -435,15 +583,35 @@ def batch_step_text(
     sql_text: str,
     batch_id: str,
     bronze_files: Mapping[str, str],
-) -> tuple[str, SameSnapshot | None]:
-    """What a snapshot step runs for ``batch_id``: the step and its comparison
-    (``step_text``), or, when the batch delivers an earlier batch's snapshot again
-    (``same_snapshot``), only the record of that (``same_snapshot_sql``)."""
+    bronze_key: BronzeKey | None = None,
+) -> tuple[str, SameSnapshot | ChangedOnly | None]:
+    """What a snapshot step runs for ``batch_id``, and how it compares:
+
+    * the batch delivers an earlier batch's snapshot again (``same_snapshot``): only the
+      record of that (``same_snapshot_sql``), a ``SameSnapshot``;
+    * else, for a step that declared its ``bronze_key``, comparable with the base
+      (``_comparable_base``), reading one bronze table, whose batch and base both hold
+      rows in it: the keys of the changed rows only (``changed_only_text``), a
+      ``ChangedOnly``;
+    * else the step and its comparison in full (``step_text``), None."""
     columns = table_columns(conn, target)
     digest = step_digest(conn, client, sql_text, key, columns)
     same = same_snapshot(conn, client, target, batch_id, sql_text, digest, bronze_files)
     if same is not None:
         return same_snapshot_sql(client, target, digest, same), same
+    found = _comparable_base(conn, client, target, batch_id, sql_text, digest, bronze_files)
+    if bronze_key is not None and found is not None and len(found[2]) == 1:
+        base, delivered, (bronze,) = found
+        query = sql.SQL(
+            "SELECT EXISTS (SELECT FROM {t} WHERE dwh_batch_id = %s), "
+            "EXISTS (SELECT FROM {t} WHERE dwh_batch_id = %s)"
+        ).format(t=sql.Identifier(*bronze.split(".", 1)))
+        if all(one_row(conn.execute(query, (batch_id, base)))):  # a file not delivered, or retention
+            changed = ChangedOnly(base, delivered, bronze, bronze_key)
+            text = changed_only_text(
+                sql_text, client, target, key, columns, digest, changed, table_columns(conn, bronze)
+            )
+            return text, changed
     return step_text(sql_text, client, target, key, columns, digest), None
 
 

@@ -23,7 +23,7 @@ SELECT DISTINCT ON (cid)
     dwh_row_number
 FROM (
     SELECT
-        replace(shared.clean_text(b.cid), '-', '') AS cid,
+        {{ silver }}.erp_loc_a101_cid(b.cid) AS cid,   -- trimmed, dashes removed (V008)
         shared.clean_text(b.cntry) AS country,
         b.dwh_batch_id,
         b.dwh_source_file,
