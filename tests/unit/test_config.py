@@ -236,12 +236,18 @@ def test_gold_depends_on_an_unknown_step(clients_dir: Path) -> None:
             "step 'customers': a bronze_key function computes a key of one column, not 2",
         ),
         (
-            {"delivery": "snapshot", "key": ["id"], "bronze_key": {"function": "key; drop", "columns": ["id"]}},
+            {
+                "delivery": "snapshot",
+                "key": ["id"],
+                "bronze_key": {"function": "key; drop", "columns": ["id"]},
+            },
             "bronze_key.function",
         ),
     ],
 )
-def test_a_bronze_key_that_cannot_compute_the_key_is_refused(clients_dir: Path, step: dict, said: str) -> None:
+def test_a_bronze_key_that_cannot_compute_the_key_is_refused(
+    clients_dir: Path, step: dict, said: str
+) -> None:
     data = minimal("acme")
     data["silver"][0].update(step)
     assert said in load_error(clients_dir, "acme", data)
