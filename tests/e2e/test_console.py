@@ -168,16 +168,22 @@ def test_the_batch_page_shows_its_snapshot_deliveries_and_extract_windows(consol
                   WHERE client_schema = 'client1' AND batch_id = 'BATCH000001'
                     AND table_name = 'silver_client1.erp_px_cat_g1v2'"""
     conn.execute(repeated, ("BATCH000000",))
+    changed_only = """UPDATE tools.snapshot_delivery SET compared_keys = %s
+                      WHERE client_schema = 'client1' AND batch_id = 'BATCH000001'
+                        AND table_name = 'silver_client1.erp_loc_a101'"""
+    conn.execute(changed_only, (1234,))
     try:
         _, page, _ = get(console, "/console/clients/client1/batches/BATCH000001")
     finally:
         conn.execute("DELETE FROM tools.extract_window WHERE client_schema = 'client1'")
         conn.execute(repeated, (None,))
+        conn.execute(changed_only, (None,))
     assert (
         f'<tr><td>silver_client1.crm_cust_info</td><td class="n">{customers:,}</td>\n'
-        f'<td class="n">{customers:,}</td><td class="n">0</td>\n<td>yes</td></tr>'
+        f'<td class="n">{customers:,}</td><td class="n">0</td>\n<td>every key</td></tr>'
     ) in page
     assert "<td>no: BATCH000000's files again</td></tr>" in page
+    assert "<td>the changed rows' 1,234 keys</td></tr>" in page
     assert (
         "<tr><td>customers</td><td>incremental</td>\n<td>2026-03-01 12:00:00 UTC (key 7)</td>\n"
         '<td>2026-03-01 14:00:00 UTC</td><td class="n">659</td>\n'

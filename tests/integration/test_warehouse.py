@@ -94,6 +94,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "tools/V010__database_sources.sql",
         "tools/V011__snapshot_deliveries.sql",
         "tools/V012__sql_step_log_again_after.sql",
+        "tools/V013__snapshot_same_as.sql",
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
         "client1/V003__sales_details_batch_brin.sql",
@@ -101,6 +102,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "client1/V005__summary_tables.sql",
         "client1/V006__helpers_in_shared_schema.sql",
         "client1/V007__fact_sales_summary_indexes.sql",
+        "client1/V008__erp_location_key.sql",
         "client2/V001__silver_gold.sql",
         "client2/V002__usage_events_without_fk.sql",
         "client2/V003__fewer_batch_indexes.sql",
@@ -116,6 +118,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("client1", 5, "summary_tables", 16),
         ("client1", 6, "helpers_in_shared_schema", 16),
         ("client1", 7, "fact_sales_summary_indexes", 16),
+        ("client1", 8, "erp_location_key", 16),
         ("client2", 1, "silver_gold", 16),
         ("client2", 2, "usage_events_without_fk", 16),
         ("client2", 3, "fewer_batch_indexes", 16),
@@ -131,9 +134,10 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 10, "database_sources", 16),
         ("tools", 11, "snapshot_deliveries", 16),
         ("tools", 12, "sql_step_log_again_after", 16),
+        ("tools", 13, "snapshot_same_as", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 22
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 24
     schemas = {
         s
         for (s,) in fresh_conn.execute(
@@ -168,10 +172,11 @@ def test_migrate_after_reset_applies_only_the_client(conn: psycopg.Connection, c
         "client1/V005__summary_tables.sql",
         "client1/V006__helpers_in_shared_schema.sql",
         "client1/V007__fact_sales_summary_indexes.sql",
+        "client1/V008__erp_location_key.sql",
     ]
     assert migrate(conn, [cfg]) == []
     count = conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1'").fetchone()[0]
-    assert count == 7
+    assert count == 8
 
 
 @pytest.mark.parametrize("client", ["client1", "client2"])
@@ -654,6 +659,7 @@ def test_a_template_is_migrated_for_each_client_with_its_names(conn: psycopg.Con
         "client3/V005__summary_tables.sql",
         "client3/V006__helpers_in_shared_schema.sql",
         "client3/V007__fact_sales_summary_indexes.sql",
+        "client3/V008__erp_location_key.sql",
     ]
     recorded = {
         scope: dict(
@@ -663,7 +669,7 @@ def test_a_template_is_migrated_for_each_client_with_its_names(conn: psycopg.Con
         )
         for scope in ("client1", "client3")
     }
-    assert sorted(recorded["client3"]) == sorted(recorded["client1"]) == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(recorded["client3"]) == sorted(recorded["client1"]) == [1, 2, 3, 4, 5, 6, 7, 8]
     # the rendered text is what is recorded: the names differ, so the checksums do
     assert all(recorded["client3"][v] != recorded["client1"][v] for v in recorded["client1"])
     columns = conn.execute(
@@ -673,6 +679,7 @@ def test_a_template_is_migrated_for_each_client_with_its_names(conn: psycopg.Con
     ).fetchall()
     assert [t for t, _ in columns] == [s.table for s in sorted(client3.silver, key=lambda s: s.table)]
     functions = conn.execute(
-        "SELECT count(*) FROM pg_proc WHERE pronamespace = 'silver_client3'::regnamespace"
-    ).fetchone()
-    assert functions == (0,)  # the helpers are in the schema shared, once
+        "SELECT proname FROM pg_proc WHERE pronamespace = 'silver_client3'::regnamespace"
+    ).fetchall()
+    # the helpers are in the schema shared, once; the client's own is its location key (V008)
+    assert functions == [("erp_loc_a101_cid",)]

@@ -106,10 +106,11 @@ def extracts(conn: psycopg.Connection, client: str, batch_id: str) -> list[Row]:
 
 def snapshots(conn: psycopg.Connection, client: str, batch_id: str) -> list[Row]:
     """The batch's snapshot deliveries: rows delivered, rows silver kept, keys vanished,
-    and the earlier batch whose snapshot it delivered again (then not compared)."""
+    the keys compared (those of the changed rows; NULL: every key) and the earlier batch
+    whose snapshot it delivered again (then not compared)."""
     return _rows(
         conn,
-        """SELECT table_name, delivered_rows, changed_rows, vanished_keys, same_as_batch
+        """SELECT table_name, delivered_rows, changed_rows, vanished_keys, same_as_batch, compared_keys
            FROM tools.snapshot_delivery WHERE client_schema = %s AND batch_id = %s
            ORDER BY table_name""",
         (client, batch_id),

@@ -42,6 +42,15 @@ it: it records the delivery as that batch's (the same rows delivered, none chang
 vanished; ``tools.snapshot_delivery.same_as_batch`` names the batch). A step whose SQL
 reads the clock (``current_date``) or calls a function that is not immutable is always
 compared: the same rows can clean differently another day.
+
+**The changed rows only.** A step whose cleaned row of a key depends on that key's
+bronze rows alone may say how a bronze row's key is computed (``bronze_key`` in its
+config). A day's snapshot then pairs its bronze rows with the latest earlier delivery's
+by row number, takes the keys of the rows that differ, cleans the batch's rows of those
+keys only and compares those keys only (``changed_only_text``): the other keys' rows are
+the same bronze rows, cleaned by the same step, so silver already holds them. The
+conditions are those of the same snapshot again, but for the files' content; the record
+says how many keys were compared (``compared_keys``).
 """
 
 from __future__ import annotations
