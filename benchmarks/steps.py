@@ -292,13 +292,14 @@ def step_sql(p: dict) -> None:
                 text = f'REFRESH MATERIALIZED VIEW "{cfg.gold_schema}"."{name}"'
             else:
                 text = cfg.render_sql(path)
-            started = time.perf_counter()
-            if key:  # as the operator: a snapshot delivered again is not compared
-                text, _ = batch_step_text(
-                    conn, cfg.client, target, key, text, batch, bronze_files, bronze_keys[name]
-                )
-            decided = time.perf_counter() - started
-            with BackendMemory(conn.info.backend_pid) as memory:
+            # as the operator: the snapshot's checks and the step in one transaction
+            with conn.transaction(), BackendMemory(conn.info.backend_pid) as memory:
+                started = time.perf_counter()
+                if key:  # a snapshot delivered again, or its changed keys only
+                    text, _ = batch_step_text(
+                        conn, cfg.client, target, key, text, batch, bronze_files, bronze_keys[name]
+                    )
+                decided = time.perf_counter() - started
                 res = run_step(
                     conn,
                     client=cfg.client,

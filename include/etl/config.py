@@ -857,6 +857,13 @@ def _with_template(raw: dict, file_name: str) -> tuple[dict, bytes]:
     for key in _NAMED_LISTS:
         if isinstance(raw.get(key), list):
             data[key] = _merge_named(settings.get(key) or [], raw[key])
+    # A client that replaces a silver step's SQL replaces what the template said of how
+    # that SQL computes its key from bronze (a template's bronze_key is of its own SQL).
+    own = {e.get("name"): e for e in raw.get("silver") or [] if isinstance(e, dict)}
+    for entry in data.get("silver") or []:
+        mine = own.get(entry.get("name")) if isinstance(entry, dict) else None
+        if mine is not None and "sql" in mine and "bronze_key" not in mine:
+            entry.pop("bronze_key", None)  # a merged entry: a dict of its own
     return data, text
 
 

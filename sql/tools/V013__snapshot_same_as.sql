@@ -12,3 +12,6 @@ COMMENT ON COLUMN tools.snapshot_delivery.same_as_batch IS
 ALTER TABLE tools.snapshot_delivery ADD COLUMN IF NOT EXISTS compared_keys bigint;
 COMMENT ON COLUMN tools.snapshot_delivery.compared_keys IS
     'the keys compared: those of the rows changed since the delivery before (NULL: every key delivered; 0: the same snapshot again)';
+ALTER TABLE tools.snapshot_delivery ADD COLUMN IF NOT EXISTS bronze_tables text;
+COMMENT ON COLUMN tools.snapshot_delivery.bronze_tables IS
+    'the tables that held the batch''s bronze rows when it was compared (a reload makes new ones: a later batch then compares in full)';

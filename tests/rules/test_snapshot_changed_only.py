@@ -87,7 +87,7 @@ def days(rng: random.Random, draw) -> list[list[str]]:
 def state(conn, table: str) -> tuple:
     """Silver's rows (without when they were written), the deliveries and the vanished keys."""
     silver = conn.execute(
-        f"SELECT to_jsonb(t) - 'dwh_loaded_at' FROM silver_client1.{table} AS t ORDER BY 1::text"
+        f"SELECT to_jsonb(t) - 'dwh_loaded_at' FROM silver_client1.{table} AS t ORDER BY (to_jsonb(t) - 'dwh_loaded_at')::text"
     ).fetchall()
     deliveries = conn.execute(
         """SELECT batch_id, delivered_rows, changed_rows, vanished_keys FROM tools.snapshot_delivery

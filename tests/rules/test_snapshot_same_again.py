@@ -260,3 +260,51 @@ def test_skipped_and_compared_in_full_give_the_same_rows(conn, client1, client_d
     assert compared[1][-1] == (B3, 3, 0, 0, None)
     assert skipped[0] == compared[0]
     assert skipped[1][:-1] == compared[1][:-1]
+
+
+def test_a_day_whose_rows_all_clean_away_changes_nothing(conn, client1, client_dags) -> None:
+    """B2's file holds only rows without a customer id (the cleaning drops them): as when
+    comparing every key, nothing came, so no key vanishes and nothing is recorded, though
+    B2's rows are compared by the changed keys only."""
+    delivered(conn, BRONZE, CUSTOMERS, B1, "sha-1")
+    no_ids = """
+        cst_id | cst_key | cst_firstname | cst_lastname | cst_marital_status | cst_gndr | cst_create_date
+               | AW1     | Jon           | Yang         | M                  | M        | 2024-01-01
+               | AW2     | Ann           | Lee          | S                  | F        | 2024-01-02
+    """
+    delivered(conn, BRONZE, no_ids, B2, "sha-2")
+    for batch in (B1, B2):
+        silver(conn, client_dags, batch)
+
+    assert deliveries(conn) == [(B1, 3, 3, 0, None)]
+    assert conn.execute(
+        "SELECT count(*) FROM tools.snapshot_vanished WHERE client_schema = 'client1'"
+    ).fetchone() == (0,)
+
+
+def test_a_base_whose_bronze_was_reloaded_since_is_compared_in_full(conn, client1, client_dags) -> None:
+    """B1's bronze is loaded again with another file (a new table of its rows, as a load
+    makes) but its silver step has not run again: silver still holds B1's first rows. B2
+    delivers B1's new file: it is compared in full, not recorded as B1's again, and the
+    customer the new file changed is kept."""
+    delivered(conn, BRONZE, CUSTOMERS, B1, "sha-1")
+    silver(conn, client_dags, B1)
+    conn.execute(f"DELETE FROM {BRONZE} WHERE dwh_batch_id = %s", (B1,))
+    conn.execute(
+        f"CREATE TABLE {BRONZE}__batch000001 (CHECK (dwh_batch_id = 'BATCH000001')) INHERITS ({BRONZE})"
+    )
+    renamed = CUSTOMERS.replace("Yang ", "Yung ")
+    given(conn, f"{BRONZE}__batch000001", renamed, batch=B1)
+    conn.execute("UPDATE tools.file_audit_log SET file_sha256 = 'sha-new' WHERE batch_id = %s", (B1,))
+    delivered(conn, BRONZE, renamed, B2, "sha-new")
+    silver(conn, client_dags, B2)
+
+    assert deliveries(conn) == [(B1, 3, 3, 0, None), (B2, 3, 1, 0, None)]
+    assert conn.execute(
+        "SELECT compared_keys FROM tools.snapshot_delivery WHERE client_schema = 'client1' AND batch_id = %s",
+        (B2,),
+    ).fetchone() == (None,)
+    expect(conn, f"SELECT cst_id, cst_lastname FROM {SILVER} WHERE dwh_batch_id = %s", """
+        cst_id | cst_lastname
+        1      | Yung
+    """, params=(B2,))  # fmt: skip

@@ -554,3 +554,23 @@ def test_runs_started_by_the_delivery_need_a_periodic_schedule_and_a_file(client
     )
     the_file(data)["required"] = True
     assert load_client(write(clients_dir, "acme", data)).sensor.start == "delivery"
+
+
+def test_a_client_that_replaces_a_steps_sql_does_not_keep_the_templates_bronze_key(clients_dir: Path) -> None:
+    """The template's bronze_key says how its own SQL computes the key: a client giving the
+    step other SQL keeps it only by saying so again."""
+    base = {
+        "client": "acme",
+        "display_name": "Acme",
+        "owner": "acme-team",
+        "template": "retail_crm_erp",
+        "schedule": "30 5 * * *",
+    }
+    assert load_client(write(clients_dir, "acme", base)).silver[0].bronze_key is not None
+    other_sql = {**base, "silver": [{"name": "crm_cust_info", "sql": "silver/crm_cust_info.sql"}]}
+    steps = {s.name: s for s in load_client(write(clients_dir, "acme", other_sql)).silver}
+    assert steps["crm_cust_info"].bronze_key is None
+    assert steps["erp_loc_a101"].bronze_key is not None  # the steps it left as they are keep theirs
+    step = {"name": "crm_cust_info", "sql": "silver/crm_cust_info.sql", "bronze_key": {"columns": ["cst_id"]}}
+    said_again = {**base, "silver": [step]}
+    assert load_client(write(clients_dir, "acme", said_again)).silver[0].bronze_key is not None

@@ -58,7 +58,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import psycopg
@@ -108,13 +108,15 @@ def diff_sql(
     columns: Sequence[TableColumn],
     digest: str | None = None,
     changed: ChangedOnly | None = None,
+    identity: str | None = None,
 ) -> str:
     """The statements that add to ``target`` (``schema.table``, a silver table) what the
     batch's cleaned snapshot, in the temporary table ``snapshot_rows``, changes (see the
     module docstring), with ``%(batch_id)s`` bound. ``columns``: the table's columns, in
     order (``table_columns``); ``digest``: the step's (``step_digest``), recorded with the
-    delivery; ``changed``: compare only the keys in the temporary table ``snapshot_keys``
-    (``changed_only_text``). Identifiers come from the validated config
+    delivery with ``identity`` (``bronze_identity``); ``changed``: compare only the keys in
+    the temporary table ``snapshot_keys`` (``changed_only_text``). Identifiers come from
+    the validated config
     or the catalog and are quoted; the client and table names are written as quoted
     literals.
 
@@ -159,27 +161,12 @@ def diff_sql(
     current = ", ".join([f"p.{_q(col)}" for col in (*key, *compared)] + [f"p.dwh_batch_id AS {version}"])
     every = ", ".join(_q(col) for col in names)
     scope = f"client_schema = {c} AND table_name = {name} AND batch_id = %(batch_id)s"
-    if changed is None:  # every key; a snapshot of no row (the file did not come) changes nothing
-        which = "AND EXISTS (SELECT FROM snapshot_rows)"
-        counted = ""
-        delivered, keys_compared, record = "count(*)", "NULL", "FROM snapshot_rows\nHAVING count(*) > 0"
-    else:  # the changed keys; the others are the base's rows, which the current rows already are
-        which = f"AND ({keys}) IN (SELECT {keys} FROM snapshot_keys)"
-        counted = ",\ncounted AS (INSERT INTO snapshot_held SELECT count(*) FROM held)"
-        base = int(changed.delivered_rows)
-        delivered = f"{base} - (SELECT n FROM snapshot_held) + (SELECT count(*) FROM snapshot_rows)"
-        keys_compared, record = "(SELECT count(*) FROM snapshot_keys)", ""
-    return f"""
--- ---- snapshot delivery of {target}: add what changed (include/etl/warehouse/snapshot.py)
-DELETE FROM tools.snapshot_vanished WHERE {scope};
-
-DELETE FROM tools.snapshot_delivery WHERE {scope};
-
-WITH latest AS (   -- per key, its latest row before the batch
+    record = ", ".join(_literal(v) if v else "NULL" for v in (digest, identity))
+    held = f"""latest AS (   -- per key, its latest row before the batch
     SELECT DISTINCT ON ({keys}) {current}
     FROM {t} AS p
     WHERE p.dwh_batch_id < %(batch_id)s
-      {which}
+      {{which}}
     ORDER BY {keys}, p.dwh_batch_id DESC, p.dwh_row_number DESC NULLS LAST
 ),
 held AS (   -- the current rows: unless a batch after the row, before this one, lost the key
@@ -189,32 +176,56 @@ held AS (   -- the current rows: unless a batch after the row, before this one, 
         WHERE g.client_schema = {c} AND g.table_name = {name}
           AND {recorded_key}
           AND g.batch_id > b.{version} AND g.batch_id < %(batch_id)s)
-),
+)"""
+    if changed is None:  # every key; a snapshot of no row (the file did not come) changes nothing
+        first = "WITH " + held.replace("{which}", "AND EXISTS (SELECT FROM snapshot_rows)") + ","
+        source, guard = "held", ""
+        delivered, compared_keys, rows = "count(*)", "NULL", "FROM snapshot_rows\nHAVING count(*) > 0"
+    else:  # the changed keys; the others are the base's rows, which the current rows already are
+        which = f"AND ({keys}) IN (SELECT {keys} FROM snapshot_keys)"
+        first = "CREATE TEMP TABLE snapshot_held ON COMMIT DROP AS\nWITH " + held.replace("{which}", which)
+        first += "\nSELECT * FROM held;\n\nWITH"
+        source = "snapshot_held"
+        # the snapshot's rows: the base's, less the compared keys it held, plus the
+        # compared keys the batch holds; none (every row cleaned away): nothing came
+        delivered = (
+            f"({int(changed.delivered_rows)} - (SELECT count(*) FROM snapshot_held)"
+            " + (SELECT count(*) FROM snapshot_rows))"
+        )
+        guard = f"\n      AND {delivered} > 0"
+        compared_keys, rows = "(SELECT count(*) FROM snapshot_keys)", f"WHERE {delivered} > 0"
+    return f"""
+-- ---- snapshot delivery of {target}: add what changed (include/etl/warehouse/snapshot.py)
+DELETE FROM tools.snapshot_vanished WHERE {scope};
+
+DELETE FROM tools.snapshot_delivery WHERE {scope};
+
+{first}
 changes AS MATERIALIZED (   -- new keys, changed rows, and keys the snapshot no longer holds
     SELECT {", ".join(f"n.{_q(col)}" for col in names)}, n.{_q(DELIVERED)},
            CASE WHEN n.{_q(DELIVERED)} IS NULL THEN jsonb_build_array({cols("b")}) END
                AS {_q(VANISHED_KEY)}
     FROM (SELECT *, true AS {_q(DELIVERED)} FROM snapshot_rows) AS n
-    FULL JOIN held AS b ON {same_key("b", "n")}
-    WHERE b.{version} IS NULL OR n.{_q(DELIVERED)} IS NULL
-       OR {values("b")} IS DISTINCT FROM {values("n")}
+    FULL JOIN {source} AS b ON {same_key("b", "n")}
+    WHERE (b.{version} IS NULL OR n.{_q(DELIVERED)} IS NULL
+           OR {values("b")} IS DISTINCT FROM {values("n")}){guard}
 ),
 vanished AS (
     INSERT INTO tools.snapshot_vanished (client_schema, table_name, batch_id, key)
     SELECT {c}, {name}, %(batch_id)s, {_q(VANISHED_KEY)}
     FROM changes WHERE {_q(DELIVERED)} IS NULL
-){counted}
+)
 INSERT INTO {t} ({every})
 SELECT {every} FROM changes WHERE {_q(DELIVERED)};
 
 INSERT INTO tools.snapshot_delivery
     (client_schema, table_name, batch_id, delivered_rows, changed_rows, vanished_keys, step_digest,
-     compared_keys)
+     bronze_tables, compared_keys)
 SELECT {c}, {name}, %(batch_id)s, {delivered},
        (SELECT count(*) FROM {t} WHERE dwh_batch_id = %(batch_id)s),
        (SELECT count(*) FROM tools.snapshot_vanished WHERE {scope}),
-       {_literal(digest) if digest else "NULL"}, {keys_compared}
-{record}
+       {record}, {compared_keys}
+{rows}
 """
 
 
@@ -264,6 +275,7 @@ def step_text(
     key: Sequence[str] | None,
     columns: Sequence[TableColumn] = (),
     digest: str | None = None,
+    identity: str | None = None,
 ) -> str:
     """What a silver step runs: its file's statements, and for a snapshot delivery (a
     ``key``), its one ``INSERT INTO <target>`` made into the temporary ``snapshot_rows``
@@ -271,7 +283,8 @@ def step_text(
     if not key:
         return sql_text
     like, staged = _staged(sql_text, target)
-    return f"{like};\n{SETTINGS};\n{staged};\n{diff_sql(client, target, key, columns, digest)}"
+    diff = diff_sql(client, target, key, columns, digest, identity=identity)
+    return f"{like};\n{SETTINGS};\n{staged};\n{diff}"
 
 
 # ------------------------------------------------ the same snapshot again, or its changes only
@@ -281,10 +294,12 @@ def step_text(
 TIME_OR_CHANCE = re.compile(
     r"\b(?:current_date|current_time|current_timestamp|localtime|localtimestamp)\b"
     r"|\b(?:now|clock_timestamp|statement_timestamp|transaction_timestamp|timeofday|age|random"
-    r"|gen_random_uuid|uuidv4|uuidv7|nextval|txid_current|pg_current_xact_id)\s*\(",
+    r"|gen_random_uuid|uuidv4|uuidv7|nextval|txid_current|pg_current_xact_id)\s*\("
+    r"|'(?:now|today|tomorrow|yesterday)'",
     re.IGNORECASE,
 )
 _CALL = re.compile(r'"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\.\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\(')
+_PLAIN_CALL = re.compile(r'(?<![\w$."])([A-Za-z_][A-Za-z0-9_]*)\s*\(')
 # A bronze row's own columns say where it came from, not what it holds (but its number
 # is compared: a key's latest row can be the later one in the file).
 BRONZE_LINEAGE = ("dwh_batch_id", "dwh_source_file", "dwh_loaded_at")
@@ -363,32 +378,41 @@ def _comparable_base(
     inserts = [into.sub("INSERT INTO", s) for s in statements if into.match(s)]
     if len(inserts) != 1 or any(not delete.fullmatch(s) and not into.match(s) for s in statements):
         return None
-    calls = _CALL.findall(inserts[0])
+    calls = {(s.lower(), f.lower()) for s, f in _CALL.findall(inserts[0])}
     reads = relations_read(inserts[0], client) - {f"{s}.{f}" for s, f in calls}  # tables, not functions
     if not reads or not reads <= bronze_files.keys():
         return None
-    if (
-        calls
-        and one_row(
-            conn.execute(
-                """SELECT EXISTS (
-                   SELECT FROM pg_proc AS p
-                   JOIN pg_namespace AS n ON n.oid = p.pronamespace
-                   JOIN unnest(%s::text[], %s::text[]) AS c(nspname, proname)
-                     ON n.nspname = c.nspname AND p.proname = c.proname
-                   WHERE p.provolatile <> 'i')""",
-                ([s.lower() for s, _ in calls], [f.lower() for _, f in calls]),
-            )
-        )[0]
-    ):
+    # Every function it calls is immutable: one named with its schema must exist and be,
+    # one named alone is looked up where PostgreSQL finds it (pg_catalog, public).
+    (found, mutable) = one_row(
+        conn.execute(
+            """SELECT count(DISTINCT (n.nspname, p.proname)) FILTER (WHERE c.nspname IS NOT NULL),
+                      count(*) FILTER (WHERE p.provolatile <> 'i')
+               FROM pg_proc AS p
+               JOIN pg_namespace AS n ON n.oid = p.pronamespace
+               LEFT JOIN unnest(%s::text[], %s::text[]) AS c(nspname, proname)
+                 ON n.nspname = c.nspname AND p.proname = c.proname
+               WHERE c.nspname IS NOT NULL
+                  OR (n.nspname IN ('pg_catalog', 'public') AND p.proname = ANY(%s))""",
+            (
+                [s for s, _ in calls],
+                [f for _, f in calls],
+                sorted({name.lower() for name in _PLAIN_CALL.findall(inserts[0])}),
+            ),
+        )
+    )
+    if found != len(calls) or mutable:
         return None
     row = conn.execute(
-        """SELECT batch_id, delivered_rows, step_digest FROM tools.snapshot_delivery
+        """SELECT batch_id, delivered_rows, step_digest, bronze_tables FROM tools.snapshot_delivery
            WHERE client_schema = %s AND table_name = %s AND batch_id < %s
            ORDER BY batch_id DESC LIMIT 1""",
         (client, target, batch_id),
     ).fetchone()
     if row is None or row[2] != digest:
+        return None
+    # the base's bronze rows are those it was compared from (not reloaded since)
+    if row[3] != bronze_identity(conn, reads, row[0]):
         return None
     return row[0], int(row[1]), reads
 
@@ -436,6 +460,20 @@ def same_snapshot(
     return SameSnapshot(base, delivered)
 
 
+def bronze_identity(conn: psycopg.Connection, bronze_tables: Iterable[str], batch_id: str) -> str:
+    """Which table holds the batch's rows of each bronze table (a load creates the batch's
+    table anew, so a reloaded batch has another): recorded with each delivery, and a base
+    whose bronze was reloaded since is compared in full."""
+    parts = []
+    for bronze in sorted(bronze_tables):
+        query = sql.SQL("SELECT tableoid::oid FROM {} WHERE dwh_batch_id = %s LIMIT 1").format(
+            sql.Identifier(*bronze.split(".", 1))
+        )
+        row = conn.execute(query, (batch_id,)).fetchone()
+        parts.append(f"{bronze}:{row[0] if row else ''}")
+    return ",".join(parts)
+
+
 def _data_columns(columns: Sequence[TableColumn]) -> list[TableColumn]:
     """A bronze table's columns that hold what a row says (not its lineage, not its number)."""
     return [c for c in columns if c.name not in (*BRONZE_LINEAGE, "dwh_row_number")]
@@ -468,7 +506,7 @@ def _same_bronze_rows(conn: psycopg.Connection, bronze: str, batch_id: str, base
     return bool(one_row(conn.execute(f"SELECT NOT EXISTS (SELECT FROM {pairs})", {"batch_id": batch_id}))[0])
 
 
-def same_snapshot_sql(client: str, target: str, digest: str, same: SameSnapshot) -> str:
+def same_snapshot_sql(client: str, target: str, digest: str, same: SameSnapshot, identity: str) -> str:
     """What the step runs for a batch that delivers ``same.base``'s snapshot again: what
     an earlier run of it wrote is deleted, and its delivery is recorded as the base's,
     with nothing changed and nothing vanished."""
@@ -485,9 +523,9 @@ DELETE FROM tools.snapshot_delivery WHERE {scope};
 
 INSERT INTO tools.snapshot_delivery
     (client_schema, table_name, batch_id, delivered_rows, changed_rows, vanished_keys, step_digest,
-     same_as_batch, compared_keys)
+     bronze_tables, same_as_batch, compared_keys)
 VALUES ({c}, {name}, %(batch_id)s, {int(same.delivered_rows)}, 0, 0,
-        {_literal(digest)}, {_literal(same.base)}, 0)
+        {_literal(digest)}, {_literal(identity)}, {_literal(same.base)}, 0)
 """
 
 
@@ -517,7 +555,8 @@ def changed_only_text(
     digest: str,
     changed: ChangedOnly,
     bronze_columns: Sequence[TableColumn],
-) -> str:
+    identity: str,
+) -> str | None:
     """What the step runs to compare only the keys whose bronze rows changed since the
     base (``ChangedOnly``; the step declared its key's ``bronze_key``):
 
@@ -542,10 +581,16 @@ def changed_only_text(
     r_key = _bronze_key_sql("r", changed.bronze_key, silver_schema, key, by_name)
     pairs = _pairs_that_differ(changed.bronze, _data_columns(bronze_columns), changed.base)
     schema, table = changed.bronze.split(".", 1)
-    bronze = re.compile(rf'\b"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?(?![A-Za-z0-9_$"])')
-    like, cleaning = _staged(bronze.sub("pg_temp.snapshot_bronze", sql_text), target)
+    bronze = re.compile(
+        rf'(?<![\w$"])"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?(?![\w$"])', re.IGNORECASE
+    )
+    substituted = bronze.sub("pg_temp.snapshot_bronze", sql_text)
+    if changed.bronze in relations_read(substituted, client):
+        return None  # a spelling of the table the substitution missed: compared in full
+    like, cleaning = _staged(substituted, target)
     t = ".".join(_q(part) for part in changed.bronze.split(".", 1))
     found = " AND ".join(f"k.{_q(k)} = s.{_q(k)}" for k in key)
+    same_key = " AND ".join(f"({e}) = s.{_q(k)}" for e, k in zip(r_key, key, strict=True))
     message = _literal(
         f"{target}: a cleaned row's key is not the one bronze_key computes from its bronze row: "
         "the step's key and its bronze_key disagree"
@@ -576,12 +621,12 @@ WHERE r.dwh_batch_id = %(batch_id)s
 
 DO $check$ BEGIN
     IF EXISTS (SELECT FROM snapshot_rows AS s WHERE NOT EXISTS (SELECT FROM snapshot_keys AS k WHERE {found}))
+       OR EXISTS (SELECT FROM snapshot_rows AS s JOIN snapshot_bronze AS r USING (dwh_row_number)
+                  WHERE NOT ({same_key}))
     THEN RAISE EXCEPTION {message};
     END IF;
 END $check$;
-
-CREATE TEMP TABLE snapshot_held (n bigint) ON COMMIT DROP;
-{diff_sql(client, target, key, columns, digest, changed)}"""
+{diff_sql(client, target, key, columns, digest, changed, identity)}"""
 
 
 def batch_step_text(
@@ -605,9 +650,11 @@ def batch_step_text(
     * else the step and its comparison in full (``step_text``), None."""
     columns = table_columns(conn, target)
     digest = step_digest(conn, client, sql_text, key, columns)
+    identity = bronze_identity(conn, relations_read(sql_text, client) & bronze_files.keys(), batch_id)
+    conn.execute(COMPARE_SETTINGS)  # for the checks below, in the step's transaction
     same = same_snapshot(conn, client, target, batch_id, sql_text, digest, bronze_files)
     if same is not None:
-        return same_snapshot_sql(client, target, digest, same), same
+        return same_snapshot_sql(client, target, digest, same, identity), same
     found = _comparable_base(conn, client, target, batch_id, sql_text, digest, bronze_files)
     if bronze_key is not None and found is not None and len(found[2]) == 1:
         base, delivered, (bronze,) = found
@@ -618,10 +665,11 @@ def batch_step_text(
         if all(one_row(conn.execute(query, (batch_id, base)))):  # a file not delivered, or retention
             changed = ChangedOnly(base, delivered, bronze, bronze_key)
             text = changed_only_text(
-                sql_text, client, target, key, columns, digest, changed, table_columns(conn, bronze)
+                sql_text, client, target, key, columns, digest, changed, table_columns(conn, bronze), identity
             )
-            return text, changed
-    return step_text(sql_text, client, target, key, columns, digest), None
+            if text is not None:
+                return text, changed
+    return step_text(sql_text, client, target, key, columns, digest, identity), None
 
 
 def later_deliveries(
