@@ -102,7 +102,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "client1/V005__summary_tables.sql",
         "client1/V006__helpers_in_shared_schema.sql",
         "client1/V007__fact_sales_summary_indexes.sql",
-        "client1/V008__erp_location_key.sql",
+        "client1/V008__snapshot_changed_keys.sql",
         "client2/V001__silver_gold.sql",
         "client2/V002__usage_events_without_fk.sql",
         "client2/V003__fewer_batch_indexes.sql",
@@ -118,7 +118,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("client1", 5, "summary_tables", 16),
         ("client1", 6, "helpers_in_shared_schema", 16),
         ("client1", 7, "fact_sales_summary_indexes", 16),
-        ("client1", 8, "erp_location_key", 16),
+        ("client1", 8, "snapshot_changed_keys", 16),
         ("client2", 1, "silver_gold", 16),
         ("client2", 2, "usage_events_without_fk", 16),
         ("client2", 3, "fewer_batch_indexes", 16),
@@ -172,7 +172,7 @@ def test_migrate_after_reset_applies_only_the_client(conn: psycopg.Connection, c
         "client1/V005__summary_tables.sql",
         "client1/V006__helpers_in_shared_schema.sql",
         "client1/V007__fact_sales_summary_indexes.sql",
-        "client1/V008__erp_location_key.sql",
+        "client1/V008__snapshot_changed_keys.sql",
     ]
     assert migrate(conn, [cfg]) == []
     count = conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1'").fetchone()[0]
@@ -659,7 +659,7 @@ def test_a_template_is_migrated_for_each_client_with_its_names(conn: psycopg.Con
         "client3/V005__summary_tables.sql",
         "client3/V006__helpers_in_shared_schema.sql",
         "client3/V007__fact_sales_summary_indexes.sql",
-        "client3/V008__erp_location_key.sql",
+        "client3/V008__snapshot_changed_keys.sql",
     ]
     recorded = {
         scope: dict(

@@ -619,10 +619,12 @@ WHERE r.dwh_batch_id = %(batch_id)s
 
 {cleaning};
 
+-- counted, not EXISTS: a search for a first row would try each row against each key
 DO $check$ BEGIN
-    IF EXISTS (SELECT FROM snapshot_rows AS s WHERE NOT EXISTS (SELECT FROM snapshot_keys AS k WHERE {found}))
-       OR EXISTS (SELECT FROM snapshot_rows AS s JOIN snapshot_bronze AS r USING (dwh_row_number)
-                  WHERE NOT ({same_key}))
+    IF (SELECT count(*) FROM snapshot_rows AS s
+        WHERE NOT EXISTS (SELECT FROM snapshot_keys AS k WHERE {found})) > 0
+       OR (SELECT count(*) FROM snapshot_rows AS s JOIN snapshot_bronze AS r USING (dwh_row_number)
+           WHERE NOT ({same_key})) > 0
     THEN RAISE EXCEPTION {message};
     END IF;
 END $check$;
