@@ -65,8 +65,6 @@ def next_delivery(files: dict[str, Path]) -> dict[str, Path]:
     the customers, products and ERP tables again, with 1% of their rows changed (every
     hundredth row, in the column of ``CHANGED_COLUMN``), and the sales lines ordered in
     the latest month the files hold (a daily delivery adds recent orders)."""
-    import csv
-
     folder = WORK / "next"
     shutil.rmtree(folder, ignore_errors=True)
     out = {}
@@ -81,18 +79,26 @@ def next_delivery(files: dict[str, Path]) -> dict[str, Path]:
                 f.write(header)
                 f.writelines(line for line in lines if line.split(",")[3][:6] == month)
         else:
-            column, change = CHANGED_COLUMN[logical]
-            with src.open(newline="") as f, dest.open("w", newline="") as g:
-                reader, writer = csv.reader(f), csv.writer(g, lineterminator="\n")
-                names = next(reader)
-                writer.writerow(names)
-                at = names.index(column)
-                for number, row in enumerate(reader):
-                    if number % CHANGE_EVERY == CHANGE_EVERY // 2 and len(row) > at:
-                        row[at] = change(row[at])
-                    writer.writerow(row)
+            change_rows(src, dest, logical, {CHANGE_EVERY // 2})
         out[logical] = dest
     return out
+
+
+def change_rows(src: Path, dest: Path, logical: str, residues: set[int]) -> None:
+    """``src`` written to ``dest`` with the rows whose number (from 0) leaves one of
+    ``residues`` over ``CHANGE_EVERY`` changed, in the column of ``CHANGED_COLUMN``."""
+    import csv
+
+    column, change = CHANGED_COLUMN[logical]
+    with src.open(newline="") as f, dest.open("w", newline="") as g:
+        reader, writer = csv.reader(f), csv.writer(g, lineterminator="\n")
+        names = next(reader)
+        writer.writerow(names)
+        at = names.index(column)
+        for number, row in enumerate(reader):
+            if number % CHANGE_EVERY in residues and len(row) > at:
+                row[at] = change(row[at])
+            writer.writerow(row)
 
 
 def later_day(day: int) -> dict[str, Path]:
@@ -103,8 +109,6 @@ def later_day(day: int) -> dict[str, Path]:
     unchanged); from day 4 another 1% of their rows changed each day (the rows ``day``
     after the next day's in every hundred), so each later day changes as much as the next
     day did."""
-    import csv
-
     folder = WORK / f"day{day}"
     shutil.rmtree(folder, ignore_errors=True)
     out = {}
@@ -115,16 +119,7 @@ def later_day(day: int) -> dict[str, Path]:
         if src.stem != SALES and not changed:
             shutil.copyfile(src, dest)
         elif src.stem != SALES:
-            column, change = CHANGED_COLUMN[src.stem]
-            with src.open(newline="") as f, dest.open("w", newline="") as g:
-                reader, writer = csv.reader(f), csv.writer(g, lineterminator="\n")
-                names = next(reader)
-                writer.writerow(names)
-                at = names.index(column)
-                for number, row in enumerate(reader):
-                    if number % CHANGE_EVERY in changed and len(row) > at:
-                        row[at] = change(row[at])
-                    writer.writerow(row)
+            change_rows(src, dest, src.stem, changed)
         else:
             with src.open() as f, dest.open("w") as g:
                 g.write(f.readline())
