@@ -282,7 +282,6 @@ def step_sql(p: dict) -> None:
     steps += [("views", v.name, v.sql, f"{cfg.gold_schema}.{v.name}") for v in cfg.views]
     snapshot_keys = {s.name: s.snapshot_key for s in cfg.silver}  # as the DAG's tasks
     bronze_keys = {s.name: s.bronze_key for s in cfg.silver}
-    bronze_files = {f"{cfg.bronze_schema}.{f.bronze_table}": f.name for s in cfg.sources for f in s.files}
     results = {}
     batch = p.get("batch", BATCH)
     with psycopg.connect(p["dsn"], autocommit=True) as conn:
@@ -297,7 +296,7 @@ def step_sql(p: dict) -> None:
                 started = time.perf_counter()
                 if key:  # a snapshot delivered again, or its changed keys only
                     text, _ = batch_step_text(
-                        conn, cfg.client, target, key, text, batch, bronze_files, bronze_keys[name]
+                        conn, cfg.client, target, key, text, batch, cfg.bronze_files, bronze_keys[name]
                     )
                 decided = time.perf_counter() - started
                 res = run_step(

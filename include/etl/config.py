@@ -688,6 +688,11 @@ class ClientConfig(_Model):
         """Every (source system, logical file) of the client, in config order."""
         return [(system, f) for system in self.sources for f in system.files]
 
+    @property
+    def bronze_files(self) -> dict[str, str]:
+        """Each bronze table (``schema.table``) and the logical file loaded into it."""
+        return {f"{self.bronze_schema}.{f.bronze_table}": f.name for s in self.sources for f in s.files}
+
     def file(self, logical_name: str) -> tuple[SourceSystem, SourceFile]:
         """The (source system, logical file) named ``logical_name``; KeyError if none."""
         for system, f in self.files:

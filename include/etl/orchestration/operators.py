@@ -509,7 +509,6 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         if not self.snapshot_key:
             return self._sql_text()
         cfg = config_for(self.client)
-        bronze_files = {f"{cfg.bronze_schema}.{f.bronze_table}": f.name for s in cfg.sources for f in s.files}
         bronze_key = next((s.bronze_key for s in cfg.silver if s.name == self.step), None)
         text, how = batch_step_text(
             conn,
@@ -518,7 +517,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
             self.snapshot_key,
             self._sql_text(),
             batch_id,
-            bronze_files,
+            cfg.bronze_files,
             bronze_key,
         )
         if isinstance(how, SameSnapshot):

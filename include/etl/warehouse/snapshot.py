@@ -162,11 +162,15 @@ def diff_sql(
     every = ", ".join(_q(col) for col in names)
     scope = f"client_schema = {c} AND table_name = {name} AND batch_id = %(batch_id)s"
     record = ", ".join(_literal(v) if v else "NULL" for v in (digest, identity))
+    if changed is None:  # every key; a snapshot of no row (the file did not come) changes nothing
+        which = "AND EXISTS (SELECT FROM snapshot_rows)"
+    else:  # the changed keys; the others are the base's rows, which the current rows already are
+        which = f"AND ({keys}) IN (SELECT {keys} FROM snapshot_keys)"
     held = f"""latest AS (   -- per key, its latest row before the batch
     SELECT DISTINCT ON ({keys}) {current}
     FROM {t} AS p
     WHERE p.dwh_batch_id < %(batch_id)s
-      {{which}}
+      {which}
     ORDER BY {keys}, p.dwh_batch_id DESC, p.dwh_row_number DESC NULLS LAST
 ),
 held AS (   -- the current rows: unless a batch after the row, before this one, lost the key
@@ -177,14 +181,12 @@ held AS (   -- the current rows: unless a batch after the row, before this one, 
           AND {recorded_key}
           AND g.batch_id > b.{version} AND g.batch_id < %(batch_id)s)
 )"""
-    if changed is None:  # every key; a snapshot of no row (the file did not come) changes nothing
-        first = "WITH " + held.replace("{which}", "AND EXISTS (SELECT FROM snapshot_rows)") + ","
+    if changed is None:
+        first = f"WITH {held},"
         source, guard = "held", ""
         delivered, compared_keys, rows = "count(*)", "NULL", "FROM snapshot_rows\nHAVING count(*) > 0"
-    else:  # the changed keys; the others are the base's rows, which the current rows already are
-        which = f"AND ({keys}) IN (SELECT {keys} FROM snapshot_keys)"
-        first = "CREATE TEMP TABLE snapshot_held ON COMMIT DROP AS\nWITH " + held.replace("{which}", which)
-        first += "\nSELECT * FROM held;\n\nWITH"
+    else:
+        first = f"CREATE TEMP TABLE snapshot_held ON COMMIT DROP AS\nWITH {held}\nSELECT * FROM held;\n\nWITH"
         source = "snapshot_held"
         # the snapshot's rows: the base's, less the compared keys it held, plus the
         # compared keys the batch holds; none (every row cleaned away): nothing came
@@ -438,8 +440,17 @@ def same_snapshot(
     The rows are read only when the files' hashes say they are the same (both batches'
     rows once: about 0.5 s for 342k customers, docs/benchmarks.md)."""
     found = _comparable_base(conn, client, target, batch_id, sql_text, digest, bronze_files)
-    if found is None:
-        return None
+    return None if found is None else _repeated(conn, client, batch_id, found, bronze_files)
+
+
+def _repeated(
+    conn: psycopg.Connection,
+    client: str,
+    batch_id: str,
+    found: tuple[str, int, set[str]],
+    bronze_files: Mapping[str, str],
+) -> SameSnapshot | None:
+    """``same_snapshot`` once the base is found: the files' hashes, then the rows."""
     base, delivered, reads = found
     files = sorted({bronze_files[r] for r in reads})
     (same_files,) = one_row(
@@ -454,7 +465,6 @@ def same_snapshot(
     )
     if same_files != len(files):
         return None
-    conn.execute(COMPARE_SETTINGS)
     if not all(_same_bronze_rows(conn, bronze, batch_id, base) for bronze in sorted(reads)):
         return None
     return SameSnapshot(base, delivered)
@@ -654,10 +664,10 @@ def batch_step_text(
     digest = step_digest(conn, client, sql_text, key, columns)
     identity = bronze_identity(conn, relations_read(sql_text, client) & bronze_files.keys(), batch_id)
     conn.execute(COMPARE_SETTINGS)  # for the checks below, in the step's transaction
-    same = same_snapshot(conn, client, target, batch_id, sql_text, digest, bronze_files)
+    found = _comparable_base(conn, client, target, batch_id, sql_text, digest, bronze_files)
+    same = None if found is None else _repeated(conn, client, batch_id, found, bronze_files)
     if same is not None:
         return same_snapshot_sql(client, target, digest, same, identity), same
-    found = _comparable_base(conn, client, target, batch_id, sql_text, digest, bronze_files)
     if bronze_key is not None and found is not None and len(found[2]) == 1:
         base, delivered, (bronze,) = found
         query = sql.SQL(
