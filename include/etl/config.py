@@ -306,10 +306,17 @@ class BronzeKey(_Model):
     ``columns`` themselves (as many as the key's), or a ``function`` of the client's
     silver schema over them (an immutable SQL function the step's own SQL calls for the
     key too, so the two cannot disagree). With it, a day's snapshot cleans and compares
-    only the keys of the rows that changed (include/etl/warehouse/snapshot.py)."""
+    only the keys of the rows that changed (include/etl/warehouse/snapshot.py).
+
+    ``clock``: for a step whose cleaning reads the clock only to compare these bronze date
+    columns with ``current_date`` itself (``bdate > current_date``: a birth date in the
+    future), the only way a row cleans differently on another day. The keys of the rows
+    whose date lies between the base delivery's day and today are then compared too. The
+    step's SQL is checked for it: any other use of the clock compares every key."""
 
     columns: list[Identifier] = Field(min_length=1)
     function: Identifier | None = None
+    clock: list[Identifier] = []
 
 
 class SqlStep(_Model):

@@ -103,6 +103,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "client1/V006__helpers_in_shared_schema.sql",
         "client1/V007__fact_sales_summary_indexes.sql",
         "client1/V008__snapshot_changed_keys.sql",
+        "client1/V009__snapshot_birth_date_keys.sql",
         "client2/V001__silver_gold.sql",
         "client2/V002__usage_events_without_fk.sql",
         "client2/V003__fewer_batch_indexes.sql",
@@ -137,7 +138,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 13, "snapshot_same_as", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 24
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 25
     schemas = {
         s
         for (s,) in fresh_conn.execute(
@@ -173,10 +174,11 @@ def test_migrate_after_reset_applies_only_the_client(conn: psycopg.Connection, c
         "client1/V006__helpers_in_shared_schema.sql",
         "client1/V007__fact_sales_summary_indexes.sql",
         "client1/V008__snapshot_changed_keys.sql",
+        "client1/V009__snapshot_birth_date_keys.sql",
     ]
     assert migrate(conn, [cfg]) == []
     count = conn.execute("SELECT count(*) FROM tools.schema_migrations WHERE scope = 'client1'").fetchone()[0]
-    assert count == 8
+    assert count == 9
 
 
 @pytest.mark.parametrize("client", ["client1", "client2"])
@@ -660,6 +662,7 @@ def test_a_template_is_migrated_for_each_client_with_its_names(conn: psycopg.Con
         "client3/V006__helpers_in_shared_schema.sql",
         "client3/V007__fact_sales_summary_indexes.sql",
         "client3/V008__snapshot_changed_keys.sql",
+        "client3/V009__snapshot_birth_date_keys.sql",
     ]
     recorded = {
         scope: dict(
@@ -669,7 +672,7 @@ def test_a_template_is_migrated_for_each_client_with_its_names(conn: psycopg.Con
         )
         for scope in ("client1", "client3")
     }
-    assert sorted(recorded["client3"]) == sorted(recorded["client1"]) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert sorted(recorded["client3"]) == sorted(recorded["client1"]) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     # the rendered text is what is recorded: the names differ, so the checksums do
     assert all(recorded["client3"][v] != recorded["client1"][v] for v in recorded["client1"])
     columns = conn.execute(
@@ -679,7 +682,7 @@ def test_a_template_is_migrated_for_each_client_with_its_names(conn: psycopg.Con
     ).fetchall()
     assert [t for t, _ in columns] == [s.table for s in sorted(client3.silver, key=lambda s: s.table)]
     functions = conn.execute(
-        "SELECT proname FROM pg_proc WHERE pronamespace = 'silver_client3'::regnamespace"
+        "SELECT proname FROM pg_proc WHERE pronamespace = 'silver_client3'::regnamespace ORDER BY 1"
     ).fetchall()
-    # the helpers are in the schema shared, once; the client's own is its location key (V008)
-    assert functions == [("erp_loc_a101_cid",)]
+    # the helpers are in the schema shared, once; the client's own are its ERP keys (V008, V009)
+    assert functions == [("erp_cust_az12_cid",), ("erp_loc_a101_cid",)]

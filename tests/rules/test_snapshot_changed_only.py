@@ -2,16 +2,18 @@
 how a bronze row's key is computed, ``bronze_key``; include/etl/warehouse/snapshot.py)
 gives exactly what comparing every key gives.
 
-Each case is a run of days of client1's customers or ERP locations, drawn at random from a
-seed: rows changed, deleted, added, moved, delivered twice (the later or the dated one
-wins), keys without a value, and for the locations keys that clean to the same customer
-(``AW-1`` and ``AW1``). The days run through the silver step as the DAG runs it (changed
+Each case is a run of days of client1's customers, ERP locations or ERP birth dates,
+drawn at random from a seed: rows changed, deleted, added, moved, delivered twice (the
+later or the dated one wins), keys without a value, for the ERP files keys that clean to
+the same customer (``AW-1``, ``AW1``, ``NASAW1``), and birth dates around today (the
+cleaning drops those in the future). The days run through the silver step as the DAG runs it (changed
 keys only, where it may), then again from an empty table with every key compared; silver,
 the deliveries and the vanished keys must be the same row for row.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import random
 
@@ -42,6 +44,14 @@ def customer(rng: random.Random, cst_id: int | None) -> str:
     )
 
 
+def birth(rng: random.Random, number: int) -> str:
+    cid = rng.choice([f"NASAW{number:05d}", f"AW-{number:05d}", f" AW{number:05d} ", "NAS", "", "-"])
+    today = datetime.date.today()
+    dates = [today - datetime.timedelta(days=d) for d in (20000, 9000, 2, 1, 0, -1, -2, -400)]
+    bdate = str(rng.choice(dates)) if rng.random() < 0.9 else ""
+    return f"{cid!r} | {bdate} | {rng.choice(['M', 'Male', ' f ', 'FEMALE', 'x', ''])!r}".replace('"', "'")
+
+
 def location(rng: random.Random, number: int) -> str:
     cid = rng.choice([f"AW-{number:05d}", f"AW{number:05d}", f" AW{number:05d} ", "-", ""])
     return f"{cid!r} | {rng.choice(COUNTRIES)!r}".replace('"', "'")
@@ -53,6 +63,7 @@ TABLES = {
         lambda rng, n: customer(rng, None if rng.random() < 0.03 else n),
     ),
     "erp_loc_a101": ("cid | cntry", location),
+    "erp_cust_az12": ("cid | bdate | gen", birth),
 }
 
 
@@ -110,7 +121,7 @@ def test_changed_keys_only_give_what_every_key_gives(conn, client1, client_dags,
     batches = [f"BATCH{i:06d}" for i in range(1, DAYS + 1)]
     dag = client_dags["client1"]
     bronze, target = f"bronze_client1.{table}", f"silver_client1.{table}"
-    logical = {"crm_cust_info": "cust_info", "erp_loc_a101": "LOC_A101"}[table]
+    logical = {"crm_cust_info": "cust_info", "erp_loc_a101": "LOC_A101", "erp_cust_az12": "CUST_AZ12"}[table]
     for batch, rows in zip(batches, days(rng, draw), strict=True):
         given(conn, bronze, "\n".join([header, *rows]), batch=batch)
         conn.execute(

@@ -134,9 +134,10 @@ def test_a_snapshot_taken_by_another_step_is_compared(conn, client1, client_dags
     assert deliveries(conn) == [(B1, 3, 3, 0, None), (B2, 3, 0, 0, None)]
 
 
-def test_a_step_that_reads_the_clock_is_always_compared(conn, client1, client_dags) -> None:
+def test_a_step_that_reads_the_clock_is_never_the_same_snapshot(conn, client1, client_dags) -> None:
     """erp_cust_az12 drops birth dates after ``current_date``: the same rows can clean
-    differently another day, so its snapshot delivered again is compared."""
+    differently another day, so its snapshot delivered again is compared (by the keys
+    dated between the two days, none here: tests/rules/test_snapshot_clock.py)."""
     rows = """
         cid         | bdate      | gen
         NASAW1      | 1980-01-01 | M

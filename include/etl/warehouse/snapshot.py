@@ -50,7 +50,10 @@ by row number, takes the keys of the rows that differ, cleans the batch's rows o
 keys only and compares those keys only (``changed_only_text``): the other keys' rows are
 the same bronze rows, cleaned by the same step, so silver already holds them. The
 conditions are those of the same snapshot again, but for the files' content; the record
-says how many keys were compared (``compared_keys``).
+says how many keys were compared (``compared_keys``). A step that compares bronze dates
+with today's date itself (``bronze_key.clock``, checked in its SQL by
+``reads_clock_only_through``) compares the keys whose date lies between the base's day
+and today too: the only rows that clean differently on another day.
 """
 
 from __future__ import annotations
@@ -300,6 +303,37 @@ TIME_OR_CHANCE = re.compile(
     r"|'(?:now|today|tomorrow|yesterday)'",
     re.IGNORECASE,
 )
+# A comparison of a date column with today's date itself, either way round, on its own
+# between keywords, commas or brackets (``WHEN bdate > current_date THEN``; not
+# ``bdate > current_date - 1``, ``x - bdate > current_date`` or ``bdate::text > ...``).
+# Matched in a statement whose comments are stripped and white space is one space.
+_OPERATOR = r" ?(?:<=|>=|<>|!=|<|>|=) ?"
+_BEFORE = r"(?:^|[(,] ?| (?:WHEN|AND|OR|WHERE|NOT|ON|HAVING|THEN|ELSE) )"
+_AFTER = r"(?= ?(?:$|[),;]|(?:THEN|AND|OR|WHEN|ELSE|END)\b))"
+
+
+def _clock_comparisons(columns: Sequence[str]) -> re.Pattern[str]:
+    names = "|".join(re.escape(c) for c in columns)
+    column = rf'(?:"?[A-Za-z_][A-Za-z0-9_]*"? ?\. ?)?"?(?:{names})"?'
+    return re.compile(
+        rf"{_BEFORE}(?:{column}{_OPERATOR}current_date|current_date{_OPERATOR}{column}){_AFTER}",
+        re.IGNORECASE,
+    )
+
+
+def reads_clock_only_through(sql_text: str, columns: Sequence[str]) -> bool:
+    """Does the step read the clock only to compare ``columns`` (bronze dates, a
+    ``BronzeKey.clock``) with ``current_date`` itself, each use a plain comparison? Then a
+    row cleans differently on another day only when its date lies between the two days
+    (``changed_only_text`` compares those keys again). Any other clock, chance, or use of
+    ``current_date`` (an offset, a function of it) answers no."""
+    if not columns:
+        return False
+    plain = " ".join(_plain(statement) for statement in split_statements(sql_text))
+    rest = _clock_comparisons(columns).sub(" ", plain)
+    return not TIME_OR_CHANCE.search(rest)
+
+
 _CALL = re.compile(r'"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\.\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\(')
 _PLAIN_CALL = re.compile(r'(?<![\w$."])([A-Za-z_][A-Za-z0-9_]*)\s*\(')
 # A bronze row's own columns say where it came from, not what it holds (but its number
@@ -314,6 +348,15 @@ class SameSnapshot(NamedTuple):
 
     base: str  # the earlier batch
     delivered_rows: int  # what its snapshot delivered, after the step's cleaning
+
+
+class Base(NamedTuple):
+    """The table's latest delivery before a batch, comparable with it (``_comparable_base``)."""
+
+    batch: str
+    delivered_rows: int  # what its snapshot delivered
+    reads: set[str]  # the bronze tables the step reads
+    clock: bool  # the step compares bronze dates with today's (``reads_clock_only_through``)
 
 
 class ChangedOnly(NamedTuple):
@@ -356,21 +399,25 @@ def _comparable_base(
     sql_text: str,
     digest: str,
     bronze_files: Mapping[str, str],
-) -> tuple[str, int, set[str]] | None:
+    clock: Sequence[str] = (),
+) -> Base | None:
     """The table's latest delivery before the batch (the base), what it delivered and the
     bronze tables the step reads, when the step is one whose result follows from its
-    batch's bronze rows alone and took the base's snapshot as it is now; else None.
+    batch's bronze rows alone (and, with ``clock``, today's date) and took the base's
+    snapshot as it is now; else None.
 
     * The step (``sql_text``, rendered) deletes the batch's rows (``DELETE FROM <target>
       WHERE dwh_batch_id = %(batch_id)s``) and inserts its cleaned rows in one ``INSERT
       INTO <target>``, and nothing else; that insert reads bronze tables of the client's
       files (``bronze_files``: ``schema.table`` to the logical file), not the target or
       any other table, calls no function that is not immutable and does not read the
-      clock or chance (``TIME_OR_CHANCE``).
+      clock or chance (``TIME_OR_CHANCE``), but to compare the ``clock`` columns with
+      today's date (``reads_clock_only_through``: the base's ``clock`` is then true).
     * The base was taken by the same step (``step_digest``: the same SQL, key, columns
       and migrations). The base's comparison left silver's current rows as the base's
       snapshot, and no batch between them delivered the table."""
-    if TIME_OR_CHANCE.search(sql_text):
+    reads_clock = bool(TIME_OR_CHANCE.search(sql_text))
+    if reads_clock and not reads_clock_only_through(sql_text, clock):
         return None
     schema, table = target.split(".", 1)
     name = rf'"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?'
@@ -416,7 +463,7 @@ def _comparable_base(
     # the base's bronze rows are those it was compared from (not reloaded since)
     if row[3] != bronze_identity(conn, reads, row[0]):
         return None
-    return row[0], int(row[1]), reads
+    return Base(row[0], int(row[1]), reads, reads_clock)
 
 
 def same_snapshot(
@@ -447,11 +494,14 @@ def _repeated(
     conn: psycopg.Connection,
     client: str,
     batch_id: str,
-    found: tuple[str, int, set[str]],
+    found: Base,
     bronze_files: Mapping[str, str],
 ) -> SameSnapshot | None:
-    """``same_snapshot`` once the base is found: the files' hashes, then the rows."""
-    base, delivered, reads = found
+    """``same_snapshot`` once the base is found: the files' hashes, then the rows (never
+    for a step that reads the clock: the same rows clean differently another day)."""
+    if found.clock:
+        return None
+    base, delivered, reads, _ = found
     files = sorted({bronze_files[r] for r in reads})
     (same_files,) = one_row(
         conn.execute(
@@ -556,6 +606,45 @@ def _bronze_key_sql(
     return [f"{_q(silver_schema)}.{_q(bronze_key.function)}({args})::{by_name[key[0]].type}"]
 
 
+def _dated_keys(
+    changed: ChangedOnly,
+    bronze_columns: Sequence[TableColumn],
+    client: str,
+    target: str,
+    r_key: Sequence[str],
+    key: Sequence[str],
+) -> str:
+    """The ``UNION`` of ``snapshot_keys`` that adds, for a step comparing bronze dates with
+    today's (``BronzeKey.clock``), the keys of the batch's bronze rows (``r``) dated between
+    the day the base was compared and today, a day either side; '' for another step."""
+    if not changed.bronze_key.clock:
+        return ""
+    by_name = {column.name: column for column in bronze_columns}
+    for name in changed.bronze_key.clock:
+        if name not in by_name or by_name[name].category != "D":
+            raise ValueError(
+                f"{target}: bronze_key.clock names {name}, which is not a date column of {changed.bronze}"
+            )
+    t = ".".join(_q(part) for part in changed.bronze.split(".", 1))
+    base_day = (
+        "(SELECT recorded_at::date FROM tools.snapshot_delivery "
+        f"WHERE client_schema = {_literal(client)} AND table_name = {_literal(target)} "
+        f"AND batch_id = {_literal(changed.base)})"
+    )
+    within = " OR ".join(
+        f"r.{_q(name)}::date BETWEEN least({base_day}, current_date) - 1 "
+        f"AND greatest({base_day}, current_date) + 1"
+        for name in changed.bronze_key.clock
+    )
+    return f"""
+UNION   -- the rows whose date lies between the base's day and today clean differently
+SELECT {", ".join(f"{e} AS {_q(k)}" for e, k in zip(r_key, key, strict=True))}
+FROM {t} AS r
+WHERE r.dwh_batch_id = %(batch_id)s
+  AND ({within})
+  AND {" AND ".join(f"({e}) IS NOT NULL" for e in r_key)}"""
+
+
 def changed_only_text(
     sql_text: str,
     client: str,
@@ -579,7 +668,13 @@ def changed_only_text(
        ``bronze_key`` does not compute the key the step does);
     4. ``diff_sql`` compares those keys only: the other keys' rows are the base's, which
        silver's current rows already are. The delivery's rows are the base's, less the
-       compared keys the base held, plus the compared keys the batch holds."""
+       compared keys the base held, plus the compared keys the batch holds.
+
+    A step that compares bronze dates with today's (``BronzeKey.clock``) cleans a row
+    differently only when its date lies between the day the base was compared and today:
+    the keys of the batch's rows dated so (a day either side, for the time zone) are
+    compared too. By induction each delivery's current rows are its rows cleaned on the
+    day it was compared, as comparing every key leaves them."""
     by_name = {column.name: column for column in columns}
     silver_schema = target.split(".", 1)[0]
     names = ", ".join(_q(k) for k in key)
@@ -591,6 +686,7 @@ def changed_only_text(
     r_key = _bronze_key_sql("r", changed.bronze_key, silver_schema, key, by_name)
     pairs = _pairs_that_differ(changed.bronze, _data_columns(bronze_columns), changed.base)
     schema, table = changed.bronze.split(".", 1)
+    dated = _dated_keys(changed, bronze_columns, client, target, r_key, key)
     bronze = re.compile(
         rf'(?<![\w$"])"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?(?![\w$"])', re.IGNORECASE
     )
@@ -616,7 +712,7 @@ FROM (
 ) AS d
 CROSS JOIN LATERAL (VALUES ({", ".join(f"d.n{i}" for i in range(len(key)))}),
                            ({", ".join(f"d.b{i}" for i in range(len(key)))})) AS v({names})
-WHERE {" AND ".join(f"v.{_q(k)} IS NOT NULL" for k in key)};
+WHERE {" AND ".join(f"v.{_q(k)} IS NOT NULL" for k in key)}{dated};
 
 ANALYZE snapshot_keys;   -- a temporary table has no statistics until analyzed
 
@@ -664,12 +760,13 @@ def batch_step_text(
     digest = step_digest(conn, client, sql_text, key, columns)
     identity = bronze_identity(conn, relations_read(sql_text, client) & bronze_files.keys(), batch_id)
     conn.execute(COMPARE_SETTINGS)  # for the checks below, in the step's transaction
-    found = _comparable_base(conn, client, target, batch_id, sql_text, digest, bronze_files)
+    clock = bronze_key.clock if bronze_key is not None else ()
+    found = _comparable_base(conn, client, target, batch_id, sql_text, digest, bronze_files, clock)
     same = None if found is None else _repeated(conn, client, batch_id, found, bronze_files)
     if same is not None:
         return same_snapshot_sql(client, target, digest, same, identity), same
-    if bronze_key is not None and found is not None and len(found[2]) == 1:
-        base, delivered, (bronze,) = found
+    if bronze_key is not None and found is not None and len(found.reads) == 1:
+        base, delivered, (bronze,), _ = found
         query = sql.SQL(
             "SELECT EXISTS (SELECT FROM {t} WHERE dwh_batch_id = %s), "
             "EXISTS (SELECT FROM {t} WHERE dwh_batch_id = %s)"

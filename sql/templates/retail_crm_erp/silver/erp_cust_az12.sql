@@ -23,21 +23,15 @@ SELECT DISTINCT ON (cid)
     dwh_row_number
 FROM (
     SELECT
-        replace(
-            CASE WHEN left(raw_cid, 3) = 'NAS' THEN substring(raw_cid FROM 4) ELSE raw_cid END,
-            '-', ''
-        ) AS cid,
-        bdate,
-        shared.clean_text(gen) AS gen,
-        dwh_batch_id,
-        dwh_source_file,
-        dwh_row_number
-    FROM (
-        SELECT b.*, shared.clean_text(b.cid) AS raw_cid
-        FROM {{ bronze }}.erp_cust_az12 AS b
-        WHERE b.dwh_batch_id = %(batch_id)s
-    ) AS trimmed
-    WHERE raw_cid IS NOT NULL
+        {{ silver }}.erp_cust_az12_cid(b.cid) AS cid,   -- trimmed, NAS and dashes removed (V009)
+        b.bdate,
+        shared.clean_text(b.gen) AS gen,
+        b.dwh_batch_id,
+        b.dwh_source_file,
+        b.dwh_row_number
+    FROM {{ bronze }}.erp_cust_az12 AS b
+    WHERE b.dwh_batch_id = %(batch_id)s
 ) AS customers
-WHERE cid <> ''
+WHERE cid IS NOT NULL
+  AND cid <> ''
 ORDER BY cid, dwh_row_number DESC;
