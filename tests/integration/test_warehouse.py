@@ -120,6 +120,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("client1", 6, "helpers_in_shared_schema", 16),
         ("client1", 7, "fact_sales_summary_indexes", 16),
         ("client1", 8, "snapshot_changed_keys", 16),
+        ("client1", 9, "snapshot_birth_date_keys", 16),
         ("client2", 1, "silver_gold", 16),
         ("client2", 2, "usage_events_without_fk", 16),
         ("client2", 3, "fewer_batch_indexes", 16),

@@ -11,15 +11,18 @@ NULL. Any other use of the clock in the step compares every key.
 from __future__ import annotations
 
 import datetime
+import logging
 
 import pytest
 
 from include.etl.config import BronzeKey
 from include.etl.warehouse.snapshot import ChangedOnly, batch_step_text
+from include.etl.warehouse.sqlstep import run_step as run_sql
 from tests.rules.tables import expect, given, run_step
 
 B1, B2 = "BATCH000001", "BATCH000002"
 BRONZE, SILVER = "bronze_client1.erp_cust_az12", "silver_client1.erp_cust_az12"
+FILES = {BRONZE: "CUST_AZ12"}  # the bronze table the step reads -> its logical file
 
 
 def delivered(conn, rows: str, batch: str) -> None:
@@ -103,56 +106,84 @@ def test_the_same_rows_on_the_same_day_compare_no_key(conn, client1, client_dags
     """)  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "edit",
-    [
-        ("bdate > current_date", "bdate > current_date - 1"),  # an offset
-        ("bdate > current_date", "bdate > now()::date"),  # another clock
-        ("CASE WHEN bdate", "CASE WHEN current_date > '2000-01-01' AND bdate"),  # another column
-    ],
-    ids=["offset", "now", "another-comparison"],
-)
-def test_another_use_of_the_clock_compares_every_key(conn, client1, client_dags, edit) -> None:
-    """``bronze_key.clock`` holds only for a step that compares the dates with
-    ``current_date`` itself: the step edited to read the clock any other way is compared
-    in full, and the step as it is by its changed keys."""
-    rows = """
-        cid    | bdate      | gen
-        NASAW1 | 1980-01-01 | M
-    """
-    delivered(conn, rows, B1)
-    run_step(conn, client_dags["client1"], "silver.erp_cust_az12", B1)
-    delivered(conn, rows, B2)
+def step_text(client_dags) -> str:
+    """The birth dates' step as the DAG's task renders it."""
     dag = client_dags["client1"]
     task = dag.get_task("silver.erp_cust_az12")
-    text = task.render_template(task.sql, {}, jinja_env=dag.get_template_env())
-    files = {BRONZE: "CUST_AZ12"}
-    bronze_key = BronzeKey(function="erp_cust_az12_cid", columns=["cid"], clock=["bdate"])
-    assert edit[0] in text
+    return task.render_template(task.sql, {}, jinja_env=dag.get_template_env())
 
+
+def compared_in_full(conn, text: str, bronze_key: BronzeKey, batch: str) -> None:
+    """``batch`` delivered through the step ``text`` (its first delivery: every key)."""
     with conn.transaction():
-        _, how = batch_step_text(conn, "client1", SILVER, ["cid"], text, B2, files, bronze_key)
-        assert isinstance(how, ChangedOnly) and how.base == B1
-        edited = text.replace(*edit)
-        _, how = batch_step_text(conn, "client1", SILVER, ["cid"], edited, B2, files, bronze_key)
+        first, how = batch_step_text(conn, "client1", SILVER, ["cid"], text, batch, FILES, bronze_key)
         assert how is None
+        run_sql(
+            conn,
+            client="client1",
+            layer="silver",
+            step="erp_cust_az12",
+            target=SILVER,
+            sql_text=first,
+            batch_id=batch,
+            log=logging.getLogger("test"),
+            parameters={"batch_id": batch},
+            skip_unchanged=False,
+        )
 
 
-def test_a_clock_column_that_is_not_a_date_fails_the_step(conn, client1, client_dags) -> None:
+@pytest.mark.parametrize(
+    "edit, changed_only",
+    [
+        (("", ""), True),  # the step as it is
+        (("bdate > current_date", "bdate > current_date - 1"), False),  # an offset
+        (("bdate > current_date", "bdate > now()::date"), False),  # another clock
+        (("CASE WHEN bdate", "CASE WHEN current_date > '2000-01-01' AND bdate"), False),  # another use
+    ],
+    ids=["as-is", "offset", "now", "another-use"],
+)
+def test_another_use_of_the_clock_compares_every_key(conn, client1, client_dags, edit, changed_only) -> None:
+    """``bronze_key.clock`` holds only for a step that compares the dates with
+    ``current_date`` itself: the step edited to read the clock any other way (both days
+    by the edited step) is compared in full the second day, the step as it is by its
+    changed keys."""
     rows = """
         cid    | bdate      | gen
         NASAW1 | 1980-01-01 | M
     """
+    text = step_text(client_dags)
+    edited = text.replace(*edit)
+    assert edited != text or not edit[0]
+    bronze_key = BronzeKey(function="erp_cust_az12_cid", columns=["cid"], clock=["bdate"])
     delivered(conn, rows, B1)
-    run_step(conn, client_dags["client1"], "silver.erp_cust_az12", B1)
+    compared_in_full(conn, edited, bronze_key, B1)
     delivered(conn, rows, B2)
-    dag = client_dags["client1"]
-    task = dag.get_task("silver.erp_cust_az12")
-    text = task.render_template(task.sql, {}, jinja_env=dag.get_template_env())
-    bronze_key = BronzeKey(function="erp_cust_az12_cid", columns=["cid"], clock=["gen"])
+    with conn.transaction():
+        _, how = batch_step_text(conn, "client1", SILVER, ["cid"], edited, B2, FILES, bronze_key)
+    assert isinstance(how, ChangedOnly) if changed_only else how is None, how
+
+
+def test_a_clock_column_that_is_not_a_bronze_date_fails_the_step(conn, client1, client_dags) -> None:
+    """The step compares a column of its own naming with the clock (``birth``, bronze's
+    ``bdate`` renamed): ``clock: [birth]`` cannot find those dates in bronze, and says so."""
+    rows = """
+        cid    | bdate      | gen
+        NASAW1 | 1980-01-01 | M
+    """
+    text = step_text(client_dags)
+    renamed = (
+        text.replace("b.bdate,", "b.bdate AS birth,")
+        .replace("WHEN bdate > current_date", "WHEN birth > current_date")
+        .replace("ELSE bdate END", "ELSE birth END")
+    )
+    assert all(part in renamed for part in ("AS birth,", "WHEN birth > current_date", "ELSE birth END"))
+    bronze_key = BronzeKey(function="erp_cust_az12_cid", columns=["cid"], clock=["birth"])
+    delivered(conn, rows, B1)
+    compared_in_full(conn, renamed, bronze_key, B1)
+    delivered(conn, rows, B2)
     with conn.transaction(), pytest.raises(ValueError) as failed:
-        batch_step_text(conn, "client1", SILVER, ["cid"], text, B2, {BRONZE: "CUST_AZ12"}, bronze_key)
+        batch_step_text(conn, "client1", SILVER, ["cid"], renamed, B2, FILES, bronze_key)
     assert str(failed.value) == (
-        "silver_client1.erp_cust_az12: bronze_key.clock names gen, which is not a date column of "
+        "silver_client1.erp_cust_az12: bronze_key.clock names birth, which is not a date column of "
         "bronze_client1.erp_cust_az12"
     )

@@ -4,8 +4,8 @@
 -- The ERP customer file's key as silver computes it from a bronze row: trimmed, the NAS
 -- system prefix and any dash removed (NASAW00011000 -> AW00011000). The step
 -- silver/erp_cust_az12.sql calls it for the key it cleans, and template.yaml names it as
--- the step's bronze_key. Immutable, in SQL and a single expression (no FROM): PostgreSQL
--- inlines it where it is called.
+-- the step's `bronze_key` function. Immutable, in SQL and a single expression (no FROM):
+-- PostgreSQL inlines it where it is called.
 CREATE OR REPLACE FUNCTION {{ silver }}.erp_cust_az12_cid(cid text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
