@@ -309,10 +309,11 @@ class BronzeKey(_Model):
     only the keys of the rows that changed (include/etl/warehouse/snapshot.py).
 
     ``clock``: for a step whose cleaning reads the clock only to compare these bronze date
-    columns with ``current_date`` itself (``bdate > current_date``: a birth date in the
-    future), the only way a row cleans differently on another day. The keys of the rows
-    whose date lies between the base delivery's day and today are then compared too. The
-    step's SQL is checked for it: any other use of the clock compares every key."""
+    columns with ``current_date`` itself, named through the bronze table (``b.bdate >
+    current_date``: a birth date in the future), the only way a row cleans differently on
+    another day. The keys of the rows whose date lies between the day the base delivery
+    was compared and today are then compared too. The step's SQL is checked for it: any
+    other use of the clock compares every key (and the step's log says so)."""
 
     columns: list[Identifier] = Field(min_length=1)
     function: Identifier | None = None

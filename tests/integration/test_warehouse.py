@@ -95,6 +95,7 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         "tools/V011__snapshot_deliveries.sql",
         "tools/V012__sql_step_log_again_after.sql",
         "tools/V013__snapshot_same_as.sql",
+        "tools/V014__snapshot_compared_on.sql",
         "client1/V001__silver_gold.sql",
         "client1/V002__fact_sales_without_fks.sql",
         "client1/V003__sales_details_batch_brin.sql",
@@ -137,9 +138,10 @@ def test_migrate_applies_each_migration_once(fresh_conn: psycopg.Connection, cli
         ("tools", 11, "snapshot_deliveries", 16),
         ("tools", 12, "sql_step_log_again_after", 16),
         ("tools", 13, "snapshot_same_as", 16),
+        ("tools", 14, "snapshot_compared_on", 16),
     ]
     assert migrate(fresh_conn, configs) == []
-    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 25
+    assert fresh_conn.execute("SELECT count(*) FROM tools.schema_migrations").fetchone()[0] == 26
     schemas = {
         s
         for (s,) in fresh_conn.execute(

@@ -6,7 +6,8 @@ Each case is a run of days of client1's customers, ERP locations or ERP birth da
 drawn at random from a seed: rows changed, deleted, added, moved, delivered twice (the
 later or the dated one wins), keys without a value, for the ERP files keys that clean to
 the same customer (``AW-1``, ``AW1``, ``NASAW1``), and birth dates around today (the
-cleaning drops those in the future). The days run through the silver step as the DAG runs it (changed
+cleaning drops those in the future; the days here all run today, so the dates between two
+days' runs are tests/rules/test_snapshot_clock.py's). The days run through the silver step as the DAG runs it (changed
 keys only, where it may), then again from an empty table with every key compared; silver,
 the deliveries and the vanished keys must be the same row for row.
 """

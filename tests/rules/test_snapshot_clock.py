@@ -50,6 +50,15 @@ def compared(conn, batch: str) -> tuple:
     ).fetchone()
 
 
+def compared_on(conn, batch: str, days: int) -> None:
+    """The delivery of ``batch`` as if compared ``days`` days from today."""
+    conn.execute(
+        """UPDATE tools.snapshot_delivery SET compared_on = current_date + %s
+           WHERE client_schema = 'client1' AND table_name = %s AND batch_id = %s""",
+        (days, SILVER, batch),
+    )
+
+
 def test_a_birth_date_that_stopped_being_in_the_future_is_compared(conn, client1, client_dags) -> None:
     """B1 was compared ten days ago, when AW1's birth date (five days ago) was still in
     the future: silver holds it as NULL. B2 delivers the same rows today: nothing in its
@@ -66,11 +75,7 @@ def test_a_birth_date_that_stopped_being_in_the_future_is_compared(conn, client1
     run_step(conn, client_dags["client1"], "silver.erp_cust_az12", B1)
     # B1 as its run ten days ago left it
     conn.execute(f"UPDATE {SILVER} SET bdate = NULL WHERE cid = 'AW1'")
-    conn.execute(
-        """UPDATE tools.snapshot_delivery SET recorded_at = recorded_at - interval '10 days'
-           WHERE client_schema = 'client1' AND table_name = %s AND batch_id = %s""",
-        (SILVER, B1),
-    )
+    compared_on(conn, B1, days=-10)
 
     delivered(conn, rows, B2)
     run_step(conn, client_dags["client1"], "silver.erp_cust_az12", B2)
@@ -85,7 +90,9 @@ def test_a_birth_date_that_stopped_being_in_the_future_is_compared(conn, client1
     assert compared(conn, B2) == (3, 1, 0, None, 1)
 
 
-def test_the_same_rows_on_the_same_day_compare_no_key(conn, client1, client_dags) -> None:
+def test_the_same_rows_the_same_day_compare_only_the_keys_dated_around_today(
+    conn, client1, client_dags
+) -> None:
     """The same rows again the same day: no row changed and no date lies between the two
     days (a day either side of today is compared every day: the birth date of tomorrow)."""
     tomorrow = datetime.date.today() + datetime.timedelta(days=1)
@@ -133,16 +140,24 @@ def compared_in_full(conn, text: str, bronze_key: BronzeKey, batch: str) -> None
 
 
 @pytest.mark.parametrize(
-    "edit, changed_only",
+    "edits, changed_only",
     [
-        (("", ""), True),  # the step as it is
-        (("bdate > current_date", "bdate > current_date - 1"), False),  # an offset
-        (("bdate > current_date", "bdate > now()::date"), False),  # another clock
-        (("CASE WHEN bdate", "CASE WHEN current_date > '2000-01-01' AND bdate"), False),  # another use
+        ([], True),  # the step as it is
+        ([("b.bdate > current_date", "b.bdate > current_date - 1")], False),  # an offset
+        ([("b.bdate > current_date", "b.bdate > now()::date")], False),  # another clock
+        ([("b.bdate > current_date", "b.bdate > ' today'::date")], False),  # a literal of today
+        ([("CASE WHEN b.bdate", "CASE WHEN current_date > '2000-01-01' AND b.bdate")], False),
+        (  # the comparison moved out of the bronze table's query: bdate could be anything there
+            [
+                ("CASE WHEN b.bdate > current_date THEN NULL ELSE b.bdate END AS bdate", "b.bdate"),
+                ("    bdate,\n", "    CASE WHEN bdate > current_date THEN NULL ELSE bdate END,\n"),
+            ],
+            False,
+        ),
     ],
-    ids=["as-is", "offset", "now", "another-use"],
+    ids=["as-is", "offset", "now", "today-literal", "another-use", "not-through-bronze"],
 )
-def test_another_use_of_the_clock_compares_every_key(conn, client1, client_dags, edit, changed_only) -> None:
+def test_another_use_of_the_clock_compares_every_key(conn, client1, client_dags, edits, changed_only) -> None:
     """``bronze_key.clock`` holds only for a step that compares the dates with
     ``current_date`` itself: the step edited to read the clock any other way (both days
     by the edited step) is compared in full the second day, the step as it is by its
@@ -151,9 +166,10 @@ def test_another_use_of_the_clock_compares_every_key(conn, client1, client_dags,
         cid    | bdate      | gen
         NASAW1 | 1980-01-01 | M
     """
-    text = step_text(client_dags)
-    edited = text.replace(*edit)
-    assert edited != text or not edit[0]
+    edited = step_text(client_dags)
+    for before, after in edits:
+        assert edited.count(before) == 1, before
+        edited = edited.replace(before, after)
     bronze_key = BronzeKey(function="erp_cust_az12_cid", columns=["cid"], clock=["bdate"])
     delivered(conn, rows, B1)
     compared_in_full(conn, edited, bronze_key, B1)
@@ -163,27 +179,28 @@ def test_another_use_of_the_clock_compares_every_key(conn, client1, client_dags,
     assert isinstance(how, ChangedOnly) if changed_only else how is None, how
 
 
-def test_a_clock_column_that_is_not_a_bronze_date_fails_the_step(conn, client1, client_dags) -> None:
-    """The step compares a column of its own naming with the clock (``birth``, bronze's
-    ``bdate`` renamed): ``clock: [birth]`` cannot find those dates in bronze, and says so."""
-    rows = """
-        cid    | bdate      | gen
-        NASAW1 | 1980-01-01 | M
+def test_a_base_compared_on_a_later_day_compares_the_dates_back_to_today(conn, client1, client_dags) -> None:
+    """The base was compared ten days from now (a clock set wrong, or a time zone): AW1's
+    birth date, five days from now, was past then and kept. Today it is in the future
+    again: AW1 is compared and cleans to NULL, as comparing every key today gives."""
+    ahead = datetime.date.today() + datetime.timedelta(days=5)
+    rows = f"""
+        cid     | bdate      | gen
+        NASAW1  | {ahead}    | M
+        AW2     | 1980-01-01 | F
     """
-    text = step_text(client_dags)
-    renamed = (
-        text.replace("b.bdate,", "b.bdate AS birth,")
-        .replace("WHEN bdate > current_date", "WHEN birth > current_date")
-        .replace("ELSE bdate END", "ELSE birth END")
-    )
-    assert all(part in renamed for part in ("AS birth,", "WHEN birth > current_date", "ELSE birth END"))
-    bronze_key = BronzeKey(function="erp_cust_az12_cid", columns=["cid"], clock=["birth"])
     delivered(conn, rows, B1)
-    compared_in_full(conn, renamed, bronze_key, B1)
+    run_step(conn, client_dags["client1"], "silver.erp_cust_az12", B1)
+    conn.execute(f"UPDATE {SILVER} SET bdate = %s WHERE cid = 'AW1'", (ahead,))  # as that day left it
+    compared_on(conn, B1, days=10)
+
     delivered(conn, rows, B2)
-    with conn.transaction(), pytest.raises(ValueError) as failed:
-        batch_step_text(conn, "client1", SILVER, ["cid"], renamed, B2, FILES, bronze_key)
-    assert str(failed.value) == (
-        "silver_client1.erp_cust_az12: bronze_key.clock names birth, which is not a date column of "
-        "bronze_client1.erp_cust_az12"
-    )
+    run_step(conn, client_dags["client1"], "silver.erp_cust_az12", B2)
+
+    expect(conn, f"SELECT cid, bdate, dwh_batch_id FROM {SILVER} ORDER BY cid, dwh_batch_id", f"""
+        cid | bdate      | dwh_batch_id
+        AW1 | {ahead}    | BATCH000001
+        AW1 |            | BATCH000002
+        AW2 | 1980-01-01 | BATCH000001
+    """)  # fmt: skip
+    assert compared(conn, B2) == (2, 1, 0, None, 1)

@@ -504,7 +504,12 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         comparison; or, for a snapshot that an earlier batch delivered as it is, only the
         record of that (``include.etl.warehouse.snapshot.same_snapshot``)."""
         from include.etl.config import config_for
-        from include.etl.warehouse.snapshot import ChangedOnly, SameSnapshot, batch_step_text
+        from include.etl.warehouse.snapshot import (
+            ChangedOnly,
+            SameSnapshot,
+            batch_step_text,
+            clock_declaration_holds,
+        )
 
         if not self.snapshot_key:
             return self._sql_text()
@@ -535,6 +540,17 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
                 self.target,
                 batch_id,
                 how.base,
+            )
+        elif (
+            bronze_key is not None
+            and bronze_key.clock
+            and not clock_declaration_holds(self._sql_text(), self.client, bronze_key.clock, cfg.bronze_files)
+        ):
+            self.log.warning(
+                "%s: bronze_key.clock names %s, but the step reads the clock otherwise (an offset, "
+                "another clock, a column not read through its bronze table): every key is compared",
+                self.target,
+                ", ".join(bronze_key.clock),
             )
         return text
 

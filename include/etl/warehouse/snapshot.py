@@ -58,6 +58,7 @@ and today too: the only rows that clean differently on another day.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import re
@@ -300,38 +301,66 @@ TIME_OR_CHANCE = re.compile(
     r"\b(?:current_date|current_time|current_timestamp|localtime|localtimestamp)\b"
     r"|\b(?:now|clock_timestamp|statement_timestamp|transaction_timestamp|timeofday|age|random"
     r"|gen_random_uuid|uuidv4|uuidv7|nextval|txid_current|pg_current_xact_id)\s*\("
-    r"|'(?:now|today|tomorrow|yesterday)'",
+    r"|'\s*(?:now|today|tomorrow|yesterday)\b"  # 'today', ' now '::date, 'today 10:00'
+    r"|\$[A-Za-z_0-9]*\$\s*(?:now|today|tomorrow|yesterday)\b",  # $$today$$
     re.IGNORECASE,
 )
-# A comparison of a date column with today's date itself, either way round, on its own
-# between keywords, commas or brackets (``WHEN bdate > current_date THEN``; not
-# ``bdate > current_date - 1``, ``x - bdate > current_date`` or ``bdate::text > ...``).
-# Matched in a statement whose comments are stripped and white space is one space.
+# A comparison of a bronze date column with today's date itself, either way round, the
+# column named through the bronze table (its alias, or its name), on its own between
+# keywords, commas or brackets (``WHEN b.bdate > current_date THEN``; not
+# ``b.bdate > current_date - 1``, ``x - b.bdate > current_date``, ``b.bdate::text > ...`` or
+# ``bdate > current_date``, which could be a column of any subquery). Matched in a
+# statement whose comments are stripped and white space is one space.
 _OPERATOR = r" ?(?:<=|>=|<>|!=|<|>|=) ?"
 _BEFORE = r"(?:^|[(,] ?| (?:WHEN|AND|OR|WHERE|NOT|ON|HAVING|THEN|ELSE) )"
 _AFTER = r"(?= ?(?:$|[),;]|(?:THEN|AND|OR|WHEN|ELSE|END)\b))"
+_NOT_ALIASES = {
+    "where", "join", "on", "left", "right", "inner", "outer", "full", "cross", "natural", "group",
+    "order", "limit", "offset", "union", "except", "intersect", "window", "using", "tablesample",
+    "having", "fetch", "for", "lateral",
+}  # fmt: skip
 
 
-def _clock_comparisons(columns: Sequence[str]) -> re.Pattern[str]:
+def _bronze_aliases(plain: str, bronze: str) -> set[str]:
+    """The names a statement reads the bronze table ``bronze`` (``schema.table``) by: its
+    aliases (``FROM bronze_c.t AS b``, ``FROM bronze_c.t b``) and its own name."""
+    schema, table = bronze.split(".", 1)
+    name = rf'"?{re.escape(schema)}"? ?\. ?"?{re.escape(table)}"?'
+    found = re.findall(rf'{name} (?:AS )?"?([A-Za-z_][A-Za-z0-9_]*)"?', plain, re.IGNORECASE)
+    return {a.lower() for a in found if a.lower() not in _NOT_ALIASES} | {table.lower()}
+
+
+def _clock_comparisons(columns: Sequence[str], aliases: Iterable[str]) -> re.Pattern[str]:
     names = "|".join(re.escape(c) for c in columns)
-    column = rf'(?:"?[A-Za-z_][A-Za-z0-9_]*"? ?\. ?)?"?(?:{names})"?'
+    through = "|".join(re.escape(a) for a in sorted(aliases))
+    column = rf'"?(?:{through})"? ?\. ?"?(?:{names})"?'
     return re.compile(
         rf"{_BEFORE}(?:{column}{_OPERATOR}current_date|current_date{_OPERATOR}{column}){_AFTER}",
         re.IGNORECASE,
     )
 
 
-def reads_clock_only_through(sql_text: str, columns: Sequence[str]) -> bool:
-    """Does the step read the clock only to compare ``columns`` (bronze dates, a
-    ``BronzeKey.clock``) with ``current_date`` itself, each use a plain comparison? Then a
-    row cleans differently on another day only when its date lies between the two days
+def reads_clock_only_through(sql_text: str, columns: Sequence[str], bronze: str) -> bool:
+    """Does the step read the clock only to compare ``columns`` (dates of the bronze table
+    ``bronze``, a ``BronzeKey.clock``) with ``current_date`` itself, each use a plain
+    comparison of the column named through the bronze table? Then a row cleans
+    differently on another day only when its date lies between the two days
     (``changed_only_text`` compares those keys again). Any other clock, chance, or use of
-    ``current_date`` (an offset, a function of it) answers no."""
+    ``current_date`` (an offset, a function of it, a column of a subquery) answers no."""
     if not columns:
         return False
     plain = " ".join(_plain(statement) for statement in split_statements(sql_text))
-    rest = _clock_comparisons(columns).sub(" ", plain)
+    rest = _clock_comparisons(columns, _bronze_aliases(plain, bronze)).sub(" ", plain)
     return not TIME_OR_CHANCE.search(rest)
+
+
+def clock_declaration_holds(
+    sql_text: str, client: str, clock: Sequence[str], bronze_files: Mapping[str, str]
+) -> bool:
+    """Does a step that declares ``clock`` (``BronzeKey.clock``) read one bronze table of
+    the client's files, and the clock only as it says (``reads_clock_only_through``)?"""
+    reads = relations_read(sql_text, client) & bronze_files.keys()
+    return len(reads) == 1 and reads_clock_only_through(sql_text, clock, next(iter(reads)))
 
 
 _CALL = re.compile(r'"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\.\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\(')
@@ -356,7 +385,8 @@ class Base(NamedTuple):
     batch: str
     delivered_rows: int  # what its snapshot delivered
     reads: set[str]  # the bronze tables the step reads
-    clock: bool  # the step compares bronze dates with today's (``reads_clock_only_through``)
+    reads_clock: bool  # it compares bronze dates with today's (``reads_clock_only_through``)
+    compared_on: datetime.date  # the day the base was compared (its step's current_date)
 
 
 class ChangedOnly(NamedTuple):
@@ -367,6 +397,7 @@ class ChangedOnly(NamedTuple):
     delivered_rows: int  # what the base's snapshot delivered
     bronze: str  # schema.table: the one bronze table the step reads
     bronze_key: BronzeKey  # how a bronze row's key is computed
+    base_compared_on: datetime.date  # the day the base was compared
 
 
 def step_digest(
@@ -417,7 +448,7 @@ def _comparable_base(
       and migrations). The base's comparison left silver's current rows as the base's
       snapshot, and no batch between them delivered the table."""
     reads_clock = bool(TIME_OR_CHANCE.search(sql_text))
-    if reads_clock and not reads_clock_only_through(sql_text, clock):
+    if reads_clock and not clock:
         return None
     schema, table = target.split(".", 1)
     name = rf'"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?'
@@ -430,6 +461,8 @@ def _comparable_base(
     calls = {(s.lower(), f.lower()) for s, f in _CALL.findall(inserts[0])}
     reads = relations_read(inserts[0], client) - {f"{s}.{f}" for s, f in calls}  # tables, not functions
     if not reads or not reads <= bronze_files.keys():
+        return None
+    if reads_clock and (len(reads) != 1 or not reads_clock_only_through(sql_text, clock, next(iter(reads)))):
         return None
     # Every function it calls is immutable: one named with its schema must exist and be,
     # one named alone is looked up where PostgreSQL finds it (pg_catalog, public).
@@ -453,7 +486,9 @@ def _comparable_base(
     if found != len(calls) or mutable:
         return None
     row = conn.execute(
-        """SELECT batch_id, delivered_rows, step_digest, bronze_tables FROM tools.snapshot_delivery
+        """SELECT batch_id, delivered_rows, step_digest, bronze_tables,
+                  coalesce(compared_on, recorded_at::date)
+           FROM tools.snapshot_delivery
            WHERE client_schema = %s AND table_name = %s AND batch_id < %s
            ORDER BY batch_id DESC LIMIT 1""",
         (client, target, batch_id),
@@ -463,7 +498,7 @@ def _comparable_base(
     # the base's bronze rows are those it was compared from (not reloaded since)
     if row[3] != bronze_identity(conn, reads, row[0]):
         return None
-    return Base(row[0], int(row[1]), reads, reads_clock)
+    return Base(row[0], int(row[1]), reads, reads_clock, row[4])
 
 
 def same_snapshot(
@@ -499,9 +534,9 @@ def _repeated(
 ) -> SameSnapshot | None:
     """``same_snapshot`` once the base is found: the files' hashes, then the rows (never
     for a step that reads the clock: the same rows clean differently another day)."""
-    if found.clock:
+    if found.reads_clock:
         return None
-    base, delivered, reads, _ = found
+    base, delivered, reads = found.batch, found.delivered_rows, found.reads
     files = sorted({bronze_files[r] for r in reads})
     (same_files,) = one_row(
         conn.execute(
@@ -609,28 +644,24 @@ def _bronze_key_sql(
 def _dated_keys(
     changed: ChangedOnly,
     bronze_columns: Sequence[TableColumn],
-    client: str,
     target: str,
     r_key: Sequence[str],
     key: Sequence[str],
 ) -> str:
     """The ``UNION`` of ``snapshot_keys`` that adds, for a step comparing bronze dates with
     today's (``BronzeKey.clock``), the keys of the batch's bronze rows (``r``) dated between
-    the day the base was compared and today, a day either side; '' for another step."""
+    the day the base was compared (``compared_on``) and today, a day either side (a
+    timestamp's date, a session in another time zone); '' for another step."""
     if not changed.bronze_key.clock:
         return ""
     by_name = {column.name: column for column in bronze_columns}
     for name in changed.bronze_key.clock:
-        if name not in by_name or by_name[name].category != "D":
+        if name not in by_name or not by_name[name].type.startswith(("date", "timestamp")):
             raise ValueError(
                 f"{target}: bronze_key.clock names {name}, which is not a date column of {changed.bronze}"
             )
     t = ".".join(_q(part) for part in changed.bronze.split(".", 1))
-    base_day = (
-        "(SELECT recorded_at::date FROM tools.snapshot_delivery "
-        f"WHERE client_schema = {_literal(client)} AND table_name = {_literal(target)} "
-        f"AND batch_id = {_literal(changed.base)})"
-    )
+    base_day = f"DATE {_literal(changed.base_compared_on.isoformat())}"
     within = " OR ".join(
         f"r.{_q(name)}::date BETWEEN least({base_day}, current_date) - 1 "
         f"AND greatest({base_day}, current_date) + 1"
@@ -686,7 +717,7 @@ def changed_only_text(
     r_key = _bronze_key_sql("r", changed.bronze_key, silver_schema, key, by_name)
     pairs = _pairs_that_differ(changed.bronze, _data_columns(bronze_columns), changed.base)
     schema, table = changed.bronze.split(".", 1)
-    dated = _dated_keys(changed, bronze_columns, client, target, r_key, key)
+    dated = _dated_keys(changed, bronze_columns, target, r_key, key)
     bronze = re.compile(
         rf'(?<![\w$"])"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?(?![\w$"])', re.IGNORECASE
     )
@@ -766,13 +797,13 @@ def batch_step_text(
     if same is not None:
         return same_snapshot_sql(client, target, digest, same, identity), same
     if bronze_key is not None and found is not None and len(found.reads) == 1:
-        base, delivered, (bronze,), _ = found
+        base, delivered, (bronze,) = found.batch, found.delivered_rows, found.reads
         query = sql.SQL(
             "SELECT EXISTS (SELECT FROM {t} WHERE dwh_batch_id = %s), "
             "EXISTS (SELECT FROM {t} WHERE dwh_batch_id = %s)"
         ).format(t=sql.Identifier(*bronze.split(".", 1)))
         if all(one_row(conn.execute(query, (batch_id, base)))):  # a file not delivered, or retention
-            changed = ChangedOnly(base, delivered, bronze, bronze_key)
+            changed = ChangedOnly(base, delivered, bronze, bronze_key, found.compared_on)
             text = changed_only_text(
                 sql_text, client, target, key, columns, digest, changed, table_columns(conn, bronze), identity
             )

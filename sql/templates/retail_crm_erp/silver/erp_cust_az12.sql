@@ -12,7 +12,7 @@ INSERT INTO {{ silver }}.erp_cust_az12 (
 )
 SELECT DISTINCT ON (cid)
     cid,
-    CASE WHEN bdate > current_date THEN NULL ELSE bdate END,
+    bdate,
     CASE
         WHEN upper(gen) IN ('M', 'MALE') THEN 'Male'
         WHEN upper(gen) IN ('F', 'FEMALE') THEN 'Female'
@@ -24,7 +24,8 @@ SELECT DISTINCT ON (cid)
 FROM (
     SELECT
         {{ silver }}.erp_cust_az12_cid(b.cid) AS cid,   -- trimmed, NAS and dashes removed (V009)
-        b.bdate,
+        -- in the future: none (compared with the bronze date itself, as bronze_key.clock says)
+        CASE WHEN b.bdate > current_date THEN NULL ELSE b.bdate END AS bdate,
         shared.clean_text(b.gen) AS gen,
         b.dwh_batch_id,
         b.dwh_source_file,
