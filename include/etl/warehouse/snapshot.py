@@ -306,7 +306,7 @@ TIME_OR_CHANCE = re.compile(
     re.IGNORECASE,
 )
 # A comparison of a bronze date column with today's date itself, either way round, the
-# column named through the bronze table (its alias, or its name), on its own between
+# column named through the bronze table's alias, on its own between
 # keywords, commas or brackets (``WHEN b.bdate > current_date THEN``; not
 # ``b.bdate > current_date - 1``, ``x - b.bdate > current_date``, ``b.bdate::text > ...`` or
 # ``bdate > current_date``, which could be a column of any subquery). Matched in a
@@ -322,17 +322,23 @@ _NOT_ALIASES = {
 
 
 def _bronze_aliases(plain: str, bronze: str) -> set[str]:
-    """The names a statement reads the bronze table ``bronze`` (``schema.table``) by: its
-    aliases (``FROM bronze_c.t AS b``, ``FROM bronze_c.t b``) and its own name."""
+    """The aliases a statement reads the bronze table ``bronze`` (``schema.table``) by
+    (``FROM bronze_c.t AS b``, ``FROM bronze_c.t b``), but one that also names a subquery
+    or a CTE (``) AS b``, ``b AS (``): its columns could be anything."""
     schema, table = bronze.split(".", 1)
     name = rf'"?{re.escape(schema)}"? ?\. ?"?{re.escape(table)}"?'
     found = re.findall(rf'{name} (?:AS )?"?([A-Za-z_][A-Za-z0-9_]*)"?', plain, re.IGNORECASE)
-    return {a.lower() for a in found if a.lower() not in _NOT_ALIASES} | {table.lower()}
+    aliases = {a.lower() for a in found if a.lower() not in _NOT_ALIASES}
+    return {
+        a
+        for a in aliases
+        if not re.search(rf'\) ?(?:AS )?"?{a}"?(?![\w$])|(?<![\w$."])"?{a}"? AS \(', plain, re.IGNORECASE)
+    }
 
 
 def _clock_comparisons(columns: Sequence[str], aliases: Iterable[str]) -> re.Pattern[str]:
     names = "|".join(re.escape(c) for c in columns)
-    through = "|".join(re.escape(a) for a in sorted(aliases))
+    through = "|".join(re.escape(a) for a in sorted(aliases)) or "(?!)"  # none: nothing matches
     column = rf'"?(?:{through})"? ?\. ?"?(?:{names})"?'
     return re.compile(
         rf"{_BEFORE}(?:{column}{_OPERATOR}current_date|current_date{_OPERATOR}{column}){_AFTER}",
