@@ -24,7 +24,7 @@ SELECT DISTINCT ON (cid)
 FROM (
     SELECT
         {{ silver }}.erp_cust_az12_cid(b.cid) AS cid,   -- trimmed, NAS and dashes removed (V009)
-        -- in the future: none (compared with the bronze date itself, as bronze_key.clock says)
+        -- in the future: none (the bronze date itself compared, as the step's bronze_key says)
         CASE WHEN b.bdate > current_date THEN NULL ELSE b.bdate END AS bdate,
         shared.clean_text(b.gen) AS gen,
         b.dwh_batch_id,
