@@ -206,3 +206,38 @@ def run_step(conn: psycopg.Connection, dag, task_id: str, batch: str = BATCH) ->
         (task.client, task.layer, task.step, batch),
     ).fetchone()
     assert status == ("SUCCESS", None), status
+
+
+def run_snapshot_step(
+    conn: psycopg.Connection,
+    target: str,
+    key: list[str],
+    sql_text: str,
+    batch: str,
+    bronze_files: dict[str, str] | None = None,
+    bronze_key=None,
+    client: str = "client1",
+):
+    """Run a snapshot step's rendered SQL (``sql_text``) for ``batch`` into ``target``
+    (``silver_<client>.<table>``) as its operator does, but for the text given: what
+    ``batch_step_text`` makes of it and the step, in one transaction. Returns how the
+    delivery was compared (None: every key)."""
+    from include.etl.warehouse.snapshot import batch_step_text
+    from include.etl.warehouse.sqlstep import run_step as run_sql
+
+    with conn.transaction():
+        files = bronze_files or {}
+        text, how = batch_step_text(conn, client, target, key, sql_text, batch, files, bronze_key)
+        run_sql(
+            conn,
+            client=client,
+            layer="silver",
+            step=target.split(".", 1)[1],
+            target=target,
+            sql_text=text,
+            batch_id=batch,
+            log=log,
+            parameters={"batch_id": batch},
+            skip_unchanged=False,
+        )
+    return how

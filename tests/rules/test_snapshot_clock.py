@@ -11,14 +11,12 @@ NULL. Any other use of the clock in the step compares every key.
 from __future__ import annotations
 
 import datetime
-import logging
 
 import pytest
 
 from include.etl.config import BronzeKey
 from include.etl.warehouse.snapshot import ChangedOnly, batch_step_text
-from include.etl.warehouse.sqlstep import run_step as run_sql
-from tests.rules.tables import expect, given, run_step
+from tests.rules.tables import expect, given, run_snapshot_step, run_step
 
 B1, B2 = "BATCH000001", "BATCH000002"
 BRONZE, SILVER = "bronze_client1.erp_cust_az12", "silver_client1.erp_cust_az12"
@@ -122,21 +120,7 @@ def step_text(client_dags) -> str:
 
 def compared_in_full(conn, text: str, bronze_key: BronzeKey, batch: str) -> None:
     """``batch`` delivered through the step ``text`` (its first delivery: every key)."""
-    with conn.transaction():
-        first, how = batch_step_text(conn, "client1", SILVER, ["cid"], text, batch, FILES, bronze_key)
-        assert how is None
-        run_sql(
-            conn,
-            client="client1",
-            layer="silver",
-            step="erp_cust_az12",
-            target=SILVER,
-            sql_text=first,
-            batch_id=batch,
-            log=logging.getLogger("test"),
-            parameters={"batch_id": batch},
-            skip_unchanged=False,
-        )
+    assert run_snapshot_step(conn, SILVER, ["cid"], text, batch, FILES, bronze_key) is None
 
 
 @pytest.mark.parametrize(
