@@ -449,12 +449,12 @@ def _comparable_base(
       files (``bronze_files``: ``schema.table`` to the logical file), not the target or
       any other table, calls no function that is not immutable and does not read the
       clock or chance (``TIME_OR_CHANCE``), but to compare the ``clock`` columns with
-      today's date (``reads_clock_only_through``: the base's ``clock`` is then true).
+      today's date (``clock_declaration_holds``: the base's ``reads_clock`` is then true).
     * The base was taken by the same step (``step_digest``: the same SQL, key, columns
       and migrations). The base's comparison left silver's current rows as the base's
       snapshot, and no batch between them delivered the table."""
     reads_clock = bool(TIME_OR_CHANCE.search(sql_text))
-    if reads_clock and not clock:
+    if reads_clock and not clock_declaration_holds(sql_text, client, clock, bronze_files):
         return None
     schema, table = target.split(".", 1)
     name = rf'"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?'
@@ -467,8 +467,6 @@ def _comparable_base(
     calls = {(s.lower(), f.lower()) for s, f in _CALL.findall(inserts[0])}
     reads = relations_read(inserts[0], client) - {f"{s}.{f}" for s, f in calls}  # tables, not functions
     if not reads or not reads <= bronze_files.keys():
-        return None
-    if reads_clock and (len(reads) != 1 or not reads_clock_only_through(sql_text, clock, next(iter(reads)))):
         return None
     # Every function it calls is immutable: one named with its schema must exist and be,
     # one named alone is looked up where PostgreSQL finds it (pg_catalog, public).
@@ -647,25 +645,13 @@ def _bronze_key_sql(
     return [f"{_q(silver_schema)}.{_q(bronze_key.function)}({args})::{by_name[key[0]].type}"]
 
 
-def _dated_keys(
-    changed: ChangedOnly,
-    bronze_columns: Sequence[TableColumn],
-    target: str,
-    r_key: Sequence[str],
-    key: Sequence[str],
-) -> str:
+def _dated_keys(changed: ChangedOnly, r_key: Sequence[str], key: Sequence[str]) -> str:
     """The ``UNION`` of ``snapshot_keys`` that adds, for a step comparing bronze dates with
     today's (``BronzeKey.clock``), the keys of the batch's bronze rows (``r``) dated between
     the day the base was compared (``compared_on``) and today, a day either side (a
     timestamp's date, a session in another time zone); '' for another step."""
     if not changed.bronze_key.clock:
         return ""
-    by_name = {column.name: column for column in bronze_columns}
-    for name in changed.bronze_key.clock:
-        if name not in by_name or not by_name[name].type.startswith(("date", "timestamp")):
-            raise ValueError(
-                f"{target}: bronze_key.clock names {name}, which is not a date column of {changed.bronze}"
-            )
     t = ".".join(_q(part) for part in changed.bronze.split(".", 1))
     base_day = f"DATE {_literal(changed.base_compared_on.isoformat())}"
     within = " OR ".join(
@@ -723,7 +709,7 @@ def changed_only_text(
     r_key = _bronze_key_sql("r", changed.bronze_key, silver_schema, key, by_name)
     pairs = _pairs_that_differ(changed.bronze, _data_columns(bronze_columns), changed.base)
     schema, table = changed.bronze.split(".", 1)
-    dated = _dated_keys(changed, bronze_columns, target, r_key, key)
+    dated = _dated_keys(changed, r_key, key)
     bronze = re.compile(
         rf'(?<![\w$"])"?{re.escape(schema)}"?\s*\.\s*"?{re.escape(table)}"?(?![\w$"])', re.IGNORECASE
     )
