@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from include.etl.config import DAG_FILE_SHARDS, client_files, shard_of
+from include.etl.orchestration.operators import _template_source
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = [p.stem for p in client_files()]
@@ -215,3 +217,74 @@ def test_a_broken_config_is_an_import_error_and_the_others_still_load(
     (path, message), *others = bag.import_errors.items()
     assert not others and path.endswith("client_config_errors.py")
     assert "client9.yaml: sources: List should have at least 1 item" in message
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_sql_steps_hold_their_files_text_as_airflow_reads_it(dagbag: DagBag, client: str) -> None:
+    """The DagBag puts each step file's text in place of its name (the UI shows it), as
+    Airflow's own resolution does: the same file, found in the DAG's template folders."""
+    dag = dagbag.dags[client]
+    env = dag.get_template_env()
+    steps = [t for t in dag.tasks if t.task_type == "WarehouseSQLOperator" and t.sql_file]
+    assert steps
+    for task in steps:
+        assert task.sql == env.loader.get_source(env, task.sql_file)[0], task.task_id
+
+
+def test_a_step_file_is_found_as_jinja_finds_it_and_read_again_when_it_changes(tmp_path: Path) -> None:
+    own, template = tmp_path / "own", tmp_path / "template"
+    for folder in (own, template):
+        (folder / "silver").mkdir(parents=True)
+    (template / "silver" / "a.sql").write_text("SELECT 'template';\n")
+    (template / "silver" / "b.sql").write_text("SELECT 'b';\n")
+    (own / "silver" / "b.sql").mkdir()  # a folder of that name is no file: the template's is read
+    folders = (str(own), str(template))
+
+    assert _template_source(folders, "silver/a.sql") == "SELECT 'template';\n"
+    assert _template_source(folders, "silver/b.sql") == "SELECT 'b';\n"
+    (own / "silver" / "a.sql").write_text("SELECT 'own';\n")  # the client's own file comes first
+    assert _template_source(folders, "silver/a.sql") == "SELECT 'own';\n"
+    (own / "silver" / "a.sql").write_text("SELECT 'own, changed';\n")
+    assert _template_source(folders, "silver/a.sql") == "SELECT 'own, changed';\n"
+    assert _template_source(folders, "silver/missing.sql") is None
+    assert _template_source((str(own / "silver"),), "../../template/silver/a.sql") is None
+
+
+def test_a_dag_files_parse_builds_with_the_collector_paused() -> None:
+    """No garbage collection runs while a DAG file's DAGs are built; the collector is as
+    it was afterwards. The DAG processor's parse (every client of the file) then freezes
+    the DAGs it built (gc.freeze), a worker's parse (one client) does not."""
+    code = """
+import gc, json, sys
+from include.etl.orchestration.factory import build_shard
+runs = []  # the collections that ran while a client's config was read or its DAG built
+def building():
+    frame = sys._getframe()
+    while frame and frame.f_code.co_name not in ("load_clients", "build_dag"):
+        frame = frame.f_back
+    return frame is not None
+def seen(phase, info):
+    if phase == "start" and building():
+        runs.append(info["generation"])
+gc.callbacks.append(seen)
+result = {}
+for name, only, enabled in (("worker", "client2", True), ("off", None, False), ("processor", None, True)):
+    gc.enable() if enabled else gc.disable()
+    frozen = gc.get_freeze_count()
+    del runs[:]
+    dags, _ = build_shard("client_pipelines_2.py", only=only)
+    result[name] = [sorted(dags), len(runs), gc.isenabled(), gc.get_freeze_count() > frozen]
+print(json.dumps(result))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    result = json.loads(out.stdout.splitlines()[-1])
+    shard_clients = sorted(c for c in CLIENTS if shard_of(c) == 2)
+    assert "client2" in shard_clients
+    assert result == {
+        "worker": [["client2"], 0, True, False],
+        "off": [shard_clients, 0, False, True],
+        "processor": [shard_clients, 0, True, True],
+    }

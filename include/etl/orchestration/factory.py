@@ -11,10 +11,12 @@ Parse time only reads the local YAML files: no database, network or Variable acc
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -346,15 +348,41 @@ def build_all(only: str | None = None, shard: int | None = None) -> tuple[dict[s
     no other client's DAG; the DAG processor parses without it and gets every client.
     ``shard``: only the clients of that DAG file (``include.etl.config.shard_of``).
     """
-    configs, errors = load_clients(only=only, shard=shard)
-    dags = {}
-    for cfg in configs:
-        try:
-            dags[cfg.dag_id] = build_dag(cfg)
-        except Exception as exc:  # one client's mistake must not hide the others
-            errors[cfg.config_file] = f"{cfg.config_file}: {' '.join(str(exc).split())}"
-            log.error("client %s not built: %s", cfg.client, errors[cfg.config_file])
+    with _collector_paused(freeze_after=only is None):
+        configs, errors = load_clients(only=only, shard=shard)
+        dags = {}
+        for cfg in configs:
+            try:
+                dags[cfg.dag_id] = build_dag(cfg)
+            except Exception as exc:  # one client's mistake must not hide the others
+                errors[cfg.config_file] = f"{cfg.config_file}: {' '.join(str(exc).split())}"
+                log.error("client %s not built: %s", cfg.client, errors[cfg.config_file])
     return dags, errors
+
+
+@contextlib.contextmanager
+def _collector_paused(freeze_after: bool) -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a DAG file's DAGs are built.
+
+    A build makes hundreds of thousands of objects that all live as long as the process
+    (the DAGs, their tasks, groups and edges), and the collector, triggered by the count
+    of new objects, walks them again and again while they are made: about a tenth of a
+    parse (docs/scale.md). The few cycles left over as garbage are collected once it
+    runs again. ``freeze_after`` (the DAG processor's parse of a whole DAG file, a
+    process that ends once it has serialized them): the DAGs then join the permanent
+    generation (``gc.freeze``, as the processor does with its own heap before it forks
+    the parsing process), so the serialization that follows does not walk them either.
+    A worker's parse builds one DAG and keeps the collector as it was.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+    if freeze_after:
+        gc.freeze()
 
 
 def build_shard(dag_file: str, only: str | None = None) -> tuple[dict[str, DAG], dict[str, str]]:

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import posixpath
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -361,6 +364,25 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         self.sql_file = sql_file
         self.snapshot_key = list(snapshot_key) if snapshot_key else None
 
+    def resolve_template_files(self) -> None:
+        """The SQL file's text in place of its name, as Airflow's own method puts it at
+        parse time (the UI shows the text), found in the same folders: the DAG's, then its
+        ``template_searchpath``. Read once per process for all the clients whose DAGs name
+        the same unchanged file (a template's steps), without a Jinja environment made
+        for each task. A name it cannot read is left to Airflow's method, which logs why."""
+        dag = self.dag if self.has_dag() else None
+        if dag is None or not isinstance(self.sql, str) or not self.sql.endswith(".sql"):
+            super().resolve_template_files()
+            return
+        extra = dag.template_searchpath or []
+        folders = (dag.folder, *([extra] if isinstance(extra, str) else extra))
+        text = _template_source(folders, self.sql)
+        if text is None:
+            super().resolve_template_files()
+            return
+        self.sql = text
+        self.prepare_template()
+
     def execute(self, context: Any) -> None:
         """Run the step for the batch and log the attempt in ``tools.sql_step_log``."""
         from include.etl.warehouse.audit import one_line
@@ -564,6 +586,35 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
             query += sql.SQL(" WHERE dwh_batch_id = %s")
             return conn.execute(query, (batch_id,)).fetchone()[0]
         return conn.execute(query).fetchone()[0]
+
+
+def _template_source(folders: tuple[str, ...], name: str) -> str | None:
+    """The text of template file ``name`` in the first of ``folders`` that has it, as
+    Jinja's ``FileSystemLoader`` finds it (a ``..`` in the name finds nothing); None if
+    none has it."""
+    from jinja2 import TemplateNotFound
+    from jinja2.loaders import split_template_path
+
+    try:
+        pieces = split_template_path(name)
+    except TemplateNotFound:
+        return None
+    for folder in folders:
+        path = posixpath.join(os.fspath(folder), *pieces)
+        try:
+            found = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(found.st_mode):
+            return _file_text(path, found.st_mtime_ns, found.st_size)
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_text(path: str, mtime_ns: int, size: int) -> str:
+    """A file's text, read again when it changes (its modification time or size)."""
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 # ------------------------------------------------------------------ quality gates
