@@ -247,6 +247,8 @@ def test_a_step_file_is_found_as_jinja_finds_it_and_read_again_when_it_changes(t
     (own / "silver" / "a.sql").write_text("SELECT 'own, changed';\n")
     assert _template_source(folders, "silver/a.sql") == "SELECT 'own, changed';\n"
     assert _template_source(folders, "silver/missing.sql") is None
+    (template / "silver" / "latin1.sql").write_bytes("SELECT 'caf\xe9';\n".encode("latin-1"))
+    assert _template_source(folders, "silver/latin1.sql") is None  # not UTF-8: left to Airflow's method
     assert _template_source((str(own / "silver"),), "../../template/silver/a.sql") is None
 
 

@@ -591,7 +591,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
 def _template_source(folders: tuple[str, ...], name: str) -> str | None:
     """The text of template file ``name`` in the first of ``folders`` that has it, as
     Jinja's ``FileSystemLoader`` finds it (a ``..`` in the name finds nothing); None if
-    none has it."""
+    none has it or it cannot be read (Airflow's own method then says why in the log)."""
     from jinja2 import TemplateNotFound
     from jinja2.loaders import split_template_path
 
@@ -605,8 +605,12 @@ def _template_source(folders: tuple[str, ...], name: str) -> str | None:
             found = os.stat(path)
         except OSError:
             continue
-        if stat.S_ISREG(found.st_mode):
+        if not stat.S_ISREG(found.st_mode):
+            continue
+        try:
             return _file_text(path, found.st_mtime_ns, found.st_size)
+        except (OSError, UnicodeDecodeError):
+            return None
     return None
 
 
