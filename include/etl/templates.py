@@ -20,11 +20,14 @@ checks: every step's target must be a table the migrations create, with a
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+from jinja2.loaders import split_template_path
 
 LAYER_VARIABLES = ("bronze", "silver", "gold")
 
@@ -44,11 +47,18 @@ def _environment(search_path: tuple[Path, ...]) -> jinja2.Environment:
     )
 
 
-def find(search_path: list[Path], relpath: str) -> Path | None:
-    """The first file ``relpath`` on the search path, or None."""
+def find(search_path: Sequence[str | os.PathLike[str]], relpath: str) -> Path | None:
+    """The first file ``relpath`` on the search path, as Jinja's ``FileSystemLoader`` (the
+    DAG's and ``render``'s) finds it: a regular file, and a name with ``..`` finds
+    nothing; or None."""
+    try:
+        pieces = split_template_path(relpath)
+    except jinja2.TemplateNotFound:
+        return None
     for folder in search_path:
-        if (folder / relpath).is_file():
-            return folder / relpath
+        path = Path(folder, *pieces)
+        if path.is_file():
+            return path
     return None
 
 

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import posixpath
-import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,6 +26,7 @@ from airflow.providers.common.sql.operators.sql import BaseSQLOperator, SQLExecu
 from airflow.sdk import BaseOperator, BaseSensorOperator, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
+from include.etl import templates
 from include.etl.config import WAREHOUSE_CONN_ID
 from include.etl.orchestration.connections import warehouse
 from include.etl.orchestration.triggers import IncomingFilesTrigger
@@ -588,30 +586,18 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
         return conn.execute(query).fetchone()[0]
 
 
-def _template_source(folders: tuple[str, ...], name: str) -> str | None:
-    """The text of template file ``name`` in the first of ``folders`` that has it, as
-    Jinja's ``FileSystemLoader`` finds it (a ``..`` in the name finds nothing); None if
-    none has it or it cannot be read (Airflow's own method then says why in the log)."""
-    from jinja2 import TemplateNotFound
-    from jinja2.loaders import split_template_path
-
-    try:
-        pieces = split_template_path(name)
-    except TemplateNotFound:
+def _template_source(folders: Sequence[str], name: str) -> str | None:
+    """The text of template file ``name``, the first on ``folders`` (``templates.find``,
+    as Jinja finds it); None if none has it or it cannot be read (Airflow's own method
+    then says why in the log)."""
+    found = templates.find(folders, name)
+    if found is None:
         return None
-    for folder in folders:
-        path = posixpath.join(os.fspath(folder), *pieces)
-        try:
-            found = os.stat(path)
-        except OSError:
-            continue
-        if not stat.S_ISREG(found.st_mode):
-            continue
-        try:
-            return _file_text(path, found.st_mtime_ns, found.st_size)
-        except (OSError, UnicodeDecodeError):
-            return None
-    return None
+    try:
+        status = found.stat()
+        return _file_text(str(found), status.st_mtime_ns, status.st_size)
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 @functools.lru_cache(maxsize=1024)
